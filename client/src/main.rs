@@ -1,0 +1,2 @@
+//! Relay web app (placeholder).
+fn main() {}

@@ -1,0 +1,118 @@
+//! [`Config`]: every setting of the server, from flags or their `RELAY_*` environment twins.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use relay_shared::message::DEFAULT_MAX_BODY_BYTES;
+
+/// The server's configuration. Each flag has an environment variable; a flag wins over
+/// its variable.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "relay-server",
+    version,
+    about = "Relay: a real-time peer-to-peer message relay"
+)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "RELAY_ADDR", default_value = Config::DEFAULT_ADDR)]
+    pub addr: SocketAddr,
+
+    /// Directory of the built web app (trunk's `dist/`), served at `/`.
+    #[arg(long, env = "RELAY_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// Directory for the server's data (the message store).
+    #[arg(long, env = "RELAY_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Largest message body accepted, in bytes of UTF-8.
+    #[arg(long, env = "RELAY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Events one socket may have waiting for their turn; past that they are refused
+    /// with `overloaded`.
+    #[arg(long, env = "RELAY_MAX_PENDING_EVENTS", default_value_t = Config::DEFAULT_MAX_PENDING_EVENTS)]
+    pub max_pending_events: usize,
+
+    /// Outgoing packets buffered per socket for a slow reader; past that, packets to
+    /// that socket are not delivered.
+    #[arg(long, env = "RELAY_SOCKET_BUFFER", default_value_t = Config::DEFAULT_SOCKET_BUFFER)]
+    pub socket_buffer: usize,
+
+    /// Length of the queue of connections waiting to be accepted.
+    #[arg(long, env = "RELAY_BACKLOG", default_value_t = Config::DEFAULT_BACKLOG)]
+    pub backlog: u32,
+
+    /// Log filter, in `tracing_subscriber::EnvFilter` syntax (`info`, `relay_server=debug`).
+    #[arg(long, env = "RELAY_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// Default listening address.
+    pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+    /// Default bound of each socket's queue of waiting events.
+    pub const DEFAULT_MAX_PENDING_EVENTS: usize = 256;
+    /// Default per-socket outgoing buffer, in packets.
+    pub const DEFAULT_SOCKET_BUFFER: usize = 1024;
+    /// Default listen backlog (tokio's own default, 128, drops connections when a few
+    /// hundred clients connect at once).
+    pub const DEFAULT_BACKLOG: u32 = 1024;
+
+    /// The largest Engine.IO frame or polling body accepted: room for a body at the limit
+    /// even when JSON escaping doubles it. A larger frame closes its connection.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_body_bytes
+            .saturating_mul(2)
+            .saturating_add(16 * 1024)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: Self::DEFAULT_ADDR
+                .parse()
+                .expect("the default address parses"),
+            static_dir: "dist".into(),
+            data_dir: "data".into(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_pending_events: Self::DEFAULT_MAX_PENDING_EVENTS,
+            socket_buffer: Self::DEFAULT_SOCKET_BUFFER,
+            backlog: Self::DEFAULT_BACKLOG,
+            log: "info".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_default_matches_the_flags_defaults() {
+        let parsed = Config::try_parse_from(["relay-server"]).unwrap();
+        let default = Config::default();
+        // Environment variables may be set where the tests run; compare what they cannot
+        // reach through `Default`.
+        if std::env::vars().all(|(k, _)| !k.starts_with("RELAY_")) {
+            assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+        }
+    }
+
+    #[test]
+    fn flags_parse() {
+        let c = Config::try_parse_from([
+            "relay-server",
+            "--addr",
+            "127.0.0.1:0",
+            "--max-body-bytes",
+            "10",
+        ])
+        .unwrap();
+        assert_eq!(c.addr.port(), 0);
+        assert_eq!(c.max_body_bytes, 10);
+        assert_eq!(c.max_frame_bytes(), 20 + 16 * 1024);
+    }
+}

@@ -1,0 +1,177 @@
+//! [`Server`]: binds the listener, builds the HTTP and Socket.IO service, and serves it
+//! until told to stop.
+
+use std::{
+    convert::Infallible,
+    future::{Future, ready},
+    io,
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
+
+use axum::{Router, routing::get, serve::ListenerExt};
+use socketioxide::{
+    ParserConfig, SocketIo, extract::SocketRef, handler::ConnectHandler, layer::SocketIoLayer,
+};
+use tokio::net::{TcpListener, TcpSocket};
+use tower::ServiceBuilder;
+use tower_http::{compression::CompressionLayer, services::ServeDir, trace::TraceLayer};
+
+use crate::{
+    config::Config,
+    relay::{Limits, Relay},
+    session,
+};
+
+/// How long connections get to close after a shutdown signal before the server stops
+/// waiting for them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listening socket could not be set up.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The system's reason.
+        source: io::Error,
+    },
+}
+
+/// A bound Relay server, ready to [`run`](Server::run).
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    io: SocketIo,
+}
+
+impl Server {
+    /// Binds `config.addr` and builds the service. Nothing is accepted until
+    /// [`run`](Server::run).
+    pub async fn bind(config: &Config) -> Result<Self, StartError> {
+        let listener =
+            listen(config.addr, config.backlog).map_err(|source| StartError::Listen {
+                addr: config.addr,
+                source,
+            })?;
+        let (socket_io, io) = socket_io(config);
+        if !config.static_dir.join("index.html").is_file() {
+            tracing::warn!(
+                dir = %config.static_dir.display(),
+                "no web app to serve (index.html not found); build it with `cargo xtask run`"
+            );
+        }
+        Ok(Self {
+            router: router(config, socket_io),
+            listener,
+            io,
+        })
+    }
+
+    /// The address the server listens on (with the actual port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Serves until `shutdown` completes, then disconnects every socket and waits up to
+    /// a few seconds for connections to close.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let Self {
+            listener,
+            router,
+            io,
+        } = self;
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: disconnecting sockets");
+            let _ = stopping_tx.send(());
+            io.close().await;
+        });
+        let serve = std::pin::pin!(serve.into_future());
+        tokio::select! {
+            result = serve => result,
+            () = async {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; stopping anyway");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A listening socket with a backlog of `backlog` and `SO_REUSEADDR`, so a restarted
+/// server can bind its port again at once.
+fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// The Socket.IO layer and its handle, with every client-facing limit set from `config`.
+fn socket_io(config: &Config) -> (SocketIoLayer, SocketIo) {
+    let max_frame = config.max_frame_bytes();
+    let (layer, io) = SocketIo::builder()
+        .max_buffer_size(config.socket_buffer)
+        .max_payload(u64::try_from(max_frame).unwrap_or(u64::MAX))
+        .ws_max_message_size(max_frame)
+        .ws_max_frame_size(max_frame)
+        .with_parser(
+            // Relay carries no binary attachments; bound what a client can make it hold.
+            ParserConfig::common()
+                .max_incoming_binaries(1)
+                .max_incoming_binary_buf_size(max_frame)
+                .packet_completion_timeout(Duration::from_secs(10)),
+        )
+        .build_layer();
+    let relay = Arc::new(Relay::new(Limits {
+        max_body_bytes: config.max_body_bytes,
+        max_pending_events: config.max_pending_events,
+    }));
+    io.ns(
+        "/",
+        on_connect.with(move |socket: SocketRef| {
+            session::attach(&socket, relay.clone());
+            ready(Ok::<(), Infallible>(()))
+        }),
+    );
+    (layer, io)
+}
+
+async fn on_connect(socket: SocketRef) {
+    tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "connected");
+}
+
+/// The HTTP service: Socket.IO at `/socket.io`, `GET /healthz`, and the web app at `/`.
+fn router(config: &Config, socket_io: SocketIoLayer) -> Router {
+    let web_app = ServiceBuilder::new()
+        .layer(CompressionLayer::new())
+        .service(ServeDir::new(&config.static_dir));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback_service(web_app)
+        .layer(TraceLayer::new_for_http())
+        .layer(socket_io)
+}
+
+/// 200 once the server accepts connections: it is only routed once everything it
+/// depends on is up.
+async fn healthz() -> &'static str {
+    "ok"
+}

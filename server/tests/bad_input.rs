@@ -1,0 +1,271 @@
+//! Bad input gets a clear answer where the client asked for one, changes nothing, and
+//! never takes the server down.
+
+mod fixture;
+
+use fixture::{Peer, RawSocket, TestServer, new_peer, within};
+use futures_util::{SinkExt, StreamExt};
+use relay_shared::{event, message::DEFAULT_MAX_BODY_BYTES};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Asserts `reply` is a rejection with `code` and a message for people.
+fn assert_rejected(reply: &Value, code: &str) {
+    assert_eq!(reply["status"], "rejected", "{reply}");
+    assert_eq!(reply["code"], code, "{reply}");
+    assert!(
+        reply["message"].as_str().is_some_and(|m| m.len() > 10),
+        "no readable message: {reply}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_init_payloads_are_rejected_in_the_ack() {
+    let server = TestServer::start().await;
+    let peer = Peer::connect(&server).await;
+    for (payload, code) in [
+        (json!(42), "invalid_payload"),
+        (json!({"id": new_peer()}), "invalid_payload"),
+        (json!(null), "invalid_payload"),
+        (json!("bob"), "invalid_peer_id"),
+        (
+            json!("00000000-0000-0000-0000-000000000000"),
+            "invalid_peer_id",
+        ),
+        (json!(format!("{{{}}}", new_peer())), "invalid_peer_id"),
+    ] {
+        let reply = peer.call(event::INIT, payload.clone()).await;
+        assert_rejected(&reply, code);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_register_payloads_are_rejected_in_the_ack() {
+    let server = TestServer::start().await;
+    let peer = Peer::connect(&server).await;
+    for (payload, code) in [
+        (json!(new_peer().to_string()), "invalid_payload"),
+        (json!({}), "invalid_payload"),
+        (json!({"id": 7}), "invalid_payload"),
+        (json!({"id": "not-a-uuid"}), "invalid_peer_id"),
+    ] {
+        let reply = peer.call(event::REGISTER, payload.clone()).await;
+        assert_rejected(&reply, code);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_seed_messages_are_rejected_in_the_ack() {
+    let server = TestServer::start().await;
+    let mut peer = Peer::connect(&server).await;
+    let bob = new_peer();
+    let reply = peer
+        .call(event::MESSAGE, json!(format!("{bob}|too early")))
+        .await;
+    assert_rejected(&reply, "not_registered");
+
+    peer.init(new_peer()).await;
+    let too_large = "x".repeat(DEFAULT_MAX_BODY_BYTES + 1);
+    for (payload, code) in [
+        (json!(42), "invalid_payload"),
+        (json!(["a", "b"]), "invalid_payload"),
+        (json!("no bar at all"), "invalid_payload"),
+        (json!("bob|hi"), "invalid_peer_id"),
+        (json!(format!("{bob}|")), "empty_body"),
+        (json!(format!("{bob}|   ")), "empty_body"),
+        (json!(format!("{bob}|{too_large}")), "body_too_large"),
+    ] {
+        let reply = peer.call(event::MESSAGE, payload).await;
+        assert_rejected(&reply, code);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sends_are_rejected_in_the_ack() {
+    let server = TestServer::start().await;
+    let peer = Peer::connect(&server).await;
+    let bob = new_peer();
+    assert_rejected(&peer.send(bob, "too early").await, "not_registered");
+
+    peer.register(new_peer()).await;
+    let too_large = "é".repeat(DEFAULT_MAX_BODY_BYTES / 2 + 1);
+    for (payload, code) in [
+        (json!("hello"), "invalid_payload"),
+        (json!({"to": bob}), "invalid_payload"),
+        (json!({"to": bob, "body": 5}), "invalid_payload"),
+        (json!({"to": "bob", "body": "hi"}), "invalid_peer_id"),
+        (json!({"to": bob, "body": ""}), "empty_body"),
+        (json!({"to": bob, "body": "\n\t "}), "empty_body"),
+        (json!({"to": bob, "body": too_large}), "body_too_large"),
+        (
+            json!({"to": bob, "body": "hi", "id": "nope"}),
+            "invalid_message_id",
+        ),
+    ] {
+        let reply = peer.call(event::SEND, payload).await;
+        assert_rejected(&reply, code);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_exactly_at_the_limit_is_accepted() {
+    let server = TestServer::start().await;
+    let bob = new_peer();
+    let mut b = Peer::connect(&server).await;
+    b.register(bob).await;
+    let a = Peer::connect(&server).await;
+    a.register(new_peer()).await;
+    let body = "x".repeat(DEFAULT_MAX_BODY_BYTES);
+    assert_eq!(a.send(bob, &body).await["status"], "delivered");
+    assert_eq!(b.expect(event::DELIVER).await["body"], json!(body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_limit_is_configurable() {
+    let server = TestServer::start_with(|c| c.max_body_bytes = 8).await;
+    let bob = new_peer();
+    let a = Peer::connect(&server).await;
+    a.register(new_peer()).await;
+    assert_eq!(a.send(bob, "12345678").await["status"], "offline");
+    assert_rejected(&a.send(bob, "123456789").await, "body_too_large");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_event_is_rejected_in_the_ack() {
+    let server = TestServer::start().await;
+    let peer = Peer::connect(&server).await;
+    let reply = peer.call("subscribe", json!({"all": true})).await;
+    assert_rejected(&reply, "unknown_event");
+    assert!(reply["message"].as_str().unwrap().contains("subscribe"));
+}
+
+/// Without an ack, bad input is dropped: the recipient sees none of it, the sender's
+/// registration stands, and what follows is handled normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_ack_bad_input_is_dropped_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (new_peer(), new_peer());
+    let mut a = Peer::connect(&server).await;
+    a.register(alice).await;
+    let mut b = Peer::connect(&server).await;
+    b.init(bob).await;
+
+    for (name, payload) in [
+        (event::INIT, json!(42)),
+        (event::INIT, json!("not-a-uuid")),
+        (event::REGISTER, json!({"id": "nope"})),
+        (event::MESSAGE, json!(format!("{bob}|"))),
+        (event::MESSAGE, json!("garbage")),
+        (event::SEND, json!({"to": bob, "body": ""})),
+        (event::SEND, json!({"to": bob})),
+        ("no such event", json!("x")),
+    ] {
+        a.emit(name, payload).await;
+    }
+    // Still registered as alice, and b has received nothing before this.
+    let reply = a.send(bob, "after the garbage").await;
+    assert_eq!(reply["status"], "delivered", "{reply}");
+    assert_eq!(b.expect(event::MESSAGE).await, json!("after the garbage"));
+    b.seed_send(alice, "still alice?").await;
+    assert_eq!(a.expect(event::DELIVER).await["body"], "still alice?");
+}
+
+/// Frames that are not valid Engine.IO / Socket.IO close their own connection (the
+/// protocol has no error packet for them) and nothing else: the server stays up and
+/// other clients carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_close_only_their_connection() {
+    let server = TestServer::start().await;
+    let bob = new_peer();
+    let mut b = Peer::connect(&server).await;
+    b.register(bob).await;
+    let a = Peer::connect(&server).await;
+    a.register(new_peer()).await;
+
+    let oversized = format!("42[\"send\",\"{}\"]", "x".repeat(200 * 1024));
+    for frame in [
+        "42[",
+        "42[\"send\",{\"to\":",
+        "4x",
+        "x",
+        "",
+        "42{\"not\":\"an array\"}",
+        "42[1,2,3]",
+        "452-[\"send\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]",
+        &oversized,
+    ] {
+        let mut raw = RawSocket::connect(&server).await;
+        raw.send_unchecked(frame).await;
+        raw.expect_closed().await;
+        assert_eq!(a.send(bob, "still fine").await["status"], "delivered");
+        assert_eq!(b.expect(event::DELIVER).await["body"], "still fine");
+    }
+
+    let mut raw = RawSocket::connect(&server).await;
+    raw.send_binary(vec![0xff, 0x00, 0x13]).await;
+    raw.expect_closed().await;
+    assert_eq!(server.get("/healthz").await, (200, "ok".into()));
+}
+
+/// A burst far past the per-socket inbox bound: every event gets an answer, either
+/// handled or refused as `overloaded`; what was handled arrives complete and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_answered_and_bounded() {
+    const BURST: usize = 3_000;
+    let server = TestServer::start_with(|c| c.max_pending_events = 8).await;
+    let bob = new_peer();
+    let mut b = RawSocket::connect(&server).await;
+    b.send(&format!("42[\"init\",\"{bob}\"]")).await;
+    let mut a = RawSocket::connect(&server).await;
+    a.send(&format!("420[\"register\",{{\"id\":\"{}\"}}]", new_peer()))
+        .await;
+    assert!(a.recv().await.expect("register ack").starts_with("430["));
+
+    // One burst, written as fast as the connection carries it while the acks are read,
+    // as a client does.
+    let (mut sink, mut stream) = a.into_inner().split();
+    let writer = tokio::spawn(async move {
+        for i in 1..=BURST {
+            let frame = format!("42{i}[\"send\",{{\"to\":\"{bob}\",\"body\":\"{i}\"}}]");
+            sink.send(Message::text(frame)).await.expect("send");
+        }
+        sink
+    });
+    let (mut delivered, mut overloaded) = (Vec::new(), 0);
+    for _ in 0..BURST {
+        let ack = within("an ack", async {
+            loop {
+                match stream.next().await {
+                    Some(Ok(Message::Text(text))) if text.starts_with("43") => return text,
+                    Some(Ok(_)) => {}
+                    other => panic!("connection ended: {other:?}"),
+                }
+            }
+        })
+        .await;
+        let (id, body) = ack
+            .strip_prefix("43")
+            .and_then(|rest| rest.split_once('['))
+            .expect("an ack frame");
+        let reply: Value = serde_json::from_str(&format!("[{body}")).unwrap();
+        match reply[0]["status"].as_str() {
+            Some("delivered") => delivered.push(id.parse::<usize>().unwrap()),
+            Some("rejected") if reply[0]["code"] == "overloaded" => overloaded += 1,
+            _ => panic!("unexpected reply {reply}"),
+        }
+    }
+    drop(within("the writer", writer).await.expect("writer"));
+    assert_eq!(delivered.len() + overloaded, BURST);
+    let mut received = Vec::new();
+    for _ in 0..delivered.len() {
+        let frame = b.recv().await.expect("a delivery");
+        let text: Value = serde_json::from_str(frame.strip_prefix("42").unwrap()).unwrap();
+        received.push(text[1].as_str().unwrap().parse::<usize>().unwrap());
+    }
+    delivered.sort_unstable();
+    assert_eq!(received, delivered, "deliveries complete and in send order");
+    println!(
+        "flood of {BURST}: {} handled, {overloaded} refused as overloaded",
+        delivered.len()
+    );
+}

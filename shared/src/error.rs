@@ -1,0 +1,103 @@
+//! Error codes a client can receive, and the [`Rejection`] that carries them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why the server refused an event. Stable, machine-readable; the accompanying
+/// [`Rejection::message`] is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The payload has the wrong type or shape (for example a number where text belongs).
+    InvalidPayload,
+    /// A peer id is not a uuid.
+    InvalidPeerId,
+    /// A message id is not a uuid.
+    InvalidMessageId,
+    /// The message body is empty or only whitespace.
+    EmptyBody,
+    /// The message body is over the server's size limit.
+    BodyTooLarge,
+    /// The socket sent a message before registering a peer id.
+    NotRegistered,
+    /// The server does not know this event.
+    UnknownEvent,
+    /// The socket sent events faster than the server could take them; this one was refused.
+    Overloaded,
+    /// A code this version of the protocol does not know (sent by a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidPayload => "invalid_payload",
+            Self::InvalidPeerId => "invalid_peer_id",
+            Self::InvalidMessageId => "invalid_message_id",
+            Self::EmptyBody => "empty_body",
+            Self::BodyTooLarge => "body_too_large",
+            Self::NotRegistered => "not_registered",
+            Self::UnknownEvent => "unknown_event",
+            Self::Overloaded => "overloaded",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused event: a code for programs and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Rejection {
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl Rejection {
+    /// A rejection with the given code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_wire_names() {
+        for code in [
+            ErrorCode::InvalidPayload,
+            ErrorCode::InvalidPeerId,
+            ErrorCode::InvalidMessageId,
+            ErrorCode::EmptyBody,
+            ErrorCode::BodyTooLarge,
+            ErrorCode::NotRegistered,
+            ErrorCode::UnknownEvent,
+            ErrorCode::Overloaded,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+        }
+    }
+
+    #[test]
+    fn a_code_from_a_newer_server_is_unknown_not_an_error() {
+        let code: ErrorCode = serde_json::from_str("\"quota_exceeded\"").unwrap();
+        assert_eq!(code, ErrorCode::Unknown);
+    }
+}

@@ -1,0 +1,22 @@
+//! Relay's wire protocol, defined once for the server and every client.
+//!
+//! Two protocols share one Socket.IO namespace (`/`):
+//! - the **seed protocol** of the 2017 blog post: [`event::INIT`] with a uuid string,
+//!   [`event::MESSAGE`] with `"<uuid>|<text>"`, delivered as `message(<text>)`;
+//! - the **typed protocol**: [`event::REGISTER`], [`event::SEND`] with an ack carrying a
+//!   [`reply::SendReply`], and [`event::DELIVER`] carrying an [`message::Envelope`].
+//!
+//! This crate does no I/O and compiles for native targets and `wasm32`.
+//! `docs/protocol.md` shows one example frame per event.
+
+pub mod error;
+pub mod event;
+pub mod message;
+pub mod peer_id;
+pub mod reply;
+pub mod seed;
+
+pub use error::{ErrorCode, Rejection};
+pub use message::{Envelope, MessageId, RegisterRequest, SendRequest};
+pub use peer_id::PeerId;
+pub use reply::{RegisterReply, SendReply};

@@ -1,0 +1,231 @@
+//! Typed-protocol payloads: what a client sends, and the [`Envelope`] a recipient gets.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::{
+    error::{ErrorCode, Rejection},
+    peer_id::{PeerId, parse_hyphenated},
+};
+
+/// The largest message body a server accepts unless configured otherwise: 64 KiB of UTF-8.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A message's identity: a uuid chosen by the sender's client (or by the server when the
+/// client gives none), the same on every delivery of that message.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(Uuid);
+
+impl MessageId {
+    /// Wraps a uuid.
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// The underlying uuid.
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl FromStr for MessageId {
+    type Err = Rejection;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_hyphenated(s).map(Self).ok_or_else(|| {
+            Rejection::new(
+                ErrorCode::InvalidMessageId,
+                "message id must be a uuid like 3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71",
+            )
+        })
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({self})")
+    }
+}
+
+impl Serialize for MessageId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Checks a message body against the size limit: not empty, not only whitespace, at most
+/// `max_bytes` bytes of UTF-8.
+pub fn check_body(body: &str, max_bytes: usize) -> Result<(), Rejection> {
+    if body.len() > max_bytes {
+        return Err(Rejection::new(
+            ErrorCode::BodyTooLarge,
+            format!(
+                "message body is {} bytes; the limit is {max_bytes}",
+                body.len()
+            ),
+        ));
+    }
+    if body.trim().is_empty() {
+        return Err(Rejection::new(
+            ErrorCode::EmptyBody,
+            "message body is empty",
+        ));
+    }
+    Ok(())
+}
+
+/// Payload of [`crate::event::REGISTER`]: the peer id this socket speaks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    /// The peer id to register under.
+    pub id: PeerId,
+}
+
+/// Payload of [`crate::event::SEND`]: a message for a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// The recipient.
+    pub to: PeerId,
+    /// The text, shown as text (never as HTML).
+    pub body: String,
+    /// The sender's id for this message; the server assigns one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<MessageId>,
+}
+
+/// A [`RegisterRequest`] as received, before its fields are validated, so that each
+/// invalid field gets its own [`ErrorCode`] rather than a generic parse error.
+#[derive(Debug, Deserialize)]
+pub struct RawRegister {
+    id: String,
+}
+
+impl RawRegister {
+    /// Validates the fields.
+    pub fn check(self) -> Result<RegisterRequest, Rejection> {
+        Ok(RegisterRequest {
+            id: parse_peer_id(&self.id)?,
+        })
+    }
+}
+
+/// A [`SendRequest`] as received, before its fields are validated.
+#[derive(Debug, Deserialize)]
+pub struct RawSend {
+    to: String,
+    body: String,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+impl RawSend {
+    /// Validates the fields against a body limit of `max_body_bytes`.
+    pub fn check(self, max_body_bytes: usize) -> Result<SendRequest, Rejection> {
+        let to = parse_peer_id(&self.to)?;
+        let id = self.id.as_deref().map(str::parse).transpose()?;
+        check_body(&self.body, max_body_bytes)?;
+        Ok(SendRequest {
+            to,
+            body: self.body,
+            id,
+        })
+    }
+}
+
+/// Parses a peer id received from a client, as a [`Rejection`] on failure.
+pub fn parse_peer_id(s: &str) -> Result<PeerId, Rejection> {
+    s.parse()
+        .map_err(|e| Rejection::new(ErrorCode::InvalidPeerId, format!("{e}, got {s:?}")))
+}
+
+/// Payload of [`crate::event::DELIVER`]: one message, as the recipient sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The message's id, unique per sender.
+    pub id: MessageId,
+    /// The sender.
+    pub from: PeerId,
+    /// The recipient.
+    pub to: PeerId,
+    /// The text.
+    pub body: String,
+    /// When the server accepted it, in milliseconds since the Unix epoch.
+    pub sent_at: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: &str = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71";
+
+    fn raw_send(json: &str) -> Result<SendRequest, Rejection> {
+        serde_json::from_str::<RawSend>(json).unwrap().check(10)
+    }
+
+    #[test]
+    fn a_valid_send_passes() {
+        let req = raw_send(&format!(r#"{{"to":"{ALICE}","body":"hi"}}"#)).unwrap();
+        assert_eq!(req.to.to_string(), ALICE);
+        assert_eq!(req.body, "hi");
+        assert_eq!(req.id, None);
+    }
+
+    #[test]
+    fn each_bad_field_has_its_own_code() {
+        let code = |json: String| raw_send(&json).unwrap_err().code;
+        assert_eq!(
+            code(r#"{"to":"bob","body":"hi"}"#.into()),
+            ErrorCode::InvalidPeerId
+        );
+        assert_eq!(
+            code(format!(r#"{{"to":"{ALICE}","body":"  "}}"#)),
+            ErrorCode::EmptyBody
+        );
+        assert_eq!(
+            code(format!(r#"{{"to":"{ALICE}","body":"12345678901"}}"#)),
+            ErrorCode::BodyTooLarge
+        );
+        assert_eq!(
+            code(format!(r#"{{"to":"{ALICE}","body":"hi","id":"x"}}"#)),
+            ErrorCode::InvalidMessageId
+        );
+    }
+
+    #[test]
+    fn the_body_limit_counts_utf8_bytes() {
+        assert!(check_body("ééééé", 10).is_ok());
+        assert_eq!(
+            check_body("éééééé", 10).unwrap_err().code,
+            ErrorCode::BodyTooLarge
+        );
+    }
+
+    #[test]
+    fn send_request_serializes_without_absent_id() {
+        let req = SendRequest {
+            to: ALICE.parse().unwrap(),
+            body: "hi".into(),
+            id: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            format!(r#"{{"to":"{ALICE}","body":"hi"}}"#)
+        );
+    }
+}
