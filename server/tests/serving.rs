@@ -1,0 +1,166 @@
+//! Serving: the web app's files at `/`, `GET /healthz`, the listen backlog, and the
+//! binary's configuration and graceful shutdown.
+
+mod fixture;
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use fixture::{DEADLINE, Peer, RawSocket, TestServer, new_peer, within};
+use relay_shared::event;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// A directory with a small built app in it, removed when dropped.
+struct StaticDir(PathBuf);
+
+impl StaticDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("relay-static-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("assets")).expect("temp dir");
+        std::fs::write(
+            dir.join("index.html"),
+            "<!doctype html><title>Relay</title>",
+        )
+        .expect("index");
+        std::fs::write(dir.join("assets/app.js"), "console.log('relay');").expect("asset");
+        Self(dir)
+    }
+}
+
+impl Drop for StaticDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let server = TestServer::start().await;
+    assert_eq!(server.get("/healthz").await, (200, "ok".to_owned()));
+}
+
+#[tokio::test]
+async fn the_web_app_is_served_at_the_root() {
+    let dir = StaticDir::new();
+    let server = TestServer::start_with(|c| c.static_dir = dir.0.clone()).await;
+    let (status, body) = server.get("/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<title>Relay</title>"), "{body}");
+    assert_eq!(
+        server.get("/assets/app.js").await,
+        (200, "console.log('relay');".to_owned())
+    );
+    assert_eq!(server.get("/missing.js").await.0, 404);
+}
+
+#[tokio::test]
+async fn without_a_built_app_the_relay_still_works() {
+    let server = TestServer::start().await;
+    assert_eq!(server.get("/").await.0, 404);
+    assert_eq!(server.get("/healthz").await.0, 200);
+}
+
+/// The listening socket's accept queue is the configured backlog (tokio's default of
+/// 128 drops connections when a few hundred clients connect at once). `ss` shows a
+/// listening socket's backlog in its Send-Q column.
+#[tokio::test]
+async fn the_listen_backlog_is_configured() {
+    for backlog in [511, 2048] {
+        let server = TestServer::start_with(|c| c.backlog = backlog).await;
+        let output = std::process::Command::new("ss")
+            .args(["-Hltn", &format!("sport = :{}", server.addr.port())])
+            .output()
+            .expect("ss (iproute2) runs");
+        let listing = String::from_utf8_lossy(&output.stdout);
+        let send_q: Vec<&str> = listing
+            .lines()
+            .filter_map(|line| line.split_whitespace().nth(2))
+            .collect();
+        assert_eq!(send_q, [backlog.to_string()], "{listing}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_disconnects_its_clients() {
+    let server = TestServer::start().await;
+    let mut socket = RawSocket::connect(&server).await;
+    socket
+        .send(&format!("42[\"init\",\"{}\"]", new_peer()))
+        .await;
+    server.stop().await;
+    socket.expect_closed().await;
+}
+
+/// The binary as a user runs it: configured through `RELAY_*` variables, announcing its
+/// address on stdout, serving, and exiting cleanly on SIGTERM with a client connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reads_its_environment_and_stops_on_sigterm() {
+    let dir = StaticDir::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relay-server"))
+        .env("RELAY_ADDR", "127.0.0.1:0")
+        .env("RELAY_STATIC_DIR", &dir.0)
+        .env("RELAY_DATA_DIR", dir.0.join("data"))
+        .env("RELAY_MAX_BODY_BYTES", "5")
+        .env("RELAY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the server binary starts");
+    let addr = announced_addr(&mut child).await;
+    let server = fixture::TestServer::attach(addr);
+
+    assert!(server.get("/").await.1.contains("<title>Relay</title>"));
+    let mut peer = Peer::connect(&server).await;
+    let me = new_peer();
+    peer.register(me).await;
+    let reply = peer.send(me, "123456").await;
+    assert_eq!(
+        reply["code"], "body_too_large",
+        "RELAY_MAX_BODY_BYTES applies"
+    );
+    peer.send(me, "12345").await;
+    assert_eq!(peer.expect(event::DELIVER).await["body"], "12345");
+
+    let pid = child.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = within("the server to exit", child.wait())
+        .await
+        .expect("wait");
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn the_binary_explains_a_bad_flag() {
+    let output = within(
+        "the server to exit",
+        Command::new(env!("CARGO_BIN_EXE_relay-server"))
+            .args(["--addr", "nowhere"])
+            .output(),
+    )
+    .await
+    .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--addr"), "{stderr}");
+}
+
+/// Reads the `relay listening on http://ADDR` line the binary prints.
+async fn announced_addr(child: &mut Child) -> std::net::SocketAddr {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(DEADLINE.max(Duration::from_secs(30)), lines.next_line())
+        .await
+        .expect("the server announces its address in time")
+        .expect("stdout readable")
+        .expect("a line");
+    line.strip_prefix("relay listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("an address")
+}
