@@ -1,0 +1,18 @@
+//! Builds the web app (`client/`, through trunk) into `dist/`.
+
+use xshell::{Shell, cmd};
+
+use crate::{step, toolchain};
+
+/// Installs the build tools if missing, then `trunk build --release` into `dist/`.
+pub fn build_release(sh: &Shell) -> anyhow::Result<()> {
+    toolchain::ensure_web_build(sh)?;
+    step("building the web app (trunk build --release)");
+    // trunk runs cargo with --offline, so that a missing tool is an error at once rather
+    // than a download attempt: fetch the crates first.
+    cmd!(sh, "cargo fetch --locked").run()?;
+    cmd!(sh, "trunk build --release --offline")
+        .env("PATH", toolchain::path_with_tools(sh)?)
+        .run()?;
+    Ok(())
+}
