@@ -6,7 +6,8 @@
 //! - the **typed protocol**: [`event::REGISTER`], [`event::SEND`] with an ack carrying a
 //!   [`reply::SendReply`], and [`event::DELIVER`] carrying an [`message::Envelope`].
 //!
-//! This crate does no I/O and compiles for native targets and `wasm32`.
+//! This crate does no I/O and compiles for native targets and `wasm32`. With the `client`
+//! feature it also holds [`socketio`], a Socket.IO client core that drivers give I/O to.
 //! `docs/protocol.md` shows one example frame per event.
 
 pub mod error;
@@ -15,6 +16,8 @@ pub mod message;
 pub mod peer_id;
 pub mod reply;
 pub mod seed;
+#[cfg(feature = "client")]
+pub mod socketio;
 
 pub use error::{ErrorCode, Rejection};
 pub use message::{Envelope, MessageId, RegisterRequest, SendRequest};
