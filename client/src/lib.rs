@@ -1,36 +1,79 @@
-//! Relay's web app.
+//! Relay's web app: get an id, send messages to peers by id, see theirs arrive live.
+//!
+//! The domain ([`conversations`], [`identity`], [`share_link`]) is plain Rust; [`socket`]
+//! drives the shared Socket.IO client core in the browser; [`relay`] is the app's link
+//! to the server; [`components`] show it all. `main.rs` only mounts [`App`].
 
+pub mod components;
+pub mod conversations;
+pub mod identity;
+pub mod relay;
+pub mod share_link;
+pub mod socket;
+
+use components::{
+    Composer, ConnectionStatus, ConversationList, ConversationView, IdentityCard, OpenPeer,
+};
 use leptos::prelude::*;
-use relay_shared::PeerId;
 
-/// The key under which the own peer id is kept in `localStorage`.
-const ID_KEY: &str = "relay.id";
+use crate::{components::composer::PeerField, relay::Relay, share_link::peer_from_hash};
 
-/// This browser's peer id: the one kept in `localStorage`, or a new one, kept there.
-pub fn own_id() -> PeerId {
-    let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
-    if let Some(id) = storage
-        .as_ref()
-        .and_then(|s| s.get_item(ID_KEY).ok().flatten())
-        .and_then(|s| s.parse().ok())
-    {
-        return id;
-    }
-    let id = PeerId::from_uuid(uuid::Uuid::new_v4()).expect("a v4 uuid is never nil");
-    if let Some(storage) = storage {
-        let _ = storage.set_item(ID_KEY, &id.to_string());
-    }
-    id
-}
-
-/// The whole app.
+/// The whole app, talking to the server at `server` (by default, the page's origin).
 #[component]
-pub fn App() -> impl IntoView {
-    let id = own_id();
+pub fn App(
+    /// The server's origin (`http://host:port`); the page's own by default.
+    #[prop(optional, into)]
+    server: Option<String>,
+) -> impl IntoView {
+    let server = server.unwrap_or_else(|| window().location().origin().unwrap_or_default());
+    let relay = Relay::start(&server, identity::own_id());
+    let open = OpenPeer {
+        text: RwSignal::new(String::new()),
+    };
+    provide_context(relay);
+    provide_context(open);
+
+    // `#to=<id>` (the share link) opens a conversation with that peer.
+    let follow_hash = move || {
+        if let Some(peer) = peer_from_hash(&window().location().hash().unwrap_or_default()) {
+            relay.conversations.update(|c| c.open(peer));
+            open.set(peer);
+        }
+    };
+    follow_hash();
+
+    // With no conversation open, the one where something just happened opens, so an
+    // arriving message is seen. Only new activity does this: a field the user emptied
+    // stays empty while nothing happens.
+    Effect::new(move |_| {
+        let latest = relay
+            .conversations
+            .with(|c| c.iter().next().map(|c| c.peer));
+        if let Some(peer) = latest
+            && open.text.with_untracked(|t| t.trim().is_empty())
+        {
+            open.set(peer);
+        }
+    });
+    let listener = window_event_listener(leptos::ev::hashchange, move |_| follow_hash());
+    on_cleanup(move || listener.remove());
+
     view! {
-        <main>
-            <h1>"Relay"</h1>
-            <p>"Your id: " <code data-testid="my-id">{id.to_string()}</code></p>
-        </main>
+        <div class="app">
+            <header class="topbar">
+                <h1>"Relay"</h1>
+                <ConnectionStatus/>
+            </header>
+            <IdentityCard/>
+            {move || relay.problem.get().map(|p| view! { <p class="problem" role="alert">{p}</p> })}
+            <main class="workspace">
+                <ConversationList/>
+                <section class="chat" aria-label="Conversation">
+                    <PeerField/>
+                    <ConversationView/>
+                    <Composer/>
+                </section>
+            </main>
+        </div>
     }
 }

@@ -43,6 +43,13 @@ pub fn dev(sh: &Shell) -> anyhow::Result<()> {
 pub fn test(sh: &Shell) -> anyhow::Result<()> {
     toolchain::ensure_web_build(sh)?;
     toolchain::ensure_e2e_packages(sh)?;
+    toolchain::ensure_debian_packages(
+        sh,
+        &[
+            ("chromium", "chromium"),
+            ("chromedriver", "chromium-driver"),
+        ],
+    )?;
 
     step("cargo fmt --check");
     cmd!(sh, "cargo fmt --all -- --check").run()?;
@@ -63,7 +70,55 @@ pub fn test(sh: &Shell) -> anyhow::Result<()> {
 
     step("tests");
     cmd!(sh, "cargo test --locked --workspace").run()?;
+
+    step("the web app in headless Chromium (wasm-bindgen-test)");
+    cmd!(sh, "cargo build --locked -p relay-server").run()?;
+    let server_bin = sh.current_dir().join("target/debug/relay-server");
+    {
+        let server = BackgroundServer::start(&server_bin)?;
+        cmd!(
+            sh,
+            "cargo test --locked -p relay-client --target wasm32-unknown-unknown"
+        )
+        .env("PATH", toolchain::path_with_tools(sh)?)
+        .env("RELAY_TEST_SERVER", &server.url)
+        .run()?;
+    }
+
+    step("end to end: the app in Chromium, the server binary (node --test e2e/)");
+    cmd!(sh, "node --test --test-concurrency=1 e2e/")
+        .env("RELAY_SERVER_BIN", &server_bin)
+        .env("RELAY_DIST", sh.current_dir().join("dist"))
+        .run()?;
     Ok(())
+}
+
+/// A server on a free port of 127.0.0.1, for tests run outside cargo's harness;
+/// stopped when dropped.
+struct BackgroundServer {
+    _child: ChildGuard,
+    url: String,
+}
+
+impl BackgroundServer {
+    fn start(bin: &std::path::Path) -> anyhow::Result<Self> {
+        use std::io::BufRead;
+        let mut child = Command::new(bin)
+            .args(["--addr", "127.0.0.1:0", "--log", "warn"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("starting the server")?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let child = ChildGuard(child);
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .strip_prefix("relay listening on ")
+            .with_context(|| format!("unexpected first line from the server: {line:?}"))?
+            .to_owned();
+        Ok(Self { _child: child, url })
+    }
 }
 
 /// Kills the child process when dropped.

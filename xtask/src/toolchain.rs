@@ -132,7 +132,6 @@ pub fn ensure_e2e_packages(sh: &Shell) -> anyhow::Result<()> {
 }
 
 /// Debian packages, installed with apt when their command is missing.
-#[expect(dead_code, reason = "the browser tests of the web app will use it")]
 pub fn ensure_debian_packages(sh: &Shell, wanted: &[(&str, &str)]) -> anyhow::Result<()> {
     let missing: Vec<&str> = wanted
         .iter()

@@ -1,0 +1,63 @@
+//! The list of conversations, the most recently active first; a click opens one.
+
+use leptos::prelude::*;
+use relay_shared::PeerId;
+
+use super::{OpenPeer, short_id};
+use crate::relay::Relay;
+
+/// One entry of the list.
+#[derive(Clone, PartialEq)]
+struct Entry {
+    peer: PeerId,
+    preview: String,
+}
+
+/// The conversation list.
+#[component]
+pub fn ConversationList() -> impl IntoView {
+    let relay = expect_context::<Relay>();
+    let open = expect_context::<OpenPeer>();
+    let entries = move || {
+        relay.conversations.with(|c| {
+            c.iter()
+                .map(|c| Entry {
+                    peer: c.peer,
+                    preview: c
+                        .messages
+                        .last()
+                        .map(|m| m.body.clone())
+                        .unwrap_or_default(),
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <nav class="conversations" aria-label="Conversations">
+            <h2>"Conversations"</h2>
+            <Show
+                when=move || relay.conversations.with(|c| c.iter().next().is_some())
+                fallback=|| view! {
+                    <p class="empty">"None yet. Type a peer's id, or share your link."</p>
+                }
+            >
+                <ul>
+                    <For each=entries key=|e| (e.peer, e.preview.clone()) children=move |e| {
+                        let peer = e.peer;
+                        let current = move || (open.get() == Some(peer)).then_some("true");
+                        view! {
+                            <li>
+                                <button type="button" data-testid="conversation"
+                                    data-peer=peer.to_string() aria-current=current
+                                    title=peer.to_string() on:click=move |_| open.set(peer)>
+                                    <span class="peer">{short_id(peer)}</span>
+                                    <span class="preview">{e.preview}</span>
+                                </button>
+                            </li>
+                        }
+                    }/>
+                </ul>
+            </Show>
+        </nav>
+    }
+}

@@ -1,0 +1,44 @@
+//! The user's own id, with a copy button and the share link.
+
+use leptos::prelude::*;
+
+use crate::{relay::Relay, share_link::share_link};
+
+/// "Your id" with copy and share.
+#[component]
+pub fn IdentityCard() -> impl IntoView {
+    let relay = expect_context::<Relay>();
+    let id = relay.me.to_string();
+    let origin = window().location().origin().unwrap_or_default();
+    let link = share_link(&origin, relay.me);
+    let copied = RwSignal::new(None::<&'static str>);
+    let copy = move |what: &'static str, text: String| {
+        let clipboard = window().navigator().clipboard();
+        let _ = clipboard.write_text(&text);
+        copied.set(Some(what));
+        set_timeout(move || copied.set(None), std::time::Duration::from_secs(2));
+    };
+    let (id_for_copy, link_for_copy) = (id.clone(), link.clone());
+    view! {
+        <section class="identity" aria-label="Your identity">
+            <div class="identity-id">
+                <span class="label">"Your id"</span>
+                <code data-testid="my-id">{id}</code>
+            </div>
+            <div class="identity-actions">
+                <button type="button" on:click=move |_| copy("id", id_for_copy.clone())>
+                    "Copy id"
+                </button>
+                <button type="button" on:click=move |_| copy("link", link_for_copy.clone())>
+                    "Copy share link"
+                </button>
+                <a data-testid="share-link" href=link.clone() title="Opens a conversation with you">
+                    {link.clone()}
+                </a>
+                <span class="copied" role="status">
+                    {move || copied.get().map(|what| format!("Copied the {what}"))}
+                </span>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,47 @@
+//! The share link, `<origin>/#to=<peer id>`: opening it starts a conversation with that
+//! peer.
+
+use relay_shared::PeerId;
+
+/// The link that opens a conversation with `me`.
+pub fn share_link(origin: &str, me: PeerId) -> String {
+    format!("{}/#to={me}", origin.trim_end_matches('/'))
+}
+
+/// The peer a location hash (`#to=<uuid>`) points at, if any.
+pub fn peer_from_hash(hash: &str) -> Option<PeerId> {
+    hash.trim_start_matches('#')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("to="))
+        .and_then(|id| id.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71";
+
+    #[test]
+    fn the_link_and_the_hash_round_trip() {
+        let me: PeerId = ID.parse().unwrap();
+        let link = share_link("http://127.0.0.1:3000/", me);
+        assert_eq!(link, format!("http://127.0.0.1:3000/#to={ID}"));
+        let hash = link.split_once('#').unwrap().1;
+        assert_eq!(peer_from_hash(hash), Some(me));
+        assert_eq!(peer_from_hash(&format!("#to={ID}")), Some(me));
+    }
+
+    #[test]
+    fn other_hashes_point_at_nobody() {
+        for hash in [
+            "",
+            "#",
+            "#to=",
+            "#to=bob",
+            "#from=3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71",
+        ] {
+            assert_eq!(peer_from_hash(hash), None, "{hash}");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+// The web app end to end: real Chromium, the real server binary serving the built app.
+// Run by `cargo xtask test` (node --test).
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { randomUUID } from "node:crypto";
+import { io } from "socket.io-client";
+import {
+  ARTIFACTS, idOf, launchBrowser, message, online, openApp, sendFrom, startServer,
+} from "./support.mjs";
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+test("two people exchange messages both ways through the UI", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const alice = await openApp(await browser.newContext(), server.url);
+    const bob = await openApp(await browser.newContext(), server.url);
+    const [aliceId, bobId] = [await idOf(alice), await idOf(bob)];
+    assert.notEqual(aliceId, bobId, "separate storage, separate ids");
+    console.log(`time to first render: ${Math.round(alice.firstRenderMs)} ms (alice), ${Math.round(bob.firstRenderMs)} ms (bob)`);
+
+    await sendFrom(alice, bobId, "Hi Bob! <b>this is not bold</b>");
+    await message(bob, "in", "Hi Bob! <b>this is not bold</b>").waitFor();
+    await message(alice, "out", "Hi Bob!").and(alice.locator('[data-status="delivered"]')).waitFor();
+    assert.equal(await bob.locator('[data-testid="message"] b').count(), 0, "shown as text");
+
+    // Bob answers in the conversation that opened for him.
+    const entry = bob.locator(`[data-testid="conversation"][data-peer="${aliceId}"]`);
+    await entry.click();
+    assert.equal(await entry.getAttribute("aria-current"), "true");
+    assert.equal(await bob.getByTestId("peer-id").inputValue(), aliceId);
+    await bob.getByTestId("message-input").fill("Hello Alice");
+    await bob.getByTestId("send").click();
+    await message(alice, "in", "Hello Alice").waitFor();
+    await message(bob, "out", "Hello Alice").and(bob.locator('[data-status="delivered"]')).waitFor();
+
+    // Newest last.
+    const bodies = await alice.locator('[data-testid="message"] .body').allTextContents();
+    assert.deepEqual(bodies, ["Hi Bob! <b>this is not bold</b>", "Hello Alice"]);
+
+    await alice.setViewportSize({ width: 1000, height: 620 });
+    await alice.screenshot({ path: `${ARTIFACTS}/conversation.png` });
+    await bob.setViewportSize({ width: 390, height: 760 });
+    await bob.screenshot({ path: `${ARTIFACTS}/conversation-phone.png` });
+    alice.assertNoErrors();
+    bob.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("every tab of a browser receives", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const bobContext = await browser.newContext();
+    const bobTab1 = await openApp(bobContext, server.url);
+    const bobTab2 = await openApp(bobContext, server.url);
+    const bobId = await idOf(bobTab1);
+    assert.equal(await idOf(bobTab2), bobId, "one browser, one id");
+    const alice = await openApp(await browser.newContext(), server.url);
+
+    await sendFrom(alice, bobId, "to both tabs");
+    await message(bobTab1, "in", "to both tabs").waitFor();
+    await message(bobTab2, "in", "to both tabs").waitFor();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("after a server restart the page reconnects by itself, no reload", { timeout: 90_000 }, async () => {
+  let server = await startServer();
+  const { port } = server;
+  try {
+    const alice = await openApp(await browser.newContext(), server.url);
+    const bob = await openApp(await browser.newContext(), server.url);
+    const bobId = await idOf(bob);
+    await alice.evaluate(() => { window.__sameDocument = true; });
+
+    await server.stop();
+    const connection = alice.getByTestId("connection");
+    await alice.locator('[data-testid="connection"][data-state="offline"]').waitFor();
+    await connection.filter({ hasText: /Reconnecting/ }).waitFor();
+
+    server = await startServer({ port });
+    await online(alice, 15_000);
+    await online(bob, 15_000);
+    assert.equal(await alice.evaluate(() => window.__sameDocument), true, "not reloaded");
+
+    await sendFrom(alice, bobId, "after the restart");
+    await message(bob, "in", "after the restart").waitFor();
+    alice.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("an official socket.io-client on the seed protocol and a page talk both ways", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  const seedId = randomUUID();
+  const seed = io(server.url, { transports: ["websocket"], reconnection: false, forceNew: true });
+  try {
+    seed.on("connect", () => seed.emit("init", seedId));
+    await new Promise((resolve) => seed.once("connect", resolve));
+    const page = await openApp(await browser.newContext(), server.url);
+    const pageId = await idOf(page);
+
+    const heard = new Promise((resolve) => seed.once("message", resolve));
+    await sendFrom(page, seedId, "hello seed client");
+    assert.equal(await heard, "hello seed client");
+    await message(page, "out", "hello seed client").and(page.locator('[data-status="delivered"]')).waitFor();
+
+    seed.emit("message", `${pageId}|hello page | from the seed`);
+    await message(page, "in", "hello page | from the seed").waitFor();
+    page.assertNoErrors();
+  } finally {
+    seed.close();
+    await server.stop();
+  }
+});
+
+test("a share link opens a conversation with its peer", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const friend = randomUUID();
+    const page = await openApp(await browser.newContext(), server.url, `/#to=${friend}`);
+    assert.equal(await page.getByTestId("peer-id").inputValue(), friend);
+    const entry = page.locator(`[data-testid="conversation"][data-peer="${friend}"]`);
+    assert.equal(await entry.getAttribute("aria-current"), "true");
+    // The page's own share link is of that form.
+    const link = await page.getByTestId("share-link").getAttribute("href");
+    assert.equal(link, `${server.url}/#to=${await idOf(page)}`);
+  } finally {
+    await server.stop();
+  }
+});
+
+test("the keyboard alone can send", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const page = await openApp(await browser.newContext(), server.url);
+    const me = await idOf(page);
+    await page.getByTestId("peer-id").focus();
+    await page.keyboard.type(me);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("typed, not clicked");
+    await page.keyboard.press("Enter");
+    await message(page, "out", "typed, not clicked").and(page.locator('[data-status="delivered"]')).waitFor();
+    // Inputs have labels.
+    assert.equal(await page.getByLabel("To (peer id)", { exact: true }).getAttribute("data-testid"), "peer-id");
+    assert.equal(await page.getByLabel("Message", { exact: true }).getAttribute("data-testid"), "message-input");
+  } finally {
+    await server.stop();
+  }
+});

@@ -1,0 +1,106 @@
+// Shared by the end-to-end tests: the real server binary, serving the built app, on
+// 127.0.0.1; Debian's Chromium through playwright-core. Every wait is bounded.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const root = new URL("..", import.meta.url).pathname;
+/** The server binary: `cargo xtask test` builds it and says where. */
+export const SERVER_BIN = process.env.RELAY_SERVER_BIN ?? `${root}target/debug/relay-server`;
+/** The built web app (`trunk build --release`). */
+export const DIST = process.env.RELAY_DIST ?? `${root}dist`;
+/** Where screenshots go. */
+export const ARTIFACTS = `${root}target/e2e`;
+mkdirSync(ARTIFACTS, { recursive: true });
+
+/** Starts the server on `port` (0: any free one) and waits for its address. */
+export async function startServer({ port = 0 } = {}) {
+  const child = spawn(
+    SERVER_BIN,
+    ["--addr", `127.0.0.1:${port}`, "--static-dir", DIST, "--log", "warn"],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const lines = createInterface({ input: child.stdout });
+  const first = await Promise.race([
+    once(lines, "line").then(([line]) => line),
+    once(child, "exit").then(([code]) => { throw new Error(`server exited with ${code}`); }),
+    sleep(15_000).then(() => { throw new Error("server did not start in 15 s"); }),
+  ]);
+  const url = first.replace(/^relay listening on /, "");
+  if (!url.startsWith("http://")) throw new Error(`unexpected first line: ${first}`);
+  return {
+    url,
+    port: Number(new URL(url).port),
+    /** Stops it with `signal` and waits for it to exit. */
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, "exit");
+      child.kill(signal);
+      await Promise.race([exited, sleep(10_000).then(() => child.kill("SIGKILL"))]);
+    },
+  };
+}
+
+/** Debian's Chromium, headless, kept off the (closed) network. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run",
+    ],
+  });
+}
+
+/**
+ * Opens the app in `context` and waits until it is online. Records when the own id was
+ * first rendered (`firstRenderMs`, from the start of navigation). Fails the test on
+ * any page error.
+ */
+export async function openApp(context, url, path = "/") {
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error));
+  page.assertNoErrors = () => {
+    if (errors.length) throw new Error(`page errors: ${errors.map(String).join("; ")}`);
+  };
+  await page.addInitScript(() => {
+    new MutationObserver((_, observer) => {
+      if (document.querySelector('[data-testid="my-id"]')) {
+        window.__firstRenderMs = performance.now();
+        observer.disconnect();
+      }
+    }).observe(document, { childList: true, subtree: true });
+  });
+  await page.goto(url + path);
+  await online(page);
+  page.firstRenderMs = await page.evaluate(() => window.__firstRenderMs);
+  return page;
+}
+
+/** Waits until the page says it is online. */
+export function online(page, timeout = 10_000) {
+  return page.locator('[data-testid="connection"][data-state="online"]').waitFor({ timeout });
+}
+
+/** The page's own peer id. */
+export async function idOf(page) {
+  return (await page.getByTestId("my-id").textContent()).trim();
+}
+
+/** Sends `text` to `peer` through the UI: peer field, message field, Enter. */
+export async function sendFrom(page, peer, text) {
+  await page.getByTestId("peer-id").fill(peer);
+  await page.getByTestId("message-input").fill(text);
+  await page.getByTestId("message-input").press("Enter");
+}
+
+/** The message with body `text` and `direction` ("in" or "out"). */
+export function message(page, direction, text) {
+  return page.locator(`[data-testid="message"][data-direction="${direction}"]`, { hasText: text });
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
