@@ -2,7 +2,9 @@
 
 use leptos::{html, prelude::*};
 
-use super::OpenPeer;
+use relay_shared::PeerId;
+
+use super::{OpenPeer, short_id};
 use crate::{
     conversations::{Direction, Message},
     relay::Relay,
@@ -33,15 +35,19 @@ pub fn ConversationView() -> impl IntoView {
     });
     view! {
         <ol class="messages" node_ref=list aria-label="Messages" aria-live="polite">
-            <For each=messages key=|m| (m.id, m.status.clone()) children=|m| view! { <MessageItem message=m/> }/>
+            <For each=messages key=|m| (m.id, m.status.clone()) children=move |m| {
+                let peer = open.get_untracked();
+                view! { <MessageItem message=m peer=peer/> }
+            }/>
         </ol>
     }
 }
 
-/// One message.
+/// One message; `peer` is who the conversation is with, the sender of incoming ones.
 #[component]
-fn MessageItem(message: Message) -> impl IntoView {
+fn MessageItem(message: Message, peer: Option<PeerId>) -> impl IntoView {
     let outgoing = message.direction == Direction::Out;
+    let from = (!outgoing).then(|| peer.map(short_id)).flatten();
     let status = outgoing.then(|| message.status.name());
     let label = outgoing.then(|| message.status.label());
     view! {
@@ -49,6 +55,7 @@ fn MessageItem(message: Message) -> impl IntoView {
             data-direction=message.direction.name() data-status=status>
             <p class="body">{message.body}</p>
             <p class="meta">
+                {from.map(|f| view! { <span class="from">{f}</span> })}
                 <time>{clock(message.at)}</time>
                 {label.map(|l| view! { <span class="status">{l}</span> })}
             </p>

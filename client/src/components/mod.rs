@@ -28,6 +28,11 @@ impl OpenPeer {
         self.text.with(|t| t.trim().parse().ok())
     }
 
+    /// The open peer, without subscribing to changes.
+    pub fn get_untracked(self) -> Option<PeerId> {
+        self.text.with_untracked(|t| t.trim().parse().ok())
+    }
+
     /// Opens the conversation with `peer`.
     pub fn set(self, peer: PeerId) {
         self.text.set(peer.to_string());
