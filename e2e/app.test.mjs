@@ -71,7 +71,7 @@ test("every tab of a browser receives", { timeout: 60_000 }, async () => {
 
 test("after a server restart the page reconnects by itself, no reload", { timeout: 90_000 }, async () => {
   let server = await startServer();
-  const { port } = server;
+  const { port, dataDir } = server;
   try {
     const alice = await openApp(await browser.newContext(), server.url);
     const bob = await openApp(await browser.newContext(), server.url);
@@ -83,7 +83,7 @@ test("after a server restart the page reconnects by itself, no reload", { timeou
     await alice.locator('[data-testid="connection"][data-state="offline"]').waitFor();
     await connection.filter({ hasText: /Reconnecting/ }).waitFor();
 
-    server = await startServer({ port });
+    server = await startServer({ port, dataDir });
     await online(alice, 15_000);
     await online(bob, 15_000);
     assert.equal(await alice.evaluate(() => window.__sameDocument), true, "not reloaded");
@@ -109,13 +109,72 @@ test("an official socket.io-client on the seed protocol and a page talk both way
     const heard = new Promise((resolve) => seed.once("message", resolve));
     await sendFrom(page, seedId, "hello seed client");
     assert.equal(await heard, "hello seed client");
-    await message(page, "out", "hello seed client").and(page.locator('[data-status="delivered"]')).waitFor();
+    // Stored and handed over; a seed client never confirms, so it stays "sent".
+    await message(page, "out", "hello seed client").and(page.locator('[data-status="sent"]')).waitFor();
 
     seed.emit("message", `${pageId}|hello page | from the seed`);
     await message(page, "in", "hello page | from the seed").waitFor();
     page.assertNoErrors();
   } finally {
     seed.close();
+    await server.stop();
+  }
+});
+
+test("a closed page gets its messages when it opens again, once each; the sender sees sent, then delivered", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const aliceContext = await browser.newContext();
+    const first = await openApp(aliceContext, server.url);
+    const aliceId = await idOf(first);
+    await first.close();
+
+    const bob = await openApp(await browser.newContext(), server.url);
+    for (const text of ["one", "two", "three"]) {
+      await sendFrom(bob, aliceId, text);
+      await message(bob, "out", text).and(bob.locator('[data-status="sent"]')).waitFor();
+    }
+
+    const again = await openApp(aliceContext, server.url);
+    assert.equal(await idOf(again), aliceId, "the same browser, the same id");
+    await message(again, "in", "three").waitFor();
+    const bodies = await again.locator('[data-testid="message"][data-direction="in"] .body').allTextContents();
+    assert.deepEqual(bodies, ["one", "two", "three"], "each once, in order");
+    for (const text of ["one", "two", "three"]) {
+      await message(bob, "out", text).and(bob.locator('[data-status="delivered"]')).waitFor();
+    }
+    again.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("a message written while the server is down is kept through closing the page, and goes when it is back", { timeout: 90_000 }, async () => {
+  let server = await startServer();
+  const { port, dataDir } = server;
+  try {
+    const aliceContext = await browser.newContext();
+    const alice = await openApp(aliceContext, server.url);
+    const aliceId = await idOf(alice);
+    await alice.close();
+    const bobContext = await browser.newContext();
+    const bob = await openApp(bobContext, server.url);
+
+    await server.stop();
+    await bob.locator('[data-testid="connection"][data-state="offline"]').waitFor();
+    await sendFrom(bob, aliceId, "written offline");
+    await message(bob, "out", "written offline").and(bob.locator('[data-status="sending"]')).waitFor();
+    await bob.close();
+
+    server = await startServer({ port, dataDir });
+    const bobAgain = await openApp(bobContext, server.url);
+    await message(bobAgain, "out", "written offline").and(bobAgain.locator('[data-status="sent"]')).waitFor();
+    const back = await openApp(aliceContext, server.url);
+    await message(back, "in", "written offline").waitFor();
+    assert.equal(await back.locator('[data-testid="message"][data-direction="in"]').count(), 1);
+    await message(bobAgain, "out", "written offline").and(bobAgain.locator('[data-status="delivered"]')).waitFor();
+    assert.equal(await bobAgain.locator('[data-testid="message"]').count(), 1, "kept once");
+  } finally {
     await server.stop();
   }
 });

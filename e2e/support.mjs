@@ -2,7 +2,9 @@
 // 127.0.0.1; Debian's Chromium through playwright-core. Every wait is bounded.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -15,11 +17,14 @@ export const DIST = process.env.RELAY_DIST ?? `${root}dist`;
 export const ARTIFACTS = `${root}target/e2e`;
 mkdirSync(ARTIFACTS, { recursive: true });
 
-/** Starts the server on `port` (0: any free one) and waits for its address. */
-export async function startServer({ port = 0 } = {}) {
+/**
+ * Starts the server on `port` (0: any free one) with `dataDir` (a new temporary one by
+ * default; pass the previous server's to restart it) and waits for its address.
+ */
+export async function startServer({ port = 0, dataDir = mkdtempSync(join(tmpdir(), "relay-e2e-")) } = {}) {
   const child = spawn(
     SERVER_BIN,
-    ["--addr", `127.0.0.1:${port}`, "--static-dir", DIST, "--log", "warn"],
+    ["--addr", `127.0.0.1:${port}`, "--static-dir", DIST, "--data-dir", dataDir, "--log", "warn"],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const lines = createInterface({ input: child.stdout });
@@ -32,6 +37,7 @@ export async function startServer({ port = 0 } = {}) {
   if (!url.startsWith("http://")) throw new Error(`unexpected first line: ${first}`);
   return {
     url,
+    dataDir,
     port: Number(new URL(url).port),
     /** Stops it with `signal` and waits for it to exit. */
     async stop(signal = "SIGTERM") {

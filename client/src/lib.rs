@@ -26,7 +26,7 @@ pub fn App(
     server: Option<String>,
 ) -> impl IntoView {
     let server = server.unwrap_or_else(|| window().location().origin().unwrap_or_default());
-    let relay = Relay::start(&server, identity::own_id());
+    let relay = Relay::start(&server, identity::own());
     let open = OpenPeer {
         text: RwSignal::new(String::new()),
     };
@@ -65,7 +65,15 @@ pub fn App(
                 <ConnectionStatus/>
             </header>
             <IdentityCard/>
-            {move || relay.problem.get().map(|p| view! { <p class="problem" role="alert">{p}</p> })}
+            {move || relay.problem.get().map(|problem| view! {
+                <div class="problem" role="alert">
+                    <p>{problem}</p>
+                    <button type="button" on:click=|_| {
+                        identity::forget();
+                        let _ = window().location().reload();
+                    }>"Start over with a new id"</button>
+                </div>
+            })}
             <main class="workspace">
                 <ConversationList/>
                 <section class="chat" aria-label="Conversation">

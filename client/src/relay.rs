@@ -1,23 +1,29 @@
-//! [`Relay`]: the app's link to the relay server. It registers this browser's id on
-//! every connect, sends messages and follows their status, and collects what arrives.
-//! Its state is in signals, for the components to show.
+//! [`Relay`]: the app's link to the relay server, over the shared
+//! [`Messenger`](relay_shared::messenger::Messenger): registers on every connect, keeps
+//! each message until the server stored it (in `localStorage`, resent with the same id
+//! after a reload or a reconnect), shows each incoming message once, and follows statuses
+//! to `delivered`. Its state is in signals, for the components to show.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use leptos::prelude::*;
 use relay_shared::{
-    Envelope, MessageId, PeerId, RegisterReply, SendReply, SendRequest, event,
-    message::RegisterRequest,
-    socketio::{AckFailure, AckId, ClientConfig, Event},
+    MessageId, PeerId,
+    messenger::{self, Messenger},
+    socketio::{Client, ClientConfig, Event},
 };
 
 use crate::{
     conversations::{Conversations, Status},
+    identity::Identity,
     socket::{self, Socket},
 };
 
-/// How long the server has to answer a register or a send.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The `localStorage` key of the kept conversations (unsent messages included).
+pub const CONVERSATIONS_KEY: &str = "relay.conversations";
+
+/// How often messages the server turned away for a passing reason are tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(5);
 
 /// The connection as the user sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,12 +52,6 @@ impl Link {
     }
 }
 
-/// What an ack we wait for is the answer to.
-enum Awaiting {
-    Register,
-    Send(MessageId),
-}
-
 /// The link to the relay; `Copy`, so every component and closure can hold it.
 #[derive(Clone, Copy)]
 pub struct Relay {
@@ -64,132 +64,142 @@ pub struct Relay {
     /// Why the server refused our registration, if it did.
     pub problem: RwSignal<Option<String>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
-    awaiting: StoredValue<HashMap<AckId, Awaiting>, LocalStorage>,
+    messenger: StoredValue<Messenger, LocalStorage>,
 }
 
 impl Relay {
-    /// Connects to the server at `server` (an origin) as `me`.
-    pub fn start(server: &str, me: PeerId) -> Self {
+    /// Connects to the server at `server` (an origin) as `identity`, resuming the kept
+    /// conversations and sending again what the server had not stored.
+    pub fn start(server: &str, identity: Identity) -> Self {
+        let conversations = load();
+        let messenger = Messenger::new(
+            identity.id,
+            identity.secret,
+            conversations.drafts(),
+            conversations.received().collect::<Vec<_>>(),
+        );
         let relay = Self {
-            me,
-            conversations: RwSignal::new(Conversations::default()),
+            me: identity.id,
+            conversations: RwSignal::new(conversations),
             link: RwSignal::new(Link::Connecting),
             problem: RwSignal::new(None),
             socket: StoredValue::new_local(None),
-            awaiting: StoredValue::new_local(HashMap::new()),
+            messenger: StoredValue::new_local(messenger),
         };
         let socket = Socket::connect(server, ClientConfig::default(), move |event| {
             relay.on_event(event);
         });
         relay.socket.set_value(Some(socket));
+
+        // Another tab of this browser kept something new: take it in.
+        let storage = window_event_listener(leptos::ev::storage, move |event| {
+            if event.key().as_deref() == Some(CONVERSATIONS_KEY)
+                && let Some(json) = event.new_value()
+            {
+                relay
+                    .conversations
+                    .update(|c| c.merge(Conversations::from_json(&json)));
+            }
+        });
+        on_cleanup(move || storage.remove());
+        if let Ok(retry) = set_interval_with_handle(move || relay.retry(), RETRY_EVERY) {
+            on_cleanup(move || retry.clear());
+        }
         relay
     }
 
-    /// Sends `body` to `to`; the message appears at once as `sending`.
+    /// Sends `body` to `to`; the message appears at once as `sending`, and is kept until
+    /// the server stored it.
     pub fn send(self, to: PeerId, body: String) {
         let id = MessageId::from_uuid(uuid::Uuid::new_v4());
         self.conversations
             .update(|c| c.send(to, id, body.clone(), now_millis()));
-        let request = SendRequest {
-            to,
-            body,
-            id: Some(id),
-        };
-        let sent = self.socket.with_value(|socket| {
-            socket
-                .as_ref()
-                .map(|s| s.emit_with_ack(event::SEND, &request, REPLY_TIMEOUT))
-        });
-        match sent {
-            Some(Ok(ack)) => {
-                self.awaiting.update_value(|a| {
-                    a.insert(ack, Awaiting::Send(id));
-                });
-            }
-            Some(Err(error)) => self.set_status(id, Status::Failed(error.to_string())),
-            None => self.set_status(id, Status::Failed("not connected".into())),
-        }
+        self.keep();
+        self.with_core(|messenger, client, now| messenger.send(client, to, body, id, now));
     }
 
     fn on_event(self, event: Event) {
-        match event {
-            Event::Connected => {
-                self.link.set(Link::Online);
-                self.register();
-            }
+        match &event {
             Event::Disconnected(_) => self.link.set(Link::Connecting),
             Event::ReconnectScheduled { delay, .. } => self.link.set(Link::Reconnecting {
-                retry_at: socket::now() + delay,
+                retry_at: socket::now() + *delay,
             }),
             Event::GaveUp => self.link.set(Link::Offline),
             Event::ConnectError(message) => {
                 self.link.set(Link::Offline);
-                self.problem.set(Some(message));
+                self.problem.set(Some(message.clone()));
             }
-            Event::Message(incoming) if incoming.event == event::DELIVER => {
-                if let Ok(envelope) = incoming.payload.decode::<Envelope>() {
+            _ => {}
+        }
+        let updates = self
+            .with_core(|messenger, client, now| messenger.handle(client, &event, now))
+            .unwrap_or_default();
+        let mut changed = false;
+        for update in updates {
+            match update {
+                messenger::Update::Registered => {
+                    self.link.set(Link::Online);
+                    self.problem.set(None);
+                }
+                messenger::Update::Refused(rejection) => {
+                    self.link.set(Link::Offline);
+                    self.problem.set(Some(rejection.message));
+                }
+                messenger::Update::Received(envelope) => {
+                    self.conversations
+                        .update(|c| changed |= c.receive(&envelope));
+                }
+                messenger::Update::Status(id, status) => {
+                    let (status, seq) = match status {
+                        messenger::Status::Sent { seq, .. } => (Status::Sent, Some(seq)),
+                        messenger::Status::Delivered { .. } => (Status::Delivered, None),
+                        messenger::Status::Failed(reason) => (Status::Failed(reason), None),
+                    };
                     self.conversations.update(|c| {
-                        c.receive(&envelope);
+                        c.set_status(id, status, seq);
                     });
-                }
-            }
-            Event::Message(_) => {}
-            Event::Ack(id, payload) => match self.take_awaiting(id) {
-                Some(Awaiting::Register) => {
-                    if let Ok(RegisterReply::Rejected(rejection)) = payload.decode() {
-                        self.problem.set(Some(rejection.message));
-                    }
-                }
-                Some(Awaiting::Send(message)) => {
-                    let status = match payload.decode::<SendReply>() {
-                        Ok(SendReply::Delivered { .. }) => Status::Delivered,
-                        Ok(SendReply::Offline { .. }) => Status::Offline,
-                        Ok(SendReply::Rejected(rejection)) => Status::Failed(rejection.message),
-                        Err(error) => Status::Failed(error.to_string()),
-                    };
-                    self.set_status(message, status);
-                }
-                None => {}
-            },
-            Event::AckFailed(id, why) => {
-                if let Some(Awaiting::Send(message)) = self.take_awaiting(id) {
-                    let reason = match why {
-                        AckFailure::Timeout => "the server did not answer",
-                        AckFailure::ConnectionLost => "the connection was lost",
-                        AckFailure::Closed => "not connected",
-                    };
-                    self.set_status(message, Status::Failed(reason.into()));
+                    changed = true;
                 }
             }
         }
+        if changed {
+            self.keep();
+        }
+        // Kept: the server may let go of it.
+        self.with_core(|messenger, client, _| messenger.confirm(client));
     }
 
-    /// Registers on every (re)connect: a new connection is a new socket on the server.
-    fn register(self) {
-        let request = RegisterRequest { id: self.me };
-        let sent = self.socket.with_value(|socket| {
-            socket
-                .as_ref()
-                .map(|s| s.emit_with_ack(event::REGISTER, &request, REPLY_TIMEOUT))
+    fn retry(self) {
+        self.with_core(|messenger, client, now| messenger.retry(client, now));
+    }
+
+    /// Runs `f` on the messenger and the client core, if connected to a socket.
+    fn with_core<R>(self, f: impl FnOnce(&mut Messenger, &mut Client, Duration) -> R) -> Option<R> {
+        let socket = self.socket.with_value(Clone::clone)?;
+        let mut result = None;
+        self.messenger.update_value(|messenger| {
+            result = Some(socket.with_client(|client, now| f(messenger, client, now)));
         });
-        if let Some(Ok(ack)) = sent {
-            self.awaiting.update_value(|a| {
-                a.insert(ack, Awaiting::Register);
-            });
+        result
+    }
+
+    /// Writes the conversations to `localStorage`; other tabs hear of it.
+    fn keep(self) {
+        let json = self.conversations.with_untracked(Conversations::to_json);
+        if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+            // Over the storage quota the messages still show; they are just not kept.
+            let _ = storage.set_item(CONVERSATIONS_KEY, &json);
         }
     }
+}
 
-    fn take_awaiting(self, id: AckId) -> Option<Awaiting> {
-        let mut taken = None;
-        self.awaiting.update_value(|a| taken = a.remove(&id));
-        taken
-    }
-
-    fn set_status(self, id: MessageId, status: Status) {
-        self.conversations.update(|c| {
-            c.set_status(id, status);
-        });
-    }
+/// The conversations kept in `localStorage`.
+fn load() -> Conversations {
+    web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .and_then(|s| s.get_item(CONVERSATIONS_KEY).ok().flatten())
+        .map(|json| Conversations::from_json(&json))
+        .unwrap_or_default()
 }
 
 /// Milliseconds since the Unix epoch, by the browser's clock.

@@ -72,6 +72,14 @@ impl Socket {
         result
     }
 
+    /// Runs `f` on the client core, with the time on its clock, then has the driver send
+    /// what `f` queued. For what is built on the core (a `Messenger`).
+    pub fn with_client<R>(&self, f: impl FnOnce(&mut Client, Duration) -> R) -> R {
+        let result = f(&mut self.client.borrow_mut(), now());
+        self.nudge();
+        result
+    }
+
     /// Where the connection stands.
     pub fn state(&self) -> ConnectionState {
         self.client.borrow().state()

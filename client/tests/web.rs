@@ -44,16 +44,24 @@ fn mount_app() -> web_sys::HtmlElement {
     host
 }
 
-/// Polls `check` every 20 ms until it holds, for at most `within`.
-async fn eventually(what: &str, within: Duration, check: impl Fn() -> bool) {
+/// Polls `check` every 20 ms until it holds, for at most `within`; `Err` if it never
+/// does (the caller says what it saw).
+async fn try_eventually(within: Duration, check: impl Fn() -> bool) -> Result<(), ()> {
     let tries = within.as_millis() / 20;
     for _ in 0..tries {
         if check() {
-            return;
+            return Ok(());
         }
         TimeoutFuture::new(20).await;
     }
-    panic!("not within {within:?}: {what}");
+    Err(())
+}
+
+/// Polls `check` every 20 ms until it holds, failing the test after `within`.
+async fn eventually(what: &str, within: Duration, check: impl Fn() -> bool) {
+    if try_eventually(within, check).await.is_err() {
+        panic!("not within {within:?}: {what}");
+    }
 }
 
 fn by_test_id(host: &web_sys::HtmlElement, id: &str) -> Option<web_sys::HtmlElement> {
@@ -197,7 +205,7 @@ async fn the_browser_driver_speaks_to_the_server() {
     let register = socket
         .emit_with_ack(
             event::REGISTER,
-            &serde_json::json!({"id": me}),
+            &serde_json::json!({"id": me, "secret": "a-secret-for-this-test"}),
             Duration::from_secs(5),
         )
         .unwrap();
@@ -208,19 +216,17 @@ async fn the_browser_driver_speaks_to_the_server() {
             Duration::from_secs(5),
         )
         .unwrap();
-    eventually(
-        "both acks and the delivery",
-        Duration::from_secs(10),
-        || {
-            events
-                .borrow()
-                .iter()
-                .filter(|e| matches!(e, Event::Ack(..) | Event::Message(_)))
-                .count()
-                >= 3
-        },
-    )
-    .await;
+    try_eventually(Duration::from_secs(10), || {
+        events
+            .borrow()
+            .iter()
+            .filter(|e| matches!(e, Event::Ack(..) | Event::Message(_)))
+            .count()
+            >= 3
+    })
+    .await
+    .map_err(|()| format!("events: {:?}", events.borrow()))
+    .unwrap();
     let events = events.borrow();
     for event in events.iter() {
         match event {
@@ -233,7 +239,7 @@ async fn the_browser_driver_speaks_to_the_server() {
             Event::Ack(id, payload) if *id == send => {
                 assert!(matches!(
                     payload.decode::<SendReply>().unwrap(),
-                    SendReply::Delivered { sockets: 1, .. }
+                    SendReply::Sent { .. }
                 ));
             }
             Event::Message(incoming) => {

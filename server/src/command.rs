@@ -5,7 +5,7 @@
 //! turn in the socket's inbox.
 
 use relay_shared::{
-    ErrorCode, PeerId, Rejection,
+    ErrorCode, PeerId, Received, Rejection, Secret,
     message::{RawRegister, RawSend, parse_peer_id},
     seed::SeedMessage,
 };
@@ -25,28 +25,37 @@ pub enum Protocol {
 /// A validated request from a client.
 #[derive(Debug)]
 pub enum Command {
-    /// Speak for `id` from now on, and receive what is sent to it.
+    /// Seed protocol: speak for `id`, unless someone owns it, and receive what is sent to
+    /// it while connected.
+    Init {
+        /// The peer id.
+        id: PeerId,
+    },
+    /// Typed protocol: speak for `id`, proving it with `secret` (the first registration
+    /// claims it), and receive what waits for it and what comes.
     Register {
         /// The peer id.
         id: PeerId,
-        /// How the socket registered, which decides the shape of what it receives.
-        protocol: Protocol,
+        /// Its secret.
+        secret: Secret,
     },
     /// Relay a message to every socket registered under its recipient.
     Send {
         /// The message.
         message: Outgoing,
-        /// The protocol it was sent in, which decides the shape of the ack.
+        /// The protocol it was sent in: typed messages are stored until confirmed, seed
+        /// ones only go to the sockets connected now.
         protocol: Protocol,
     },
+    /// The client holds these messages and receipts.
+    Received(Received),
 }
 
 /// Decodes `init`: a uuid string.
 pub fn init(payload: Result<String, ParserError>) -> Result<Command, Rejection> {
     let id = payload.map_err(|e| invalid_payload("init", "a uuid string", &e))?;
-    Ok(Command::Register {
+    Ok(Command::Init {
         id: parse_peer_id(&id)?,
-        protocol: Protocol::Seed,
     })
 }
 
@@ -67,15 +76,35 @@ pub fn seed_message(
     })
 }
 
-/// Decodes `register`: `{"id": "<uuid>"}`.
+/// Decodes `register`: `{"id": "<uuid>", "secret": "<secret>"}`.
 pub fn register(payload: Result<RawRegister, ParserError>) -> Result<Command, Rejection> {
     let request = payload
-        .map_err(|e| invalid_payload("register", "{\"id\": \"<uuid>\"}", &e))?
+        .map_err(|e| {
+            invalid_payload(
+                "register",
+                "{\"id\": \"<uuid>\", \"secret\": \"<secret>\"}",
+                &e,
+            )
+        })?
         .check()?;
     Ok(Command::Register {
         id: request.id,
-        protocol: Protocol::Typed,
+        secret: request.secret,
     })
+}
+
+/// Decodes `received`: `{"messages": [<seq>…], "receipts": [<seq>…]}`.
+pub fn received(payload: Result<Received, ParserError>) -> Result<Command, Rejection> {
+    let received = payload
+        .map_err(|e| {
+            invalid_payload(
+                "received",
+                "{\"messages\": [<seq>…], \"receipts\": [<seq>…]}",
+                &e,
+            )
+        })?
+        .check()?;
+    Ok(Command::Received(received))
 }
 
 /// Decodes `send`: `{"to": "<uuid>", "body": "<text>", "id"?: "<uuid>"}`.
@@ -108,7 +137,9 @@ pub fn unknown_event(event: &str) -> Rejection {
     let shown: String = event.chars().take(64).collect();
     Rejection::new(
         ErrorCode::UnknownEvent,
-        format!("unknown event {shown:?}; this server handles init, message, register and send"),
+        format!(
+            "unknown event {shown:?}; this server handles init, message, register, send and received"
+        ),
     )
 }
 
@@ -133,7 +164,7 @@ mod tests {
     fn init_takes_a_uuid_string() {
         assert!(matches!(
             init(Ok(ALICE.into())).unwrap(),
-            Command::Register { id, protocol: Protocol::Seed } if id.to_string() == ALICE
+            Command::Init { id } if id.to_string() == ALICE
         ));
         assert_eq!(
             init(Ok("bob".into())).unwrap_err().code,

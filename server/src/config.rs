@@ -1,8 +1,10 @@
 //! [`Config`]: every setting of the server, from flags or their `RELAY_*` environment twins.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use relay_shared::message::DEFAULT_MAX_BODY_BYTES;
+
+use crate::store::Durability;
 
 /// The server's configuration. Each flag has an environment variable; a flag wins over
 /// its variable.
@@ -21,9 +23,23 @@ pub struct Config {
     #[arg(long, env = "RELAY_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
 
-    /// Directory for the server's data (the message store).
+    /// Directory for the server's data: the message store, an SQLite file.
     #[arg(long, env = "RELAY_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+
+    /// Messages that may wait for one recipient; past that, senders get `queue_full`.
+    #[arg(long, env = "RELAY_MAX_QUEUE", default_value_t = Config::DEFAULT_MAX_QUEUE)]
+    pub max_queue: u32,
+
+    /// How long a message waits for its recipient (and a receipt for its sender) before it
+    /// is dropped: `7d`, `12h`, `90s`.
+    #[arg(long, env = "RELAY_MESSAGE_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub message_ttl: Duration,
+
+    /// `full`: fsync at every commit, so a confirmed message survives a power cut;
+    /// `normal`: it survives the server being killed, not the machine losing power.
+    #[arg(long, env = "RELAY_DURABILITY", value_enum, default_value_t = Durability::Full)]
+    pub durability: Durability,
 
     /// Largest message body accepted, in bytes of UTF-8.
     #[arg(long, env = "RELAY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
@@ -55,6 +71,10 @@ impl Config {
     pub const DEFAULT_MAX_PENDING_EVENTS: usize = 256;
     /// Default per-socket outgoing buffer, in packets.
     pub const DEFAULT_SOCKET_BUFFER: usize = 1024;
+    /// Default bound of each recipient's queue of waiting messages.
+    pub const DEFAULT_MAX_QUEUE: u32 = 10_000;
+    /// Default time a message waits for its recipient.
+    pub const DEFAULT_MESSAGE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
     /// Default listen backlog (tokio's own default, 128, drops connections when a few
     /// hundred clients connect at once).
     pub const DEFAULT_BACKLOG: u32 = 1024;
@@ -76,6 +96,9 @@ impl Default for Config {
                 .expect("the default address parses"),
             static_dir: "dist".into(),
             data_dir: "data".into(),
+            max_queue: Self::DEFAULT_MAX_QUEUE,
+            message_ttl: Self::DEFAULT_MESSAGE_TTL,
+            durability: Durability::Full,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_pending_events: Self::DEFAULT_MAX_PENDING_EVENTS,
             socket_buffer: Self::DEFAULT_SOCKET_BUFFER,

@@ -6,10 +6,12 @@
 
 mod command;
 pub mod config;
+pub mod identity;
 mod inbox;
 mod relay;
 pub mod server;
 mod session;
+pub mod store;
 
 pub use config::Config;
 pub use server::{Server, StartError};

@@ -1,28 +1,46 @@
-//! [`Relay`]: what registering and sending do. Shared by every socket of the server.
+//! [`Relay`]: what registering, sending and confirming do. Shared by every socket.
 //!
 //! Each peer id has two Socket.IO rooms, one per [`Protocol`], because a broadcast sends
 //! one packet to a whole room and the two protocols deliver in different shapes: seed
 //! sockets get `message(text)`, typed sockets get `deliver(envelope)`. Rooms, not a map
 //! of socket ids, so every tab of a peer receives, a reconnect needs no bookkeeping, and
 //! socketioxide's Redis adapter can carry the same broadcasts across nodes.
+//!
+//! Typed messages go through the [`Store`]: stored before the sender hears `sent`,
+//! delivered live after that, and kept until the recipient's client confirms them
+//! (`received`), at which point the sender gets a receipt. Seed messages only go to the
+//! sockets connected at the time, as in the seed.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use relay_shared::{
-    Envelope, MessageId, PeerId, RegisterReply, SendReply, event, message::DEFAULT_MAX_BODY_BYTES,
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
 };
-use socketioxide::{BroadcastError, adapter::Adapter, extract::SocketRef};
+
+use futures_util::future::BoxFuture;
+use relay_shared::{
+    Envelope, ErrorCode, MessageId, PeerId, Received, RegisterReply, Rejection, Secret, SendReply,
+    event, message::DEFAULT_MAX_BODY_BYTES,
+};
+use socketioxide::{BroadcastError, SendError, SocketError, adapter::Adapter, extract::SocketRef};
 use uuid::Uuid;
 
-use crate::command::Protocol;
+use crate::{
+    command::Protocol,
+    identity::SecretHash,
+    store::{AppendError, Appended, Claim, NewMessage, Store, StoreError},
+};
 
 /// Limits applied to what clients send.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest message body, in bytes of UTF-8.
     pub max_body_bytes: usize,
-    /// Events one socket may have waiting for their turn.
+    /// Events one socket may have waiting for their turn (and, separately, typed sends
+    /// waiting for the store).
     pub max_pending_events: usize,
+    /// Stored messages sent to a registering socket at a time; the next batch goes once
+    /// the client confirms the last of these.
+    pub backlog_page: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +48,7 @@ impl Default for Limits {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_pending_events: crate::Config::DEFAULT_MAX_PENDING_EVENTS,
+            backlog_page: 128,
         }
     }
 }
@@ -57,12 +76,6 @@ fn room(id: PeerId, protocol: Protocol) -> String {
     }
 }
 
-/// The relay service: registration and delivery.
-#[derive(Debug, Default)]
-pub struct Relay {
-    limits: Limits,
-}
-
 /// A message to relay, as the sender's socket handed it over.
 #[derive(Debug)]
 pub struct Outgoing {
@@ -74,10 +87,24 @@ pub struct Outgoing {
     pub id: Option<MessageId>,
 }
 
+/// A typed message on its way into the store.
+pub struct Appending {
+    /// The message, its `seq` still to come.
+    pub envelope: Envelope,
+    /// Completes once it is durable.
+    pub commit: BoxFuture<'static, Result<Appended, AppendError>>,
+}
+
+/// The relay service: registration, delivery, confirmation.
+pub struct Relay {
+    limits: Limits,
+    store: Arc<dyn Store>,
+}
+
 impl Relay {
-    /// A relay applying `limits`.
-    pub fn new(limits: Limits) -> Self {
-        Self { limits }
+    /// A relay applying `limits`, keeping messages in `store`.
+    pub fn new(limits: Limits, store: Arc<dyn Store>) -> Self {
+        Self { limits, store }
     }
 
     /// The limits applied to clients.
@@ -85,73 +112,295 @@ impl Relay {
         &self.limits
     }
 
-    /// Registers `socket` as `next`, moving it out of the rooms of its `current`
-    /// registration, if any: a socket speaks for one peer at a time.
-    pub fn register<A: Adapter>(
+    /// Seed protocol: registers `socket` under `id` unless someone owns `id`.
+    pub async fn init<A: Adapter>(
         &self,
         socket: &SocketRef<A>,
         current: &mut Option<Registration>,
-        next: Registration,
+        id: PeerId,
     ) -> RegisterReply {
-        if *current != Some(next) {
-            if let Some(previous) = current.take() {
-                socket.leave(previous.room());
-            }
-            socket.join(next.room());
-            *current = Some(next);
-            tracing::debug!(sid = %socket.id, peer = %next.id, protocol = ?next.protocol, "registered");
+        match self.store.is_claimed(id).await {
+            Ok(false) => {}
+            Ok(true) => return RegisterReply::Rejected(forbidden(id)),
+            Err(error) => return RegisterReply::Rejected(unavailable(&error)),
         }
-        RegisterReply::Registered { id: next.id }
+        move_to(
+            socket,
+            current,
+            Registration {
+                id,
+                protocol: Protocol::Seed,
+            },
+        );
+        RegisterReply::Registered { id }
     }
 
-    /// Relays `message` from `from` to every socket registered under its recipient, in
-    /// the shape each socket registered for. `count` asks for the number of sockets
-    /// reached, which the reply reports; without it the reply says `delivered` with 0.
-    pub async fn send<A: Adapter>(
+    /// Typed protocol: registers `socket` under `id` if `secret` owns it, claiming it if
+    /// nobody does. A first claim disconnects the seed sockets that were using `id`.
+    pub async fn register<A: Adapter>(
+        &self,
+        socket: &SocketRef<A>,
+        current: &mut Option<Registration>,
+        id: PeerId,
+        secret: &Secret,
+    ) -> RegisterReply {
+        let claim = match self.store.claim(id, SecretHash::of(secret)).await {
+            Ok(Claim::Refused) => return RegisterReply::Rejected(forbidden(id)),
+            Ok(claim) => claim,
+            Err(error) => return RegisterReply::Rejected(unavailable(&error)),
+        };
+        move_to(
+            socket,
+            current,
+            Registration {
+                id,
+                protocol: Protocol::Typed,
+            },
+        );
+        if claim == Claim::Claimed {
+            // Whoever used the id through the seed protocol before it was claimed is not
+            // its owner: they must not read what comes for it from now on.
+            if let Err(error) = socket.within(room(id, Protocol::Seed)).disconnect().await {
+                tracing::warn!(%error, peer = %id, "could not disconnect the seed sockets of a claimed id");
+            }
+            tracing::info!(peer = %id, "id claimed");
+        }
+        RegisterReply::Registered { id }
+    }
+
+    /// Seed protocol: relays `message` from `from` to the sockets registered under its
+    /// recipient now. `count` asks for the number of sockets reached, which the reply
+    /// reports.
+    pub async fn send_live<A: Adapter>(
         &self,
         socket: &SocketRef<A>,
         from: PeerId,
         message: Outgoing,
         count: bool,
     ) -> SendReply {
-        let envelope = Envelope {
-            id: message
-                .id
-                .unwrap_or_else(|| MessageId::from_uuid(Uuid::new_v4())),
-            from,
-            to: message.to,
-            body: message.body,
-            sent_at: now_millis(),
-        };
+        let envelope = envelope(from, message);
         let id = envelope.id;
-        let typed = room(envelope.to, Protocol::Typed);
-        let seed = room(envelope.to, Protocol::Seed);
         let reached = if count {
             socket
-                .within(typed.clone())
-                .within(seed.clone())
+                .within(room(envelope.to, Protocol::Typed))
+                .within(room(envelope.to, Protocol::Seed))
                 .sockets()
                 .len()
         } else {
             0
         };
-        let failed = failures(socket.within(typed).emit(event::DELIVER, &envelope).await)
-            + failures(
-                socket
-                    .within(seed)
-                    .emit(event::MESSAGE, &envelope.body)
-                    .await,
-            );
+        let failed = self.broadcast(socket, &envelope).await;
         if count && reached == 0 {
             return SendReply::Offline { id };
         }
         let sockets = u32::try_from(reached.saturating_sub(failed)).unwrap_or(u32::MAX);
         SendReply::Delivered { id, sockets }
     }
+
+    /// Typed protocol: starts storing `message` from `from`. The store takes it in call
+    /// order; deliver it with [`deliver_stored`](Self::deliver_stored) once committed.
+    pub fn append(&self, from: PeerId, message: Outgoing) -> Appending {
+        let envelope = envelope(from, message);
+        let commit = self.store.append(NewMessage {
+            id: envelope.id,
+            from,
+            to: envelope.to,
+            body: envelope.body.clone(),
+            sent_at: envelope.sent_at,
+        });
+        Appending { envelope, commit }
+    }
+
+    /// Delivers a stored message to the sockets connected under its recipient, and says
+    /// so to the sender.
+    pub async fn deliver_stored<A: Adapter>(
+        &self,
+        socket: &SocketRef<A>,
+        mut envelope: Envelope,
+        stored: Result<Appended, AppendError>,
+    ) -> SendReply {
+        match stored {
+            Ok(appended) => {
+                envelope.seq = appended.seq;
+                envelope.sent_at = appended.sent_at;
+                // A resend is delivered again too: after a crash the first delivery may
+                // never have happened. Clients drop what they already have.
+                self.broadcast(socket, &envelope).await;
+                SendReply::Sent {
+                    id: envelope.id,
+                    seq: appended.seq,
+                    sent_at: appended.sent_at,
+                }
+            }
+            Err(AppendError::QueueFull { limit }) => SendReply::Rejected(Rejection::new(
+                ErrorCode::QueueFull,
+                format!(
+                    "{} already has {limit} messages waiting; try again later",
+                    envelope.to
+                ),
+            )),
+            Err(AppendError::Store(error)) => SendReply::Rejected(unavailable(&error)),
+        }
+    }
+
+    /// `me`'s client holds what `received` lists: the messages stop waiting (their
+    /// senders get receipts) and the receipts are forgotten.
+    pub async fn received<A: Adapter>(
+        &self,
+        socket: &SocketRef<A>,
+        me: PeerId,
+        received: &Received,
+    ) -> Result<(), StoreError> {
+        let messages = received
+            .messages
+            .iter()
+            .copied()
+            .filter(|&s| s > 0)
+            .collect::<Vec<_>>();
+        if !messages.is_empty() {
+            for notice in self.store.delivered(me, messages, now_millis()).await? {
+                let to_sender = socket.within(room(notice.sender, Protocol::Typed));
+                if let Err(error) = to_sender.emit(event::RECEIPT, &notice.receipt).await {
+                    tracing::debug!(%error, "receipt not pushed; it waits in the store");
+                }
+            }
+        }
+        if !received.receipts.is_empty() {
+            self.store
+                .forget_receipts(me, received.receipts.clone())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `socket` the messages waiting for `me` after `after`, at most a page; returns
+    /// the last `seq` sent and whether a full page went (so more may wait).
+    pub async fn send_waiting<A: Adapter>(
+        &self,
+        socket: &SocketRef<A>,
+        me: PeerId,
+        after: u64,
+    ) -> Result<Option<(u64, bool)>, StoreError> {
+        let page = self
+            .store
+            .waiting(me, after, self.limits.backlog_page)
+            .await?;
+        for envelope in &page {
+            if let Err(error) = socket.emit(event::DELIVER, envelope) {
+                tracing::debug!(%error, "backlog delivery failed; it waits for the next connection");
+            }
+        }
+        Ok(page
+            .last()
+            .map(|last| (last.seq, page.len() == self.limits.backlog_page)))
+    }
+
+    /// Sends `socket` the receipts waiting for `me` after `after`, at most a page; like
+    /// [`send_waiting`](Self::send_waiting).
+    pub async fn send_receipts<A: Adapter>(
+        &self,
+        socket: &SocketRef<A>,
+        me: PeerId,
+        after: u64,
+    ) -> Result<Option<(u64, bool)>, StoreError> {
+        let page = self
+            .store
+            .receipts(me, after, self.limits.backlog_page)
+            .await?;
+        for receipt in &page {
+            if let Err(error) = socket.emit(event::RECEIPT, receipt) {
+                tracing::debug!(%error, "receipt not sent; it waits for the next connection");
+            }
+        }
+        Ok(page
+            .last()
+            .map(|last| (last.seq, page.len() == self.limits.backlog_page)))
+    }
+
+    /// Broadcasts to every socket of the recipient, each in its protocol's shape; returns
+    /// how many sockets it did not reach.
+    async fn broadcast<A: Adapter>(&self, socket: &SocketRef<A>, envelope: &Envelope) -> usize {
+        let typed_room = room(envelope.to, Protocol::Typed);
+        let typed = socket
+            .within(typed_room.clone())
+            .emit(event::DELIVER, envelope)
+            .await;
+        if let Err(BroadcastError::Socket(errors)) = &typed
+            && errors
+                .iter()
+                .any(|e| matches!(e, SocketError::InternalChannelFull))
+        {
+            // Some typed socket is too far behind to take it. The broadcast does not say
+            // which: try each again (the others get a duplicate, which clients drop) and
+            // disconnect the ones still full, so their clients come back for what is
+            // stored instead of missing it.
+            for recipient in socket.within(typed_room).sockets() {
+                if let Err(SendError::Socket(SocketError::InternalChannelFull)) =
+                    recipient.emit(event::DELIVER, envelope)
+                {
+                    crate::session::cut_slow_consumer(&recipient);
+                }
+            }
+        }
+        failures(typed)
+            + failures(
+                socket
+                    .within(room(envelope.to, Protocol::Seed))
+                    .emit(event::MESSAGE, &envelope.body)
+                    .await,
+            )
+    }
+}
+
+/// Moves `socket` to `next`'s room, out of its current registration's: a socket speaks
+/// for one peer at a time.
+fn move_to<A: Adapter>(
+    socket: &SocketRef<A>,
+    current: &mut Option<Registration>,
+    next: Registration,
+) {
+    if *current == Some(next) {
+        return;
+    }
+    if let Some(previous) = current.take() {
+        socket.leave(previous.room());
+    }
+    socket.join(next.room());
+    *current = Some(next);
+    tracing::debug!(sid = %socket.id, peer = %next.id, protocol = ?next.protocol, "registered");
+}
+
+/// The envelope of a message from `from`, accepted now; `seq` 0 until stored.
+fn envelope(from: PeerId, message: Outgoing) -> Envelope {
+    Envelope {
+        id: message
+            .id
+            .unwrap_or_else(|| MessageId::from_uuid(Uuid::new_v4())),
+        from,
+        to: message.to,
+        body: message.body,
+        sent_at: now_millis(),
+        seq: 0,
+    }
+}
+
+fn forbidden(id: PeerId) -> Rejection {
+    Rejection::new(
+        ErrorCode::Forbidden,
+        format!("{id} belongs to someone else: register with its secret, or use your own id"),
+    )
+}
+
+fn unavailable(error: &StoreError) -> Rejection {
+    tracing::error!(%error, "store failure");
+    Rejection::new(
+        ErrorCode::Unavailable,
+        "the server cannot reach its message store right now; try again",
+    )
 }
 
 /// How many sockets a broadcast did not reach. Those were closing, or their outgoing
-/// buffer was full (a reader far behind); the seed protocol drops for them too.
+/// buffer was full (a reader far behind).
 fn failures(result: Result<(), BroadcastError>) -> usize {
     match result {
         Ok(()) => 0,
@@ -166,7 +415,8 @@ fn failures(result: Result<(), BroadcastError>) -> usize {
     }
 }
 
-fn now_millis() -> u64 {
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

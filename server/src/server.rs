@@ -20,8 +20,9 @@ use tower_http::{compression::CompressionLayer, services::ServeDir, trace::Trace
 
 use crate::{
     config::Config,
-    relay::{Limits, Relay},
+    relay::{Limits, Relay, now_millis},
     session,
+    store::{SqliteStore, Store, StoreError},
 };
 
 /// How long connections get to close after a shutdown signal before the server stops
@@ -39,6 +40,14 @@ pub enum StartError {
         /// The system's reason.
         source: io::Error,
     },
+    /// The message store could not be opened.
+    #[error("cannot open the message store in {dir}: {source}")]
+    Store {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        source: StoreError,
+    },
 }
 
 /// A bound Relay server, ready to [`run`](Server::run).
@@ -46,6 +55,8 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     io: SocketIo,
+    store: Arc<dyn Store>,
+    message_ttl: Duration,
 }
 
 impl Server {
@@ -57,7 +68,15 @@ impl Server {
                 addr: config.addr,
                 source,
             })?;
-        let (socket_io, io) = socket_io(config);
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&config.data_dir, config.max_queue, config.durability).map_err(
+                |source| StartError::Store {
+                    dir: config.data_dir.clone(),
+                    source,
+                },
+            )?,
+        );
+        let (socket_io, io) = socket_io(config, store.clone());
         if !config.static_dir.join("index.html").is_file() {
             tracing::warn!(
                 dir = %config.static_dir.display(),
@@ -68,6 +87,8 @@ impl Server {
             router: router(config, socket_io),
             listener,
             io,
+            store,
+            message_ttl: config.message_ttl,
         })
     }
 
@@ -85,7 +106,10 @@ impl Server {
             listener,
             router,
             io,
+            store,
+            message_ttl,
         } = self;
+        let sweeper = tokio::spawn(sweep(store, message_ttl));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let listener = listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {
@@ -99,7 +123,7 @@ impl Server {
             io.close().await;
         });
         let serve = std::pin::pin!(serve.into_future());
-        tokio::select! {
+        let result = tokio::select! {
             result = serve => result,
             () = async {
                 let _ = stopping_rx.await;
@@ -107,6 +131,30 @@ impl Server {
             } => {
                 tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; stopping anyway");
                 Ok(())
+            }
+        };
+        sweeper.abort();
+        result
+    }
+}
+
+/// Drops, now and then, what waited longer than `ttl`.
+async fn sweep(store: Arc<dyn Store>, ttl: Duration) {
+    let every = (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let cutoff =
+            now_millis().saturating_sub(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        // Each call removes a bounded batch; keep going while there is more.
+        loop {
+            match store.expire(cutoff).await {
+                Ok(0) => break,
+                Ok(removed) => tracing::info!(removed, "expired messages dropped"),
+                Err(error) => {
+                    tracing::error!(%error, "could not drop expired messages");
+                    break;
+                }
             }
         }
     }
@@ -125,7 +173,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 }
 
 /// The Socket.IO layer and its handle, with every client-facing limit set from `config`.
-fn socket_io(config: &Config) -> (SocketIoLayer, SocketIo) {
+fn socket_io(config: &Config, store: Arc<dyn Store>) -> (SocketIoLayer, SocketIo) {
     let max_frame = config.max_frame_bytes();
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
@@ -140,10 +188,14 @@ fn socket_io(config: &Config) -> (SocketIoLayer, SocketIo) {
                 .packet_completion_timeout(Duration::from_secs(10)),
         )
         .build_layer();
-    let relay = Arc::new(Relay::new(Limits {
-        max_body_bytes: config.max_body_bytes,
-        max_pending_events: config.max_pending_events,
-    }));
+    let relay = Arc::new(Relay::new(
+        Limits {
+            max_body_bytes: config.max_body_bytes,
+            max_pending_events: config.max_pending_events,
+            ..Limits::default()
+        },
+        store,
+    ));
     io.ns(
         "/",
         on_connect.with(move |socket: SocketRef| {

@@ -9,6 +9,10 @@
 //!   in any order. Each handler here is a plain closure that pushes the decoded event
 //!   into the session's [`Inbox`] while still on the socket's read path, where arrival
 //!   order holds; see [`crate::inbox`].
+//!
+//! Typed sends wait for the store in a second ordered queue, so one sender's messages
+//! are committed, acknowledged and delivered in the order sent while the socket's next
+//! events are already being handled.
 
 use std::{
     convert::Infallible,
@@ -16,8 +20,9 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use relay_shared::{ErrorCode, Rejection, SendReply, event};
+use relay_shared::{ErrorCode, PeerId, RegisterReply, Rejection, SendReply, event};
 use socketioxide::{
+    SendError, SocketError,
     adapter::Adapter,
     extract::{AckSender, Event, SocketRef, TryData},
     handler::FromMessageParts,
@@ -28,7 +33,8 @@ use socketioxide_core::Value;
 use crate::{
     command::{self, Command, Protocol},
     inbox::{DrainGuard, Inbox, Pushed},
-    relay::{Registration, Relay},
+    relay::{Appending, Registration, Relay},
+    store::StoreError,
 };
 
 /// Registers the event handlers of a freshly connecting socket. Run it as a connect
@@ -65,6 +71,13 @@ pub fn attach<A: Adapter>(socket: &SocketRef<A>, relay: Arc<Relay>) {
             s.submit(socket, ack, command::send(payload, max_body))
         },
     );
+    let s = session.clone();
+    socket.on(
+        event::RECEIVED,
+        move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload)| {
+            s.submit(socket, ack, command::received(payload))
+        },
+    );
     socket.on_fallback(
         move |socket: SocketRef<A>, ack: Responder<A>, Event(name): Event| {
             session.submit(socket, ack, Err(command::unknown_event(&name)))
@@ -77,8 +90,37 @@ pub fn attach<A: Adapter>(socket: &SocketRef<A>, relay: Arc<Relay>) {
 struct Session<A: Adapter> {
     relay: Arc<Relay>,
     inbox: Inbox<Pending<A>>,
+    /// Typed sends waiting for the store, in the order sent.
+    sending: Inbox<Sending<A>>,
     /// Read and written only by the inbox's drainer, one event at a time.
-    registration: Mutex<Option<Registration>>,
+    state: Mutex<State>,
+}
+
+/// What the inbox's drainer keeps between events.
+#[derive(Default)]
+struct State {
+    registration: Option<Registration>,
+    /// How far the stored messages for this peer have been sent to this socket.
+    messages: Backlog,
+    /// How far the stored receipts for this peer have been sent to this socket.
+    receipts: Backlog,
+}
+
+/// Paging through what waits in the store: one page at a time, the next once the client
+/// confirms the last of the page.
+#[derive(Default, Clone, Copy)]
+struct Backlog {
+    /// The last `seq` sent.
+    after: u64,
+    /// Set while a full page is out: the `seq` whose confirmation asks for the next.
+    page_end: Option<u64>,
+}
+
+/// A typed send waiting for the store.
+struct Sending<A: Adapter> {
+    socket: SocketRef<A>,
+    ack: Responder<A>,
+    appending: Appending,
 }
 
 /// An event waiting for its turn.
@@ -94,7 +136,8 @@ impl<A: Adapter> Session<A> {
         Self {
             relay,
             inbox: Inbox::new(capacity),
-            registration: Mutex::new(None),
+            sending: Inbox::new(capacity),
+            state: Mutex::new(State::default()),
         }
     }
 
@@ -133,7 +176,7 @@ impl<A: Adapter> Session<A> {
         }
     }
 
-    async fn drain(&self) {
+    async fn drain(self: Arc<Self>) {
         let guard = DrainGuard::new(&self.inbox);
         while let Some(pending) = self.inbox.next() {
             self.handle(pending).await;
@@ -142,7 +185,7 @@ impl<A: Adapter> Session<A> {
     }
 
     async fn handle(
-        &self,
+        self: &Arc<Self>,
         Pending {
             socket,
             ack,
@@ -154,38 +197,216 @@ impl<A: Adapter> Session<A> {
             Err(rejection) => return ack.reject(&socket, rejection),
         };
         match command {
-            Command::Register { id, protocol } => {
-                let reply = {
-                    let mut current = self
-                        .registration
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    self.relay
-                        .register(&socket, &mut current, Registration { id, protocol })
-                };
+            Command::Init { id } => {
+                let mut current = self.registration();
+                let reply = self.relay.init(&socket, &mut current, id).await;
+                self.set_registration(current);
                 ack.send(&socket, &reply);
             }
-            Command::Send { message, protocol } => {
-                let from = *self
-                    .registration
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let Some(from) = from else {
-                    let hint = match protocol {
-                        Protocol::Seed => "emit init with your uuid first",
-                        Protocol::Typed => "emit register with your peer id first",
-                    };
-                    let rejection = Rejection::new(
-                        ErrorCode::NotRegistered,
-                        format!("this socket is not registered: {hint}"),
-                    );
-                    return ack.reject(&socket, rejection);
-                };
-                let reply = self.relay.send(&socket, from.id, message, ack.wanted).await;
+            Command::Register { id, secret } => {
+                let mut current = self.registration();
+                let reply = self
+                    .relay
+                    .register(&socket, &mut current, id, &secret)
+                    .await;
+                let registered = matches!(reply, RegisterReply::Registered { .. });
+                self.set_registration(current);
                 ack.send(&socket, &reply);
+                if registered {
+                    // Everything that waits for this peer, from the start.
+                    {
+                        let mut state = self.lock();
+                        state.messages = Backlog::default();
+                        state.receipts = Backlog::default();
+                    }
+                    self.next_pages(&socket, id, true, true).await;
+                }
+            }
+            Command::Send { message, protocol } => {
+                let Some(from) = self.registration() else {
+                    return ack.reject(&socket, not_registered(protocol));
+                };
+                match protocol {
+                    Protocol::Seed => {
+                        let reply = self
+                            .relay
+                            .send_live(&socket, from.id, message, ack.wanted)
+                            .await;
+                        ack.send(&socket, &reply);
+                    }
+                    Protocol::Typed if from.protocol == Protocol::Typed => {
+                        let appending = self.relay.append(from.id, message);
+                        self.await_store(socket, ack, appending);
+                    }
+                    Protocol::Typed => ack.reject(&socket, not_registered(protocol)),
+                }
+            }
+            Command::Received(received) => {
+                let Some(me) = self
+                    .registration()
+                    .filter(|r| r.protocol == Protocol::Typed)
+                else {
+                    return ack.reject(&socket, not_registered(Protocol::Typed));
+                };
+                if let Err(error) = self.relay.received(&socket, me.id, &received).await {
+                    tracing::error!(%error, "could not record a confirmation");
+                    return ack.reject(
+                        &socket,
+                        Rejection::new(
+                            ErrorCode::Unavailable,
+                            "the server could not record this; send it again",
+                        ),
+                    );
+                }
+                ack.send(&socket, &Confirmed::Ok);
+                let (messages, receipts) = {
+                    let state = self.lock();
+                    (
+                        state
+                            .messages
+                            .page_end
+                            .is_some_and(|end| received.messages.contains(&end)),
+                        state
+                            .receipts
+                            .page_end
+                            .is_some_and(|end| received.receipts.contains(&end)),
+                    )
+                };
+                self.next_pages(&socket, me.id, messages, receipts).await;
             }
         }
     }
+
+    /// Sends the next page of stored messages and/or receipts.
+    async fn next_pages(&self, socket: &SocketRef<A>, me: PeerId, messages: bool, receipts: bool) {
+        if messages {
+            let after = self.lock().messages.after;
+            let page = self.relay.send_waiting(socket, me, after).await;
+            self.turn_page(page, |state| &mut state.messages);
+        }
+        if receipts {
+            let after = self.lock().receipts.after;
+            let page = self.relay.send_receipts(socket, me, after).await;
+            self.turn_page(page, |state| &mut state.receipts);
+        }
+    }
+
+    fn turn_page(
+        &self,
+        page: Result<Option<(u64, bool)>, StoreError>,
+        backlog: impl FnOnce(&mut State) -> &mut Backlog,
+    ) {
+        let mut state = self.lock();
+        let backlog = backlog(&mut state);
+        match page {
+            Ok(Some((last, full))) => {
+                backlog.after = last;
+                backlog.page_end = full.then_some(last);
+            }
+            Ok(None) => backlog.page_end = None,
+            Err(error) => {
+                tracing::error!(%error, "could not read what waits; it stays for the next connection");
+                backlog.page_end = None;
+            }
+        }
+    }
+
+    /// Queues a typed send behind the ones before it; the first to find the queue idle
+    /// spawns the task that waits for the store.
+    fn await_store(
+        self: &Arc<Self>,
+        socket: SocketRef<A>,
+        ack: Responder<A>,
+        appending: Appending,
+    ) {
+        match self.sending.push(Sending {
+            socket,
+            ack,
+            appending,
+        }) {
+            Ok(Pushed::Drain) => {
+                tokio::spawn(self.clone().complete_sends());
+            }
+            Ok(Pushed::Queued) => {}
+            Err(refused) => refused.ack.reject(
+                &refused.socket,
+                Rejection::new(
+                    ErrorCode::Overloaded,
+                    "too many messages are waiting to be stored; slow down",
+                ),
+            ),
+        }
+    }
+
+    /// Acknowledges and delivers typed sends as the store commits them, in order.
+    async fn complete_sends(self: Arc<Self>) {
+        let guard = DrainGuard::new(&self.sending);
+        while let Some(Sending {
+            socket,
+            ack,
+            appending,
+        }) = self.sending.next()
+        {
+            let stored = appending.commit.await;
+            let reply = self
+                .relay
+                .deliver_stored(&socket, appending.envelope, stored)
+                .await;
+            ack.send(&socket, &reply);
+        }
+        guard.finish();
+    }
+
+    fn registration(&self) -> Option<Registration> {
+        self.lock().registration
+    }
+
+    fn set_registration(&self, registration: Option<Registration>) {
+        self.lock().registration = registration;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Disconnects a socket whose outgoing buffer is full: rather than drop what it was
+/// promised, let its client notice, reconnect, and get what is stored.
+///
+/// socketioxide's disconnect sends a packet first, which needs room in that same buffer:
+/// it is retried while the buffer drains, for a bounded time. A client that reads
+/// nothing at all cannot answer pings either, and Engine.IO's heartbeat closes it.
+pub fn cut_slow_consumer<A: Adapter>(socket: &SocketRef<A>) {
+    const TRIES: u32 = 250;
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+    tracing::warn!(sid = %socket.id, "socket too far behind in reading; disconnecting it");
+    let socket = socket.clone();
+    tokio::spawn(async move {
+        for _ in 0..TRIES {
+            match socket.clone().disconnect() {
+                Err(SocketError::InternalChannelFull) => tokio::time::sleep(EVERY).await,
+                Ok(()) | Err(_) => return,
+            }
+        }
+    });
+}
+
+/// The ack of `received`.
+#[derive(serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum Confirmed {
+    Ok,
+}
+
+fn not_registered(protocol: Protocol) -> Rejection {
+    let hint = match protocol {
+        Protocol::Seed => "emit init with your uuid first",
+        Protocol::Typed => "emit register with your peer id and its secret first",
+    };
+    Rejection::new(
+        ErrorCode::NotRegistered,
+        format!("this socket is not registered: {hint}"),
+    )
 }
 
 /// The ack of one event: whether the client asked for one, and the means to send it.
@@ -199,8 +420,10 @@ impl<A: Adapter> Responder<A> {
         if !self.wanted {
             return;
         }
-        if let Err(error) = self.ack.send(reply) {
-            tracing::debug!(sid = %socket.id, %error, "could not send ack");
+        match self.ack.send(reply) {
+            Ok(()) => {}
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => cut_slow_consumer(socket),
+            Err(error) => tracing::debug!(sid = %socket.id, %error, "could not send ack"),
         }
     }
 
@@ -234,7 +457,6 @@ impl<A: Adapter> FromMessageParts<A> for Responder<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_shared::RegisterReply;
 
     #[test]
     fn every_reply_type_shares_the_rejected_shape() {

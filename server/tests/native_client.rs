@@ -5,7 +5,7 @@ mod fixture;
 
 use std::time::Duration;
 
-use fixture::{TestServer, new_peer, within};
+use fixture::{TestServer, new_peer, secret_of, within};
 use relay_native_client::Connection;
 use relay_shared::{
     Envelope, RegisterReply, SendReply, event,
@@ -47,7 +47,11 @@ async fn typed_messages_go_both_ways_with_acks() {
     let mut b = connect(&server).await;
     for (conn, id) in [(&mut a, alice), (&mut b, bob)] {
         let reply: RegisterReply = conn
-            .call(event::REGISTER, &json!({ "id": id }), REPLY_TIMEOUT)
+            .call(
+                event::REGISTER,
+                &json!({ "id": id, "secret": secret_of(id) }),
+                REPLY_TIMEOUT,
+            )
             .await
             .expect("register reply");
         assert_eq!(reply, RegisterReply::Registered { id });
@@ -60,10 +64,7 @@ async fn typed_messages_go_both_ways_with_acks() {
         )
         .await
         .expect("send reply");
-    assert!(
-        matches!(reply, SendReply::Delivered { sockets: 1, .. }),
-        "{reply:?}"
-    );
+    assert!(matches!(reply, SendReply::Sent { .. }), "{reply:?}");
     let envelope: Envelope = next_message(&mut b, event::DELIVER).await;
     assert_eq!((envelope.from, envelope.body.as_str()), (alice, "hi bob"));
 }

@@ -3,14 +3,11 @@
 
 mod fixture;
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::path::PathBuf;
 
-use fixture::{DEADLINE, Peer, RawSocket, TestServer, new_peer, within};
+use fixture::{Peer, RawSocket, ServerProcess, TestServer, new_peer, within};
 use relay_shared::event;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::Command;
 
 /// A directory with a small built app in it, removed when dropped.
 struct StaticDir(PathBuf);
@@ -98,18 +95,14 @@ async fn a_stopped_server_disconnects_its_clients() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_reads_its_environment_and_stops_on_sigterm() {
     let dir = StaticDir::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_relay-server"))
-        .env("RELAY_ADDR", "127.0.0.1:0")
-        .env("RELAY_STATIC_DIR", &dir.0)
-        .env("RELAY_DATA_DIR", dir.0.join("data"))
-        .env("RELAY_MAX_BODY_BYTES", "5")
-        .env("RELAY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the server binary starts");
-    let addr = announced_addr(&mut child).await;
-    let server = fixture::TestServer::attach(addr);
+    let process = ServerProcess::start_with_env(&[
+        ("RELAY_ADDR", "127.0.0.1:0".into()),
+        ("RELAY_STATIC_DIR", dir.0.display().to_string()),
+        ("RELAY_DATA_DIR", dir.0.join("data").display().to_string()),
+        ("RELAY_MAX_BODY_BYTES", "5".into()),
+    ])
+    .await;
+    let server = process.handle();
 
     assert!(server.get("/").await.1.contains("<title>Relay</title>"));
     let mut peer = Peer::connect(&server).await;
@@ -122,17 +115,12 @@ async fn the_binary_reads_its_environment_and_stops_on_sigterm() {
     );
     peer.send(me, "12345").await;
     assert_eq!(peer.expect(event::DELIVER).await["body"], "12345");
+    assert!(
+        dir.0.join("data/relay.sqlite3").is_file(),
+        "RELAY_DATA_DIR applies"
+    );
 
-    let pid = child.id().expect("running").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let status = within("the server to exit", child.wait())
-        .await
-        .expect("wait");
-    assert!(status.success(), "exit status {status}");
+    assert!(process.signal("-TERM").await, "a clean exit on SIGTERM");
 }
 
 #[tokio::test]
@@ -148,19 +136,4 @@ async fn the_binary_explains_a_bad_flag() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--addr"), "{stderr}");
-}
-
-/// Reads the `relay listening on http://ADDR` line the binary prints.
-async fn announced_addr(child: &mut Child) -> std::net::SocketAddr {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(DEADLINE.max(Duration::from_secs(30)), lines.next_line())
-        .await
-        .expect("the server announces its address in time")
-        .expect("stdout readable")
-        .expect("a line");
-    line.strip_prefix("relay listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("an address")
 }

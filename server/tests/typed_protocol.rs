@@ -3,7 +3,7 @@
 
 mod fixture;
 
-use fixture::{Peer, TestServer, new_peer};
+use fixture::{Peer, RawSocket, TestServer, new_peer};
 use relay_shared::{Envelope, SendReply, event};
 use serde_json::json;
 
@@ -24,7 +24,7 @@ async fn register_is_acknowledged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_arrives_as_an_envelope_and_the_ack_counts_sockets() {
+async fn a_message_is_stored_then_arrives_as_an_envelope() {
     let server = TestServer::start().await;
     let (alice, bob) = (new_peer(), new_peer());
     let a = Peer::connect(&server).await;
@@ -34,11 +34,14 @@ async fn a_message_arrives_as_an_envelope_and_the_ack_counts_sockets() {
 
     let before = now_millis();
     let reply: SendReply = serde_json::from_value(a.send(bob, "hello").await).unwrap();
-    let SendReply::Delivered { id, sockets: 1 } = reply else {
+    let SendReply::Sent { id, seq, sent_at } = reply else {
         panic!("unexpected reply {reply:?}");
     };
     let envelope: Envelope = serde_json::from_value(b.expect(event::DELIVER).await).unwrap();
-    assert_eq!(envelope.id, id);
+    assert_eq!(
+        (envelope.id, envelope.seq, envelope.sent_at),
+        (id, seq, sent_at)
+    );
     assert_eq!(envelope.from, alice);
     assert_eq!(envelope.to, bob);
     assert_eq!(envelope.body, "hello");
@@ -62,14 +65,14 @@ async fn the_senders_message_id_is_kept() {
         .call(event::SEND, json!({"to": bob, "body": "with id", "id": id}))
         .await;
     assert_eq!(
-        reply,
-        json!({"status": "delivered", "id": id, "sockets": 1})
+        (reply["status"].as_str(), reply["id"].as_str()),
+        (Some("sent"), Some(id.as_str()))
     );
     assert_eq!(b.expect(event::DELIVER).await["id"], json!(id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_tab_receives_and_is_counted() {
+async fn every_tab_receives() {
     let server = TestServer::start().await;
     let (alice, bob) = (new_peer(), new_peer());
     let a = Peer::connect(&server).await;
@@ -82,21 +85,28 @@ async fn every_tab_receives_and_is_counted() {
     }
 
     let reply = a.send(bob, "to all tabs").await;
-    assert_eq!(reply["status"], "delivered");
-    assert_eq!(reply["sockets"], 3);
+    assert_eq!(reply["status"], "sent");
     for tab in &mut tabs {
         assert_eq!(tab.expect(event::DELIVER).await["body"], "to all tabs");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sending_to_an_unknown_peer_is_offline() {
+async fn a_message_to_a_peer_not_connected_waits_for_it() {
     let server = TestServer::start().await;
+    let (alice, bob) = (new_peer(), new_peer());
     let a = Peer::connect(&server).await;
-    a.register(new_peer()).await;
-    let reply = a.send(new_peer(), "anyone?").await;
-    assert_eq!(reply["status"], "offline", "{reply}");
-    assert!(reply["id"].is_string());
+    a.register(alice).await;
+    let reply = a.send(bob, "are you there?").await;
+    assert_eq!(reply["status"], "sent", "{reply}");
+    // Bob comes later and finds it.
+    let mut b = Peer::connect(&server).await;
+    b.register(bob).await;
+    let envelope = b.expect(event::DELIVER).await;
+    assert_eq!(
+        (envelope["from"].clone(), envelope["body"].clone()),
+        (json!(alice), json!("are you there?"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +118,7 @@ async fn a_peer_can_message_itself_in_every_tab() {
     one.register(me).await;
     two.register(me).await;
     let reply = one.send(me, "note to self").await;
-    assert_eq!(reply["sockets"], 2, "{reply}");
+    assert_eq!(reply["status"], "sent", "{reply}");
     assert_eq!(one.expect(event::DELIVER).await["body"], "note to self");
     assert_eq!(two.expect(event::DELIVER).await["body"], "note to self");
 }
@@ -123,7 +133,7 @@ async fn a_seed_socket_receives_typed_messages_as_text_alone() {
     b.init(bob).await;
 
     let reply = a.send(bob, "plain text please").await;
-    assert_eq!(reply["sockets"], 1, "{reply}");
+    assert_eq!(reply["status"], "sent", "{reply}");
     assert_eq!(b.expect(event::MESSAGE).await, json!("plain text please"));
 }
 
@@ -142,20 +152,29 @@ async fn a_typed_socket_receives_seed_messages_as_envelopes() {
     assert_eq!(envelope.body, "from the seed side");
 }
 
+/// An id used through the seed protocol (unclaimed) is claimed by a typed registration:
+/// the seed socket using it is disconnected, and cannot come back under it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_with_seed_and_typed_tabs_gets_each_in_its_shape() {
+async fn claiming_an_id_disconnects_its_seed_sockets() {
     let server = TestServer::start().await;
-    let (alice, bob) = (new_peer(), new_peer());
-    let a = Peer::connect(&server).await;
-    a.register(alice).await;
-    let mut seed_tab = Peer::connect(&server).await;
-    seed_tab.init(bob).await;
-    let mut typed_tab = Peer::connect(&server).await;
-    typed_tab.register(bob).await;
+    let bob = new_peer();
+    let mut squatter = RawSocket::connect(&server).await;
+    squatter.send(&format!("420[\"init\",\"{bob}\"]")).await;
+    assert!(
+        squatter
+            .recv()
+            .await
+            .expect("init ack")
+            .contains("registered")
+    );
 
-    assert_eq!(a.send(bob, "both").await["sockets"], 2);
-    assert_eq!(seed_tab.expect(event::MESSAGE).await, json!("both"));
-    assert_eq!(typed_tab.expect(event::DELIVER).await["body"], "both");
+    let owner = Peer::connect(&server).await;
+    assert_eq!(owner.register(bob).await["status"], "registered");
+    squatter.expect_closed().await;
+
+    let again = Peer::connect(&server).await;
+    let reply = again.call(event::INIT, json!(bob.to_string())).await;
+    assert_eq!(reply["code"], "forbidden", "{reply}");
 }
 
 fn now_millis() -> u64 {

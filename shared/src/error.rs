@@ -25,6 +25,12 @@ pub enum ErrorCode {
     UnknownEvent,
     /// The socket sent events faster than the server could take them; this one was refused.
     Overloaded,
+    /// The peer id belongs to someone else (another secret claimed it).
+    Forbidden,
+    /// The recipient has too many messages waiting; try again later.
+    QueueFull,
+    /// The server cannot store messages right now; try again.
+    Unavailable,
     /// A code this version of the protocol does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -42,6 +48,9 @@ impl ErrorCode {
             Self::NotRegistered => "not_registered",
             Self::UnknownEvent => "unknown_event",
             Self::Overloaded => "overloaded",
+            Self::Forbidden => "forbidden",
+            Self::QueueFull => "queue_full",
+            Self::Unavailable => "unavailable",
             Self::Unknown => "unknown",
         }
     }
@@ -88,6 +97,9 @@ mod tests {
             ErrorCode::NotRegistered,
             ErrorCode::UnknownEvent,
             ErrorCode::Overloaded,
+            ErrorCode::Forbidden,
+            ErrorCode::QueueFull,
+            ErrorCode::Unavailable,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

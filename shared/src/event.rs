@@ -8,14 +8,22 @@ pub const INIT: &str = "init";
 /// registered under `<uuid>`. Server → client: the text alone. Ack (optional): [`crate::SendReply`].
 pub const MESSAGE: &str = "message";
 
-/// Typed protocol, client → server: register this socket under a peer id.
-/// Payload: [`crate::RegisterRequest`]. Ack: [`crate::RegisterReply`].
+/// Typed protocol, client → server: register this socket under a peer id, proving it
+/// with the id's secret. Payload: [`crate::RegisterRequest`]. Ack: [`crate::RegisterReply`].
 pub const REGISTER: &str = "register";
 
-/// Typed protocol, client → server: send a message to a peer.
-/// Payload: [`crate::SendRequest`]. Ack: [`crate::SendReply`].
+/// Typed protocol, client → server: send a message to a peer; it is stored until the
+/// recipient's client confirms it. Payload: [`crate::SendRequest`]. Ack: [`crate::SendReply`].
 pub const SEND: &str = "send";
 
-/// Typed protocol, server → client: a message for this socket's peer id.
-/// Payload: [`crate::Envelope`].
+/// Typed protocol, server → client: a message for this socket's peer id, live or from
+/// the store. Confirm it with [`RECEIVED`]. Payload: [`crate::Envelope`].
 pub const DELIVER: &str = "deliver";
+
+/// Typed protocol, client → server: the client has saved these messages (and these
+/// receipts): the server may let go of them. Payload: [`crate::Received`].
+pub const RECEIVED: &str = "received";
+
+/// Typed protocol, server → client: a message this peer sent reached its recipient's
+/// client. Confirm it with [`RECEIVED`]. Payload: [`crate::Receipt`].
+pub const RECEIPT: &str = "receipt";

@@ -3,8 +3,10 @@
 //! Two protocols share one Socket.IO namespace (`/`):
 //! - the **seed protocol** of the 2017 blog post: [`event::INIT`] with a uuid string,
 //!   [`event::MESSAGE`] with `"<uuid>|<text>"`, delivered as `message(<text>)`;
-//! - the **typed protocol**: [`event::REGISTER`], [`event::SEND`] with an ack carrying a
-//!   [`reply::SendReply`], and [`event::DELIVER`] carrying an [`message::Envelope`].
+//! - the **typed protocol**: [`event::REGISTER`] with the id's secret, [`event::SEND`]
+//!   with an ack carrying a [`reply::SendReply`], [`event::DELIVER`] carrying an
+//!   [`message::Envelope`], [`event::RECEIVED`] to confirm, [`event::RECEIPT`] for the
+//!   sender.
 //!
 //! This crate does no I/O and compiles for native targets and `wasm32`. With the `client`
 //! feature it also holds [`socketio`], a Socket.IO client core that drivers give I/O to.
@@ -13,6 +15,8 @@
 pub mod error;
 pub mod event;
 pub mod message;
+#[cfg(feature = "client")]
+pub mod messenger;
 pub mod peer_id;
 pub mod reply;
 pub mod seed;
@@ -20,6 +24,6 @@ pub mod seed;
 pub mod socketio;
 
 pub use error::{ErrorCode, Rejection};
-pub use message::{Envelope, MessageId, RegisterRequest, SendRequest};
+pub use message::{Envelope, MessageId, Receipt, Received, RegisterRequest, Secret, SendRequest};
 pub use peer_id::PeerId;
 pub use reply::{RegisterReply, SendReply};

@@ -13,6 +13,9 @@ use crate::{
 /// The largest message body a server accepts unless configured otherwise: 64 KiB of UTF-8.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The most `seq`s one [`Received`] may carry, per list.
+pub const MAX_RECEIVED_IDS: usize = 1024;
+
 /// A message's identity: a uuid chosen by the sender's client (or by the server when the
 /// client gives none), the same on every delivery of that message.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,11 +92,14 @@ pub fn check_body(body: &str, max_bytes: usize) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Payload of [`crate::event::REGISTER`]: the peer id this socket speaks for.
+/// Payload of [`crate::event::REGISTER`]: the peer id this socket speaks for, and the
+/// secret that proves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterRequest {
     /// The peer id to register under.
     pub id: PeerId,
+    /// The secret created with the id. The first registration claims the id for it.
+    pub secret: Secret,
 }
 
 /// Payload of [`crate::event::SEND`]: a message for a peer.
@@ -113,13 +119,23 @@ pub struct SendRequest {
 #[derive(Debug, Deserialize)]
 pub struct RawRegister {
     id: String,
+    #[serde(default)]
+    secret: Option<String>,
 }
 
 impl RawRegister {
     /// Validates the fields.
     pub fn check(self) -> Result<RegisterRequest, Rejection> {
+        let id = parse_peer_id(&self.id)?;
+        let secret = self.secret.ok_or_else(|| {
+            Rejection::new(
+                ErrorCode::InvalidPayload,
+                "register needs the secret created with your id",
+            )
+        })?;
         Ok(RegisterRequest {
-            id: parse_peer_id(&self.id)?,
+            id,
+            secret: secret.parse()?,
         })
     }
 }
@@ -166,6 +182,106 @@ pub struct Envelope {
     pub body: String,
     /// When the server accepted it, in milliseconds since the Unix epoch.
     pub sent_at: u64,
+    /// The server's order: increasing with every message it stores. Messages of one
+    /// conversation, sorted by it, read in the order they were sent.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+/// Payload of [`crate::event::RECEIPT`]: a message this peer sent reached its
+/// recipient's client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The message's id.
+    pub id: MessageId,
+    /// Its recipient.
+    pub to: PeerId,
+    /// When the recipient's client confirmed it, in ms since the Unix epoch.
+    pub delivered_at: u64,
+    /// The message's `seq`, to confirm the receipt with.
+    pub seq: u64,
+}
+
+/// Payload of [`crate::event::RECEIVED`]: what this client now holds (has saved), by
+/// `seq`, so the server can let go of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Received {
+    /// `seq`s of messages delivered to this peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<u64>,
+    /// `seq`s of this peer's own messages whose receipts it got.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receipts: Vec<u64>,
+}
+
+impl Received {
+    /// Checks the lists' lengths: at most [`MAX_RECEIVED_IDS`] each.
+    pub fn check(self) -> Result<Self, Rejection> {
+        if self.messages.len() > MAX_RECEIVED_IDS || self.receipts.len() > MAX_RECEIVED_IDS {
+            return Err(Rejection::new(
+                ErrorCode::InvalidPayload,
+                format!("at most {MAX_RECEIVED_IDS} seqs per list"),
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// The proof that a peer id is one's own: a random string created with the id and kept
+/// by its client. The server keeps only a hash of it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Secret(String);
+
+impl Secret {
+    /// The shortest secret accepted, in characters.
+    pub const MIN_LEN: usize = 16;
+    /// The longest secret accepted, in characters.
+    pub const MAX_LEN: usize = 256;
+
+    /// The secret's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Secret {
+    type Err = Rejection;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&s.len()) || !s.is_ascii() {
+            return Err(Rejection::new(
+                ErrorCode::InvalidPayload,
+                format!(
+                    "a secret is {} to {} ASCII characters",
+                    Self::MIN_LEN,
+                    Self::MAX_LEN
+                ),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for Secret {
+    type Error = Rejection;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Secret> for String {
+    fn from(secret: Secret) -> Self {
+        secret.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never in logs.
+        f.write_str("Secret(…)")
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +330,45 @@ mod tests {
             check_body("éééééé", 10).unwrap_err().code,
             ErrorCode::BodyTooLarge
         );
+    }
+
+    #[test]
+    fn register_needs_a_well_formed_secret() {
+        let check = |json: String| serde_json::from_str::<RawRegister>(&json).unwrap().check();
+        let ok = check(format!(r#"{{"id":"{ALICE}","secret":"0123456789abcdef"}}"#)).unwrap();
+        assert_eq!(ok.secret.as_str(), "0123456789abcdef");
+        assert!(
+            !format!("{ok:?}").contains("0123456789abcdef"),
+            "secrets stay out of logs"
+        );
+        for bad in [
+            format!(r#"{{"id":"{ALICE}"}}"#),
+            format!(r#"{{"id":"{ALICE}","secret":"short"}}"#),
+            format!(r#"{{"id":"{ALICE}","secret":"{}"}}"#, "x".repeat(257)),
+            format!(r#"{{"id":"{ALICE}","secret":"ééééééééééééééééé"}}"#),
+        ] {
+            assert_eq!(
+                check(bad.clone()).unwrap_err().code,
+                ErrorCode::InvalidPayload,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn received_is_bounded() {
+        let ok = serde_json::from_str::<Received>(r#"{"messages":[1,2]}"#).unwrap();
+        assert_eq!(ok.clone().check().unwrap().messages, [1, 2]);
+        let too_many = Received {
+            receipts: vec![1; MAX_RECEIVED_IDS + 1],
+            ..Received::default()
+        };
+        assert_eq!(
+            too_many.check().unwrap_err().code,
+            ErrorCode::InvalidPayload
+        );
+        assert!(serde_json::from_str::<Received>(r#"{"messages":["x"]}"#).is_err());
+        assert!(serde_json::from_str::<Received>(r#"{"messages":[-1]}"#).is_err());
     }
 
     #[test]

@@ -23,14 +23,26 @@ pub enum RegisterReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum SendReply {
-    /// Handed to `sockets` sockets registered under the recipient's id.
+    /// Typed protocol: stored durably; the server delivers it, now or when the recipient
+    /// comes back, until the recipient's client confirms it (a [`crate::event::RECEIPT`]
+    /// then tells the sender).
+    Sent {
+        /// The message's id.
+        id: MessageId,
+        /// Its place in the server's order.
+        seq: u64,
+        /// When the server accepted it, in ms since the Unix epoch.
+        sent_at: u64,
+    },
+    /// Seed protocol: handed to `sockets` sockets registered under the recipient's id.
     Delivered {
         /// The message's id.
         id: MessageId,
         /// How many sockets (tabs, devices) it was handed to.
         sockets: u32,
     },
-    /// No socket is registered under the recipient's id; the message was not kept.
+    /// Seed protocol: no socket is registered under the recipient's id; the message was
+    /// not kept.
     Offline {
         /// The message's id.
         id: MessageId,

@@ -1,0 +1,89 @@
+//! [`Peer`]: a peer of Relay's typed protocol over a native [`Connection`]: registers on
+//! every connect, resends what the server has not stored, reports each message once,
+//! confirms what arrived.
+
+use std::collections::VecDeque;
+
+use relay_shared::{
+    MessageId, PeerId, Secret,
+    messenger::{Messenger, Update},
+    socketio::{ClientConfig, Event},
+};
+
+use crate::connection::Connection;
+
+/// A typed-protocol peer. Received messages count as kept as soon as they are reported,
+/// so they are confirmed right away.
+pub struct Peer {
+    connection: Connection,
+    messenger: Messenger,
+    updates: VecDeque<Update>,
+}
+
+impl Peer {
+    /// A peer `me`, proving it with `secret`, talking to the server at `server`; it
+    /// connects on the first [`next_update`](Self::next_update).
+    pub fn new(server: &str, config: ClientConfig, me: PeerId, secret: Secret) -> Self {
+        Self {
+            connection: Connection::new(server, config),
+            messenger: Messenger::new(me, secret, Vec::new(), []),
+            updates: VecDeque::new(),
+        }
+    }
+
+    /// This peer's id.
+    pub fn me(&self) -> PeerId {
+        self.messenger.me()
+    }
+
+    /// Sends `body` to `to` (now, or once connected); returns its id.
+    pub fn send(&mut self, to: PeerId, body: String) -> MessageId {
+        let id = MessageId::from_uuid(uuid::Uuid::new_v4());
+        let (client, now) = self.connection.core();
+        self.messenger.send(client, to, body, id, now)
+    }
+
+    /// Messages not yet stored by the server.
+    pub fn unsent(&self) -> usize {
+        self.messenger.unsent().len()
+    }
+
+    /// The next update; `None` once the connection is closed for good.
+    pub async fn next_update(&mut self) -> Option<Update> {
+        loop {
+            if let Some(update) = self.updates.pop_front() {
+                return Some(update);
+            }
+            let event = self.connection.next_event().await?;
+            self.handle(&event);
+        }
+    }
+
+    /// The next raw event, also fed to the messenger (its updates wait for
+    /// [`next_update`](Self::next_update)).
+    pub async fn next_event(&mut self) -> Option<Event> {
+        let event = self.connection.next_event().await?;
+        self.handle(&event);
+        Some(event)
+    }
+
+    /// Writes out what is queued (sends, confirmations). Needed only when the peer will
+    /// not be driven for a while: [`next_update`](Self::next_update) writes as it goes.
+    pub async fn flush(&mut self) {
+        self.connection.flush().await;
+    }
+
+    /// Drops the transport as a failing network would; the peer reconnects by itself.
+    pub fn cut(&mut self) {
+        self.connection.cut();
+    }
+
+    fn handle(&mut self, event: &Event) {
+        let (client, now) = self.connection.core();
+        let updates = self.messenger.handle(client, event, now);
+        if self.messenger.has_unconfirmed() {
+            self.messenger.confirm(client);
+        }
+        self.updates.extend(updates);
+    }
+}

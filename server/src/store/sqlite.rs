@@ -1,0 +1,782 @@
+//! [`SqliteStore`]: the embedded store, one SQLite file in the data directory.
+//!
+//! One thread owns the connection. Operations queue up in the order they are called and
+//! are applied in batches, each batch one transaction: one commit (one fsync) for many
+//! messages under load, and no waiting when idle. Replies go out only after the commit,
+//! so a completed append is on disk. Reads run in the same queue, so they see every
+//! operation called before them.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::mpsc,
+    thread,
+};
+
+use futures_util::{FutureExt, future::BoxFuture};
+use relay_shared::{Envelope, MessageId, PeerId, Receipt};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{AppendError, Appended, Claim, NewMessage, ReceiptFor, Store, StoreError};
+use crate::identity::SecretHash;
+
+/// Operations applied per transaction, at most.
+const MAX_BATCH: usize = 1024;
+/// Rows [`Store::expire`] removes per call, at most, so it never holds the writer long.
+const MAX_EXPIRED_PER_CALL: usize = 10_000;
+
+/// How hard each commit works to survive a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// fsync at every commit: a confirmed message survives a power cut.
+    Full,
+    /// fsync at checkpoints only: a confirmed message survives the server being killed,
+    /// not the machine losing power.
+    Normal,
+}
+
+/// The SQLite store. Cheap to share: operations are messages to its writer thread.
+pub struct SqliteStore {
+    ops: mpsc::Sender<Op>,
+}
+
+impl SqliteStore {
+    /// The file name in the data directory.
+    pub const FILE: &str = "relay.sqlite3";
+
+    /// Opens (creating if needed) the store in `dir`, allowing `max_queue` undelivered
+    /// messages per recipient.
+    pub fn open(dir: &Path, max_queue: u32, durability: Durability) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(backend)?;
+        let path = dir.join(Self::FILE);
+        let conn = Connection::open(&path).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            },
+        )
+        .map_err(backend)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        let mut writer = Writer {
+            conn,
+            counts: HashMap::new(),
+            max_queue,
+            path,
+        };
+        writer.load_counts().map_err(backend)?;
+        let (ops, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("relay-store".into())
+            .spawn(move || writer.run(&rx))
+            .map_err(backend)?;
+        Ok(Self { ops })
+    }
+
+    /// Queues `op` now, in call order, and returns the future of its reply.
+    fn call<T: Send + 'static, E: From<StoreError> + Send + 'static>(
+        &self,
+        op: impl FnOnce(Reply<T, E>) -> Op,
+    ) -> BoxFuture<'static, Result<T, E>> {
+        let (reply, response) = oneshot::channel();
+        let sent = self.ops.send(op(reply));
+        async move {
+            sent.map_err(|_| StoreError::Closed)?;
+            response.await.map_err(|_| StoreError::Closed)?
+        }
+        .boxed()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS peers (
+    id BLOB PRIMARY KEY,
+    secret_hash BLOB NOT NULL,
+    claimed_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- A row is a message waiting for its recipient (delivered_at NULL), then, once the
+-- recipient's client confirmed it, the receipt waiting for its sender (body NULL).
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender BLOB NOT NULL,
+    id BLOB NOT NULL,
+    recipient BLOB NOT NULL,
+    body TEXT,
+    sent_at INTEGER NOT NULL,
+    delivered_at INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender ON messages (sender, id);
+CREATE INDEX IF NOT EXISTS waiting_by_recipient ON messages (recipient, seq)
+    WHERE delivered_at IS NULL;
+CREATE INDEX IF NOT EXISTS receipts_by_sender ON messages (sender, seq)
+    WHERE delivered_at IS NOT NULL;
+";
+
+type Reply<T, E = StoreError> = oneshot::Sender<Result<T, E>>;
+
+/// One operation for the writer.
+enum Op {
+    Claim(PeerId, SecretHash, Reply<Claim>),
+    IsClaimed(PeerId, Reply<bool>),
+    Append(NewMessage, Reply<Appended, AppendError>),
+    Delivered(PeerId, Vec<u64>, u64, Reply<Vec<ReceiptFor>>),
+    ForgetReceipts(PeerId, Vec<u64>, Reply<()>),
+    Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
+    Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
+    Expire(u64, Reply<u64>),
+}
+
+/// An append's result, before it is known whether the batch commits.
+enum AppendOutcome {
+    Stored(Appended),
+    Full(u32),
+}
+
+/// A reply held until its batch commits.
+type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
+
+fn completion<T: Send + 'static>(reply: Reply<T>, result: rusqlite::Result<T>) -> Completion {
+    Box::new(move |commit_error| {
+        let result = match (result, commit_error) {
+            (Ok(value), None) => Ok(value),
+            (Err(e), _) => Err(backend(e)),
+            (Ok(_), Some(e)) => Err(backend(format!("commit failed: {e}"))),
+        };
+        let _ = reply.send(result);
+    })
+}
+
+struct Writer {
+    conn: Connection,
+    /// Undelivered messages per recipient, to enforce the queue bound.
+    counts: HashMap<PeerId, u32>,
+    max_queue: u32,
+    path: PathBuf,
+}
+
+impl Writer {
+    fn run(&mut self, ops: &mpsc::Receiver<Op>) {
+        while let Ok(first) = ops.recv() {
+            let mut batch = vec![first];
+            batch.extend(ops.try_iter().take(MAX_BATCH - 1));
+            self.apply(batch);
+        }
+    }
+
+    fn apply(&mut self, batch: Vec<Op>) {
+        let mut done: Vec<Completion> = Vec::with_capacity(batch.len());
+        let mut counts = std::mem::take(&mut self.counts);
+        let max_queue = self.max_queue;
+        let commit = match self.conn.transaction() {
+            Ok(tx) => {
+                for op in batch {
+                    done.push(apply(&tx, op, &mut counts, max_queue));
+                }
+                tx.commit()
+            }
+            Err(e) => {
+                for op in batch {
+                    done.push(fail(op));
+                }
+                Err(e)
+            }
+        };
+        self.counts = counts;
+        let commit_error = commit.err().map(|e| e.to_string());
+        if let Some(error) = &commit_error {
+            tracing::error!(path = %self.path.display(), %error, "store commit failed");
+            if let Err(error) = self.load_counts() {
+                tracing::error!(%error, "cannot reload the queue counts");
+            }
+        }
+        for complete in done {
+            complete(commit_error.as_deref());
+        }
+    }
+
+    fn load_counts(&mut self) -> rusqlite::Result<()> {
+        let mut statement = self.conn.prepare(
+            "SELECT recipient, COUNT(*) FROM messages WHERE delivered_at IS NULL GROUP BY recipient",
+        )?;
+        self.counts = statement
+            .query_map([], |row| Ok((peer(row.get(0)?)?, row.get::<_, u32>(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(())
+    }
+}
+
+/// Applies one operation inside the batch's transaction.
+fn apply(
+    tx: &Transaction<'_>,
+    op: Op,
+    counts: &mut HashMap<PeerId, u32>,
+    max_queue: u32,
+) -> Completion {
+    match op {
+        Op::Claim(id, hash, reply) => completion(reply, claim(tx, id, hash)),
+        Op::IsClaimed(id, reply) => completion(
+            reply,
+            tx.prepare_cached("SELECT 1 FROM peers WHERE id = ?1")
+                .and_then(|mut s| s.exists([id.as_uuid().as_bytes()])),
+        ),
+        Op::Append(message, reply) => {
+            let outcome = append(tx, &message, counts, max_queue);
+            Box::new(move |commit_error| {
+                let result = match (outcome, commit_error) {
+                    (Ok(AppendOutcome::Stored(appended)), None) => Ok(appended),
+                    (Ok(AppendOutcome::Full(limit)), _) => Err(AppendError::QueueFull { limit }),
+                    (Err(e), _) => Err(AppendError::Store(backend(e))),
+                    (Ok(_), Some(e)) => Err(backend(format!("commit failed: {e}")).into()),
+                };
+                let _ = reply.send(result);
+            })
+        }
+        Op::Delivered(recipient, seqs, at, reply) => {
+            completion(reply, delivered(tx, recipient, &seqs, at, counts))
+        }
+        Op::ForgetReceipts(sender, seqs, reply) => {
+            completion(reply, forget_receipts(tx, sender, &seqs))
+        }
+        Op::Waiting(recipient, after, limit, reply) => {
+            completion(reply, waiting(tx, recipient, after, limit))
+        }
+        Op::Receipts(sender, after, limit, reply) => {
+            completion(reply, receipts(tx, sender, after, limit))
+        }
+        Op::Expire(cutoff, reply) => completion(reply, expire(tx, cutoff, counts)),
+    }
+}
+
+/// The reply for an operation whose batch could not even start.
+fn fail(op: Op) -> Completion {
+    fn closed<T: Send + 'static, E: From<StoreError> + Send + 'static>(
+        reply: Reply<T, E>,
+    ) -> Completion {
+        Box::new(move |_| {
+            let _ = reply.send(Err(backend("cannot start a transaction").into()));
+        })
+    }
+    match op {
+        Op::Claim(.., r) => closed(r),
+        Op::IsClaimed(_, r) => closed(r),
+        Op::Append(_, r) => closed(r),
+        Op::Delivered(.., r) => closed(r),
+        Op::ForgetReceipts(.., r) => closed(r),
+        Op::Waiting(.., r) => closed(r),
+        Op::Receipts(.., r) => closed(r),
+        Op::Expire(_, r) => closed(r),
+    }
+}
+
+fn claim(tx: &Transaction<'_>, id: PeerId, hash: SecretHash) -> rusqlite::Result<Claim> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO peers (id, secret_hash, claimed_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            id.as_uuid().as_bytes(),
+            hash.as_bytes(),
+            now_millis()
+        ])?;
+    if inserted == 1 {
+        return Ok(Claim::Claimed);
+    }
+    let stored: Vec<u8> = tx
+        .prepare_cached("SELECT secret_hash FROM peers WHERE id = ?1")?
+        .query_row([id.as_uuid().as_bytes()], |row| row.get(0))?;
+    let stored = <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Blob,
+            "secret hash length".into(),
+        )
+    })?;
+    Ok(if SecretHash::from_bytes(stored).matches(&hash) {
+        Claim::Verified
+    } else {
+        Claim::Refused
+    })
+}
+
+fn append(
+    tx: &Transaction<'_>,
+    m: &NewMessage,
+    counts: &mut HashMap<PeerId, u32>,
+    max_queue: u32,
+) -> rusqlite::Result<AppendOutcome> {
+    let find = |tx: &Transaction<'_>| {
+        tx.prepare_cached("SELECT seq, sent_at FROM messages WHERE sender = ?1 AND id = ?2")?
+            .query_row(
+                params![m.from.as_uuid().as_bytes(), m.id.as_uuid().as_bytes()],
+                |row| {
+                    Ok(Appended {
+                        seq: row.get(0)?,
+                        sent_at: row.get(1)?,
+                        duplicate: true,
+                    })
+                },
+            )
+            .optional()
+    };
+    let waiting = counts.get(&m.to).copied().unwrap_or(0);
+    if waiting >= max_queue {
+        // A resend of a stored message is not a new one: it never counts against the bound.
+        return Ok(find(tx)?.map_or(AppendOutcome::Full(max_queue), AppendOutcome::Stored));
+    }
+    let seq: Option<u64> = tx
+        .prepare_cached(
+            "INSERT INTO messages (sender, id, recipient, body, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (sender, id) DO NOTHING RETURNING seq",
+        )?
+        .query_row(
+            params![
+                m.from.as_uuid().as_bytes(),
+                m.id.as_uuid().as_bytes(),
+                m.to.as_uuid().as_bytes(),
+                m.body,
+                m.sent_at
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match seq {
+        Some(seq) => {
+            *counts.entry(m.to).or_default() += 1;
+            Ok(AppendOutcome::Stored(Appended {
+                seq,
+                sent_at: m.sent_at,
+                duplicate: false,
+            }))
+        }
+        None => find(tx)?
+            .map(AppendOutcome::Stored)
+            .ok_or(rusqlite::Error::QueryReturnedNoRows),
+    }
+}
+
+fn delivered(
+    tx: &Transaction<'_>,
+    recipient: PeerId,
+    seqs: &[u64],
+    at: u64,
+    counts: &mut HashMap<PeerId, u32>,
+) -> rusqlite::Result<Vec<ReceiptFor>> {
+    let mut statement = tx.prepare_cached(
+        "UPDATE messages SET delivered_at = ?1, body = NULL
+         WHERE seq = ?2 AND recipient = ?3 AND delivered_at IS NULL
+         RETURNING sender, id",
+    )?;
+    let mut receipts = Vec::new();
+    for &seq in seqs {
+        let row = statement
+            .query_row(params![at, seq, recipient.as_uuid().as_bytes()], |row| {
+                Ok((peer(row.get(0)?)?, message_id(row.get(1)?)?))
+            })
+            .optional()?;
+        if let Some((sender, id)) = row {
+            if let Some(count) = counts.get_mut(&recipient) {
+                *count = count.saturating_sub(1);
+            }
+            receipts.push(ReceiptFor {
+                sender,
+                receipt: Receipt {
+                    id,
+                    to: recipient,
+                    delivered_at: at,
+                    seq,
+                },
+            });
+        }
+    }
+    if counts.get(&recipient) == Some(&0) {
+        counts.remove(&recipient);
+    }
+    Ok(receipts)
+}
+
+fn forget_receipts(tx: &Transaction<'_>, sender: PeerId, seqs: &[u64]) -> rusqlite::Result<()> {
+    let mut statement = tx.prepare_cached(
+        "DELETE FROM messages WHERE seq = ?1 AND sender = ?2 AND delivered_at IS NOT NULL",
+    )?;
+    for &seq in seqs {
+        statement.execute(params![seq, sender.as_uuid().as_bytes()])?;
+    }
+    Ok(())
+}
+
+fn waiting(
+    tx: &Transaction<'_>,
+    recipient: PeerId,
+    after: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<Envelope>> {
+    tx.prepare_cached(
+        "SELECT seq, sender, id, body, sent_at FROM messages
+         WHERE recipient = ?1 AND delivered_at IS NULL AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?
+    .query_map(
+        params![recipient.as_uuid().as_bytes(), after, limit],
+        |row| {
+            Ok(Envelope {
+                seq: row.get(0)?,
+                from: peer(row.get(1)?)?,
+                id: message_id(row.get(2)?)?,
+                to: recipient,
+                body: row.get(3)?,
+                sent_at: row.get(4)?,
+            })
+        },
+    )?
+    .collect()
+}
+
+fn receipts(
+    tx: &Transaction<'_>,
+    sender: PeerId,
+    after: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<Receipt>> {
+    tx.prepare_cached(
+        "SELECT seq, id, recipient, delivered_at FROM messages
+         WHERE sender = ?1 AND delivered_at IS NOT NULL AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?
+    .query_map(params![sender.as_uuid().as_bytes(), after, limit], |row| {
+        Ok(Receipt {
+            seq: row.get(0)?,
+            id: message_id(row.get(1)?)?,
+            to: peer(row.get(2)?)?,
+            delivered_at: row.get(3)?,
+        })
+    })?
+    .collect()
+}
+
+/// Removes rows accepted before `cutoff`. Rows are in `seq` order, which is the order
+/// they were accepted in, so the expired ones are at the head: no index on time needed.
+fn expire(
+    tx: &Transaction<'_>,
+    cutoff: u64,
+    counts: &mut HashMap<PeerId, u32>,
+) -> rusqlite::Result<u64> {
+    let head: Vec<(u64, u64, Vec<u8>, bool)> = tx
+        .prepare_cached(
+            "SELECT seq, sent_at, recipient, delivered_at IS NULL FROM messages ORDER BY seq LIMIT ?1",
+        )?
+        .query_map([MAX_EXPIRED_PER_CALL], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut removed = 0;
+    let mut delete = tx.prepare_cached("DELETE FROM messages WHERE seq = ?1")?;
+    for (seq, sent_at, recipient, waiting) in head {
+        if sent_at >= cutoff {
+            break;
+        }
+        delete.execute([seq])?;
+        removed += 1;
+        if waiting {
+            let recipient = peer(recipient)?;
+            if let Some(count) = counts.get_mut(&recipient) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    counts.remove(&recipient);
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
+fn peer(bytes: Vec<u8>) -> rusqlite::Result<PeerId> {
+    Uuid::from_slice(&bytes)
+        .ok()
+        .and_then(|u| PeerId::from_uuid(u).ok())
+        .ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Blob,
+                "peer id".into(),
+            )
+        })
+}
+
+fn message_id(bytes: Vec<u8>) -> rusqlite::Result<MessageId> {
+    Uuid::from_slice(&bytes)
+        .map(MessageId::from_uuid)
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+        })
+}
+
+fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::Backend(error.into())
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Store for SqliteStore {
+    fn claim(
+        &self,
+        id: PeerId,
+        secret: SecretHash,
+    ) -> BoxFuture<'static, Result<Claim, StoreError>> {
+        self.call(|reply| Op::Claim(id, secret, reply))
+    }
+
+    fn is_claimed(&self, id: PeerId) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.call(|reply| Op::IsClaimed(id, reply))
+    }
+
+    fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>> {
+        self.call(|reply| Op::Append(message, reply))
+    }
+
+    fn delivered(
+        &self,
+        recipient: PeerId,
+        seqs: Vec<u64>,
+        at: u64,
+    ) -> BoxFuture<'static, Result<Vec<ReceiptFor>, StoreError>> {
+        self.call(|reply| Op::Delivered(recipient, seqs, at, reply))
+    }
+
+    fn forget_receipts(
+        &self,
+        sender: PeerId,
+        seqs: Vec<u64>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(|reply| Op::ForgetReceipts(sender, seqs, reply))
+    }
+
+    fn waiting(
+        &self,
+        recipient: PeerId,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Envelope>, StoreError>> {
+        self.call(|reply| Op::Waiting(recipient, after, limit, reply))
+    }
+
+    fn receipts(
+        &self,
+        sender: PeerId,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Receipt>, StoreError>> {
+        self.call(|reply| Op::Receipts(sender, after, limit, reply))
+    }
+
+    fn expire(&self, cutoff: u64) -> BoxFuture<'static, Result<u64, StoreError>> {
+        self.call(|reply| Op::Expire(cutoff, reply))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use relay_shared::Secret;
+
+    use super::*;
+
+    fn store(dir: &tempfile::TempDir, max_queue: u32) -> SqliteStore {
+        SqliteStore::open(dir.path(), max_queue, Durability::Normal).unwrap()
+    }
+
+    fn peer(n: u8) -> PeerId {
+        format!("00000000-0000-4000-8000-0000000000{n:02x}")
+            .parse()
+            .unwrap()
+    }
+
+    fn message(from: u8, to: u8, n: u8) -> NewMessage {
+        NewMessage {
+            id: format!("00000000-0000-4000-9000-0000000000{n:02x}")
+                .parse()
+                .unwrap(),
+            from: peer(from),
+            to: peer(to),
+            body: format!("message {n}"),
+            sent_at: 1_000 + u64::from(n),
+        }
+    }
+
+    fn hash(secret: &str) -> SecretHash {
+        SecretHash::of(&secret.parse::<Secret>().unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_first_secret_claims_an_id_and_only_it_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, 10);
+        assert!(!store.is_claimed(peer(1)).await.unwrap());
+        assert_eq!(
+            store
+                .claim(peer(1), hash("secret-one-000000"))
+                .await
+                .unwrap(),
+            Claim::Claimed
+        );
+        assert_eq!(
+            store
+                .claim(peer(1), hash("secret-one-000000"))
+                .await
+                .unwrap(),
+            Claim::Verified
+        );
+        assert_eq!(
+            store
+                .claim(peer(1), hash("secret-two-000000"))
+                .await
+                .unwrap(),
+            Claim::Refused
+        );
+        assert!(store.is_claimed(peer(1)).await.unwrap());
+        assert!(!store.is_claimed(peer(2)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn appends_are_ordered_idempotent_and_paged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, 100);
+        let mut seqs = Vec::new();
+        for n in 0..5 {
+            let appended = store.append(message(1, 2, n)).await.unwrap();
+            assert!(!appended.duplicate);
+            seqs.push(appended.seq);
+        }
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        let again = store.append(message(1, 2, 3)).await.unwrap();
+        assert_eq!((again.seq, again.duplicate), (seqs[3], true));
+
+        let first = store.waiting(peer(2), 0, 3).await.unwrap();
+        let bodies: Vec<&str> = first.iter().map(|e| e.body.as_str()).collect();
+        assert_eq!(bodies, ["message 0", "message 1", "message 2"]);
+        assert_eq!(first[0].from, peer(1));
+        let rest = store.waiting(peer(2), first[2].seq, 3).await.unwrap();
+        assert_eq!(rest.len(), 2);
+        assert!(store.waiting(peer(1), 0, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn operations_see_those_called_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, 100);
+        // Not awaited before the read is called: still seen, the queue keeps call order.
+        let append = store.append(message(1, 2, 1));
+        let waiting = store.waiting(peer(2), 0, 10);
+        let (append, waiting) = tokio::join!(append, waiting);
+        assert_eq!(waiting.unwrap()[0].seq, append.unwrap().seq);
+    }
+
+    #[tokio::test]
+    async fn confirming_turns_messages_into_receipts_for_their_senders() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, 100);
+        let a = store.append(message(1, 2, 1)).await.unwrap().seq;
+        let b = store.append(message(3, 2, 2)).await.unwrap().seq;
+        let other = store.append(message(1, 4, 3)).await.unwrap().seq;
+        // Only the recipient can confirm; unknown seqs are ignored.
+        let notices = store
+            .delivered(peer(2), vec![a, b, other, 999], 5_000)
+            .await
+            .unwrap();
+        let senders: Vec<PeerId> = notices.iter().map(|n| n.sender).collect();
+        assert_eq!(senders, [peer(1), peer(3)]);
+        assert_eq!(notices[0].receipt.to, peer(2));
+        assert_eq!(notices[0].receipt.delivered_at, 5_000);
+        assert!(store.waiting(peer(2), 0, 10).await.unwrap().is_empty());
+        assert_eq!(store.waiting(peer(4), 0, 10).await.unwrap().len(), 1);
+        // A second confirmation changes nothing.
+        assert!(
+            store
+                .delivered(peer(2), vec![a], 6_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let receipts = store.receipts(peer(1), 0, 10).await.unwrap();
+        assert_eq!(receipts.iter().map(|r| r.seq).collect::<Vec<_>>(), [a]);
+        // Someone else cannot forget peer 1's receipts.
+        store.forget_receipts(peer(3), vec![a]).await.unwrap();
+        assert_eq!(store.receipts(peer(1), 0, 10).await.unwrap().len(), 1);
+        store.forget_receipts(peer(1), vec![a]).await.unwrap();
+        assert!(store.receipts(peer(1), 0, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_recipient_has_a_bounded_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, 2);
+        let first = store.append(message(1, 2, 1)).await.unwrap();
+        store.append(message(1, 2, 2)).await.unwrap();
+        assert!(matches!(
+            store.append(message(1, 2, 3)).await,
+            Err(AppendError::QueueFull { limit: 2 })
+        ));
+        // A resend of a stored message is not refused, and other recipients are fine.
+        assert!(store.append(message(1, 2, 1)).await.unwrap().duplicate);
+        store.append(message(1, 5, 4)).await.unwrap();
+        // Confirming frees a place.
+        store.delivered(peer(2), vec![first.seq], 1).await.unwrap();
+        store.append(message(1, 2, 3)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn expiry_drops_the_oldest_and_frees_their_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, 2);
+        store.append(message(1, 2, 1)).await.unwrap(); // sent_at 1001
+        store.append(message(1, 2, 9)).await.unwrap(); // sent_at 1009
+        assert_eq!(store.expire(1005).await.unwrap(), 1);
+        let left = store.waiting(peer(2), 0, 10).await.unwrap();
+        assert_eq!(
+            left.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
+            ["message 9"]
+        );
+        store.append(message(1, 2, 10)).await.unwrap();
+        assert_eq!(store.expire(1005).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn everything_survives_reopening_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = store(&dir, 2);
+            store
+                .claim(peer(1), hash("secret-one-000000"))
+                .await
+                .unwrap();
+            store.append(message(1, 2, 1)).await.unwrap();
+            store.append(message(1, 2, 2)).await.unwrap();
+        }
+        let store = store(&dir, 2);
+        assert_eq!(
+            store
+                .claim(peer(1), hash("secret-one-000000"))
+                .await
+                .unwrap(),
+            Claim::Verified
+        );
+        assert_eq!(store.waiting(peer(2), 0, 10).await.unwrap().len(), 2);
+        assert!(
+            matches!(
+                store.append(message(1, 2, 3)).await,
+                Err(AppendError::QueueFull { .. })
+            ),
+            "the queue counts are rebuilt from the file"
+        );
+    }
+}

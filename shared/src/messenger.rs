@@ -1,0 +1,319 @@
+//! [`Messenger`]: Relay's typed protocol from a peer's side, on top of the Socket.IO
+//! client core, without I/O (feature `client`). The web app and native programs share it.
+//!
+//! It registers (with the id's secret) on every connect; keeps each message until the
+//! server has stored it, resending it with the same id after a reconnect, so nothing typed
+//! is lost; reports each incoming message once however often it arrives; confirms what
+//! arrived, so the server lets go of it; and follows each message's status through to
+//! the recipient's receipt.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Envelope, ErrorCode, MessageId, PeerId, Receipt, Received, RegisterReply, RegisterRequest,
+    Rejection, Secret, SendReply, SendRequest, event,
+    message::MAX_RECEIVED_IDS,
+    socketio::{AckFailure, AckId, Client, Event},
+};
+
+/// How long the server has to answer a register or a send before it is sent again.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends awaiting the server's answer at once, at most: the rest wait here, in order, and
+/// go as answers come back. Below the server's per-socket bound (256 by default), so a
+/// busy sender is paced rather than refused.
+pub const WINDOW: usize = 128;
+
+/// A message written here that the server has not stored yet. Keep these across
+/// restarts (the web app keeps them in `localStorage`) and hand them back to
+/// [`Messenger::new`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    /// Its id, chosen here and kept across resends: the server stores it once.
+    pub id: MessageId,
+    /// The recipient.
+    pub to: PeerId,
+    /// The text.
+    pub body: String,
+}
+
+/// Where an outgoing message stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Stored by the server; the recipient's client has not confirmed it yet.
+    Sent {
+        /// Its place in the server's order.
+        seq: u64,
+        /// When the server accepted it.
+        sent_at: u64,
+    },
+    /// The recipient's client has it.
+    Delivered {
+        /// When the recipient's client confirmed it.
+        at: u64,
+    },
+    /// Not sent, for good, for the reason given.
+    Failed(String),
+}
+
+/// What the application learns from an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// Registered: the server sends what waited and what comes.
+    Registered,
+    /// The server refused the registration: the id belongs to another secret.
+    Refused(Rejection),
+    /// A message arrived, for the first time.
+    Received(Envelope),
+    /// An outgoing message moved on.
+    Status(MessageId, Status),
+}
+
+/// What a pending ack answers.
+#[derive(Debug)]
+enum Awaiting {
+    Register,
+    Send(MessageId),
+}
+
+/// A peer's side of the typed protocol. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Messenger {
+    me: PeerId,
+    secret: Secret,
+    /// Not stored yet, oldest first.
+    unsent: Vec<Draft>,
+    awaiting: HashMap<AckId, Awaiting>,
+    /// Incoming messages already reported.
+    seen: HashSet<(PeerId, MessageId)>,
+    /// What to confirm to the server on the next [`confirm`](Self::confirm).
+    to_confirm: Received,
+}
+
+impl Messenger {
+    /// The messenger of `me`, resuming with `unsent` (kept from before) and knowing
+    /// `seen` (the messages already shown).
+    pub fn new(
+        me: PeerId,
+        secret: Secret,
+        unsent: Vec<Draft>,
+        seen: impl IntoIterator<Item = (PeerId, MessageId)>,
+    ) -> Self {
+        Self {
+            me,
+            secret,
+            unsent,
+            awaiting: HashMap::new(),
+            seen: seen.into_iter().collect(),
+            to_confirm: Received::default(),
+        }
+    }
+
+    /// This peer's id.
+    pub fn me(&self) -> PeerId {
+        self.me
+    }
+
+    /// The messages the server has not stored yet, oldest first: keep them.
+    pub fn unsent(&self) -> &[Draft] {
+        &self.unsent
+    }
+
+    /// Sends `body` to `to`: now if connected and the window allows, else as soon as it
+    /// does. Returns the message's id.
+    pub fn send(
+        &mut self,
+        client: &mut Client,
+        to: PeerId,
+        body: String,
+        id: MessageId,
+        now: Duration,
+    ) -> MessageId {
+        self.unsent.push(Draft { id, to, body });
+        self.fill_window(client, now);
+        id
+    }
+
+    /// Handles one event of the client core; returns what the application should learn.
+    /// Confirm received messages with [`confirm`](Self::confirm) once kept.
+    pub fn handle(&mut self, client: &mut Client, event: &Event, now: Duration) -> Vec<Update> {
+        match event {
+            Event::Connected => {
+                // Answers from the previous connection will not come.
+                self.awaiting.clear();
+                self.register(client, now);
+                // Registration is handled first (the server takes one socket's events in
+                // order), so these go out right behind it.
+                self.fill_window(client, now);
+                Vec::new()
+            }
+            Event::Message(incoming) if incoming.event == event::DELIVER => {
+                let Ok(envelope) = incoming.payload.decode::<Envelope>() else {
+                    return Vec::new();
+                };
+                if envelope.seq > 0 {
+                    self.to_confirm.messages.push(envelope.seq);
+                }
+                if self.seen.insert((envelope.from, envelope.id)) {
+                    vec![Update::Received(envelope)]
+                } else {
+                    Vec::new()
+                }
+            }
+            Event::Message(incoming) if incoming.event == event::RECEIPT => {
+                let Ok(receipt) = incoming.payload.decode::<Receipt>() else {
+                    return Vec::new();
+                };
+                self.to_confirm.receipts.push(receipt.seq);
+                vec![Update::Status(
+                    receipt.id,
+                    Status::Delivered {
+                        at: receipt.delivered_at,
+                    },
+                )]
+            }
+            Event::Ack(id, payload) => match self.awaiting.remove(id) {
+                Some(Awaiting::Register) => match payload.decode::<RegisterReply>() {
+                    Ok(RegisterReply::Registered { .. }) => vec![Update::Registered],
+                    Ok(RegisterReply::Rejected(rejection)) => vec![Update::Refused(rejection)],
+                    Err(_) => Vec::new(),
+                },
+                Some(Awaiting::Send(message)) => {
+                    let updates = self.sent(message, payload.decode());
+                    self.fill_window(client, now);
+                    updates
+                }
+                None => Vec::new(),
+            },
+            Event::AckFailed(id, why) => match self.awaiting.remove(id) {
+                // The server did not answer in time on a live connection: ask again (the
+                // same id, so it is stored once). Otherwise the next connection resends.
+                Some(Awaiting::Send(message))
+                    if *why == AckFailure::Timeout && client.is_connected() =>
+                {
+                    if let Some(draft) = self.unsent.iter().find(|d| d.id == message).cloned() {
+                        self.emit(client, &draft, now);
+                    }
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// Tells the server which of the messages and receipts handed out so far are kept
+    /// here, so it lets go of them. Call once they are kept.
+    pub fn confirm(&mut self, client: &mut Client) {
+        if !client.is_connected() {
+            // Unconfirmed, they come again on the next connection.
+            self.to_confirm = Received::default();
+            return;
+        }
+        let pending = std::mem::take(&mut self.to_confirm);
+        for (messages, receipts) in chunks(pending.messages, pending.receipts) {
+            let _ = client.emit(event::RECEIVED, &Received { messages, receipts });
+        }
+    }
+
+    /// Sends again the unsent messages no reply is awaited for (those the server refused
+    /// for a passing reason), within the window. Call now and then.
+    pub fn retry(&mut self, client: &mut Client, now: Duration) {
+        self.fill_window(client, now);
+    }
+
+    /// Emits unsent messages, oldest first, while fewer than [`WINDOW`] await an answer.
+    fn fill_window(&mut self, client: &mut Client, now: Duration) {
+        if !client.is_connected() {
+            return;
+        }
+        let in_flight: HashSet<MessageId> = self
+            .awaiting
+            .values()
+            .filter_map(|a| match a {
+                Awaiting::Send(id) => Some(*id),
+                Awaiting::Register => None,
+            })
+            .collect();
+        let room = WINDOW.saturating_sub(in_flight.len());
+        let next: Vec<Draft> = self
+            .unsent
+            .iter()
+            .filter(|d| !in_flight.contains(&d.id))
+            .take(room)
+            .cloned()
+            .collect();
+        for draft in next {
+            self.emit(client, &draft, now);
+        }
+    }
+
+    /// Whether there is something to [`confirm`](Self::confirm).
+    pub fn has_unconfirmed(&self) -> bool {
+        !self.to_confirm.messages.is_empty() || !self.to_confirm.receipts.is_empty()
+    }
+
+    fn register(&mut self, client: &mut Client, now: Duration) {
+        let request = RegisterRequest {
+            id: self.me,
+            secret: self.secret.clone(),
+        };
+        if let Ok(ack) = client.emit_with_ack(event::REGISTER, &request, REPLY_TIMEOUT, now) {
+            self.awaiting.insert(ack, Awaiting::Register);
+        }
+    }
+
+    fn emit(&mut self, client: &mut Client, draft: &Draft, now: Duration) {
+        let request = SendRequest {
+            to: draft.to,
+            body: draft.body.clone(),
+            id: Some(draft.id),
+        };
+        if let Ok(ack) = client.emit_with_ack(event::SEND, &request, REPLY_TIMEOUT, now) {
+            self.awaiting.insert(ack, Awaiting::Send(draft.id));
+        }
+    }
+
+    fn sent(
+        &mut self,
+        message: MessageId,
+        reply: Result<SendReply, crate::socketio::DecodeError>,
+    ) -> Vec<Update> {
+        let status = match reply {
+            Ok(SendReply::Sent { seq, sent_at, .. }) => Status::Sent { seq, sent_at },
+            Ok(SendReply::Rejected(rejection)) if transient(rejection.code) => {
+                // Not stored, and worth another try: it stays unsent, for
+                // [`retry`](Self::retry) or the next connection.
+                return Vec::new();
+            }
+            Ok(SendReply::Rejected(rejection)) => Status::Failed(rejection.message),
+            Ok(other) => Status::Failed(format!("unexpected reply {other:?}")),
+            Err(error) => Status::Failed(error.to_string()),
+        };
+        self.unsent.retain(|d| d.id != message);
+        vec![Update::Status(message, status)]
+    }
+}
+
+/// Rejections that may go away by themselves.
+fn transient(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::Overloaded | ErrorCode::Unavailable)
+}
+
+/// Splits confirmations into payloads within [`MAX_RECEIVED_IDS`].
+fn chunks(messages: Vec<u64>, receipts: Vec<u64>) -> Vec<(Vec<u64>, Vec<u64>)> {
+    let mut out = Vec::new();
+    let mut messages = messages.chunks(MAX_RECEIVED_IDS).map(<[u64]>::to_vec);
+    let mut receipts = receipts.chunks(MAX_RECEIVED_IDS).map(<[u64]>::to_vec);
+    loop {
+        match (messages.next(), receipts.next()) {
+            (None, None) => return out,
+            (m, r) => out.push((m.unwrap_or_default(), r.unwrap_or_default())),
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The typed protocol from a peer's side, driven frame by frame through the client core.
+
+use std::time::Duration;
+
+use relay_shared::{
+    MessageId, PeerId, Secret,
+    messenger::{Draft, Messenger, Status, Update},
+    socketio::{Client, ClientConfig, Output},
+};
+use serde_json::{Value, json};
+
+const OPEN: &str =
+    r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":100000}"#;
+const ME: &str = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71";
+const BOB: &str = "b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e";
+const SECRET: &str = "0123456789abcdef-secret";
+
+fn id(n: u8) -> MessageId {
+    format!("00000000-0000-4000-9000-0000000000{n:02x}")
+        .parse()
+        .expect("a valid id")
+}
+
+fn bob() -> PeerId {
+    BOB.parse().expect("a valid peer id")
+}
+
+/// A messenger over a client core, with the frames it wrote and the updates it gave.
+struct Harness {
+    client: Client,
+    messenger: Messenger,
+    now: Duration,
+    sent: Vec<String>,
+    updates: Vec<Update>,
+}
+
+impl Harness {
+    fn new(unsent: Vec<Draft>) -> Self {
+        let messenger = Messenger::new(
+            ME.parse().expect("a valid peer id"),
+            SECRET.parse::<Secret>().expect("a valid secret"),
+            unsent,
+            [],
+        );
+        Self {
+            client: Client::new(ClientConfig::default(), 1),
+            messenger,
+            now: Duration::ZERO,
+            sent: Vec::new(),
+            updates: Vec::new(),
+        }
+    }
+
+    /// Runs the core's outputs through the messenger until nothing is left.
+    fn pump(&mut self) {
+        while let Some(output) = self.client.poll() {
+            match output {
+                Output::Send(frame) => self.sent.push(frame),
+                Output::Event(event) => {
+                    let updates = self.messenger.handle(&mut self.client, &event, self.now);
+                    self.updates.extend(updates);
+                }
+                Output::Open | Output::Close => {}
+            }
+        }
+    }
+
+    fn frame(&mut self, frame: &str) {
+        self.client.handle_text(frame, self.now);
+        self.pump();
+    }
+
+    fn connect(&mut self) {
+        self.client.connect(self.now);
+        self.pump();
+        self.frame(OPEN);
+        self.frame(r#"40{"sid":"x"}"#);
+    }
+
+    /// The frames written since the last call, as (event, ack id, payload).
+    fn emitted(&mut self) -> Vec<(String, Option<u64>, Value)> {
+        std::mem::take(&mut self.sent)
+            .into_iter()
+            .filter_map(|frame| {
+                let rest = frame.strip_prefix("42")?;
+                let split = rest.find('[')?;
+                let ack = rest[..split].parse().ok();
+                let array: Value = serde_json::from_str(&rest[split..]).ok()?;
+                Some((array[0].as_str()?.to_owned(), ack, array[1].clone()))
+            })
+            .collect()
+    }
+
+    fn updates(&mut self) -> Vec<Update> {
+        std::mem::take(&mut self.updates)
+    }
+}
+
+fn envelope(n: u8, seq: u64) -> String {
+    format!(
+        r#"42["deliver",{{"id":"{}","from":"{BOB}","to":"{ME}","body":"m{n}","sent_at":1,"seq":{seq}}}]"#,
+        id(n)
+    )
+}
+
+#[test]
+fn every_connect_registers_then_resends_what_was_not_stored() {
+    let drafts = vec![
+        Draft {
+            id: id(1),
+            to: bob(),
+            body: "one".into(),
+        },
+        Draft {
+            id: id(2),
+            to: bob(),
+            body: "two".into(),
+        },
+    ];
+    let mut h = Harness::new(drafts);
+    h.connect();
+    let emitted = h.emitted();
+    assert_eq!(emitted[0].0, "register");
+    assert_eq!(emitted[0].2, json!({"id": ME, "secret": SECRET}));
+    let sends: Vec<(&str, &Value)> = emitted[1..]
+        .iter()
+        .map(|(e, _, p)| (e.as_str(), &p["id"]))
+        .collect();
+    assert_eq!(sends, [("send", &json!(id(1))), ("send", &json!(id(2)))]);
+
+    h.frame(r#"430[{"status":"registered","id":"3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71"}]"#);
+    assert_eq!(h.updates(), [Update::Registered]);
+    h.frame(
+        r#"431[{"status":"sent","id":"00000000-0000-4000-9000-000000000001","seq":7,"sent_at":9}]"#,
+    );
+    assert_eq!(
+        h.updates(),
+        [Update::Status(id(1), Status::Sent { seq: 7, sent_at: 9 })]
+    );
+    assert_eq!(
+        h.messenger.unsent().len(),
+        1,
+        "the second is not stored yet"
+    );
+
+    // The connection drops before the second is acked: the next connect sends it again,
+    // with the same id.
+    h.client.handle_close(h.now);
+    h.pump();
+    h.now += Duration::from_secs(2);
+    h.client.handle_timeout(h.now);
+    h.pump();
+    h.frame(OPEN);
+    h.frame(r#"40{"sid":"y"}"#);
+    let again: Vec<Value> = h
+        .emitted()
+        .into_iter()
+        .filter(|(e, ..)| e == "send")
+        .map(|(.., p)| p["id"].clone())
+        .collect();
+    assert_eq!(again, [json!(id(2))]);
+}
+
+#[test]
+fn a_message_sent_while_connected_goes_at_once() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    let now = h.now;
+    h.messenger
+        .send(&mut h.client, bob(), "hello".into(), id(5), now);
+    h.pump();
+    let emitted = h.emitted();
+    assert_eq!(emitted.len(), 1);
+    assert_eq!(
+        emitted[0].2,
+        json!({"to": BOB, "body": "hello", "id": id(5)})
+    );
+}
+
+#[test]
+fn a_message_sent_offline_waits_for_the_connection() {
+    let mut h = Harness::new(Vec::new());
+    let now = h.now;
+    h.messenger
+        .send(&mut h.client, bob(), "later".into(), id(5), now);
+    h.pump();
+    assert!(h.emitted().is_empty());
+    assert_eq!(h.messenger.unsent().len(), 1);
+    h.connect();
+    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    assert_eq!(events, ["register", "send"], "sent once, after registering");
+}
+
+#[test]
+fn an_incoming_message_is_reported_once_and_confirmed_every_time() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    h.frame(&envelope(1, 11));
+    h.frame(&envelope(1, 11));
+    h.frame(&envelope(2, 12));
+    let received: Vec<String> = h
+        .updates()
+        .into_iter()
+        .map(|u| match u {
+            Update::Received(e) => e.body,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(received, ["m1", "m2"]);
+    assert!(h.messenger.has_unconfirmed());
+    h.messenger.confirm(&mut h.client);
+    h.pump();
+    assert_eq!(
+        h.emitted(),
+        [(
+            "received".to_owned(),
+            None,
+            json!({"messages": [11, 11, 12]})
+        )]
+    );
+    assert!(!h.messenger.has_unconfirmed());
+}
+
+#[test]
+fn receipts_mark_delivery_and_are_confirmed() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    h.frame(&format!(
+        r#"42["receipt",{{"id":"{}","to":"{BOB}","delivered_at":55,"seq":3}}]"#,
+        id(1)
+    ));
+    assert_eq!(
+        h.updates(),
+        [Update::Status(id(1), Status::Delivered { at: 55 })]
+    );
+    h.messenger.confirm(&mut h.client);
+    h.pump();
+    assert_eq!(
+        h.emitted(),
+        [("received".to_owned(), None, json!({"receipts": [3]}))]
+    );
+}
+
+#[test]
+fn lasting_refusals_fail_passing_ones_are_retried() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    let now = h.now;
+    h.messenger
+        .send(&mut h.client, bob(), "a".into(), id(1), now);
+    h.messenger
+        .send(&mut h.client, bob(), "b".into(), id(2), now);
+    h.pump();
+    h.emitted();
+    h.frame(r#"431[{"status":"rejected","code":"queue_full","message":"bob has 10000 messages waiting"}]"#);
+    h.frame(r#"432[{"status":"rejected","code":"overloaded","message":"slow down"}]"#);
+    assert_eq!(
+        h.updates(),
+        [Update::Status(
+            id(1),
+            Status::Failed("bob has 10000 messages waiting".into())
+        )]
+    );
+    assert_eq!(
+        h.messenger
+            .unsent()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        [id(2)]
+    );
+    let now = h.now;
+    h.messenger.retry(&mut h.client, now);
+    h.pump();
+    let again: Vec<Value> = h
+        .emitted()
+        .into_iter()
+        .map(|(.., p)| p["id"].clone())
+        .collect();
+    assert_eq!(again, [json!(id(2))]);
+}
+
+#[test]
+fn an_unanswered_send_is_sent_again_with_the_same_id() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    let now = h.now;
+    h.messenger
+        .send(&mut h.client, bob(), "slow".into(), id(1), now);
+    h.pump();
+    h.emitted();
+    h.now += Duration::from_secs(10);
+    h.client.handle_timeout(h.now);
+    h.pump();
+    let again = h.emitted();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].2["id"], json!(id(1)));
+}
+
+#[test]
+fn a_refused_registration_is_reported() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.frame(r#"430[{"status":"rejected","code":"forbidden","message":"taken"}]"#);
+    assert!(matches!(&h.updates()[..], [Update::Refused(r)] if r.message == "taken"));
+}
+
+#[test]
+fn confirmations_are_split_to_fit_and_dropped_when_offline() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    for seq in 1..=1500u64 {
+        h.frame(&envelope((seq % 200) as u8, seq));
+    }
+    h.messenger.confirm(&mut h.client);
+    h.pump();
+    let sizes: Vec<usize> = h
+        .emitted()
+        .iter()
+        .map(|(_, _, p)| p["messages"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [1024, 476]);
+
+    h.frame(&envelope(1, 9999));
+    h.client.handle_close(h.now);
+    h.pump();
+    h.messenger.confirm(&mut h.client);
+    assert!(
+        !h.messenger.has_unconfirmed(),
+        "they come again on the next connection"
+    );
+}
