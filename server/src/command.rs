@@ -64,12 +64,15 @@ pub fn seed_message(
     payload: Result<String, ParserError>,
     max_body_bytes: usize,
 ) -> Result<Command, Rejection> {
-    let payload = payload.map_err(|e| invalid_payload("message", "\"<uuid>|<text>\"", &e))?;
+    let mut payload = payload.map_err(|e| invalid_payload("message", "\"<uuid>|<text>\"", &e))?;
     let SeedMessage { to, text } = SeedMessage::parse(&payload, max_body_bytes)?;
+    // The text is the payload's tail: keep the payload's buffer rather than copy it.
+    let text_start = payload.len() - text.len();
+    payload.drain(..text_start);
     Ok(Command::Send {
         message: Outgoing {
             to,
-            body: text.to_owned(),
+            body: payload,
             id: None,
         },
         protocol: Protocol::Seed,

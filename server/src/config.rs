@@ -55,6 +55,12 @@ pub struct Config {
     #[arg(long, env = "RELAY_SOCKET_BUFFER", default_value_t = Config::DEFAULT_SOCKET_BUFFER)]
     pub socket_buffer: usize,
 
+    /// Bytes each WebSocket reads at once. Relay's frames are small: a larger buffer
+    /// reads bursts in fewer calls but costs its size in memory on every connection,
+    /// idle or not.
+    #[arg(long, env = "RELAY_WS_READ_BUFFER", default_value_t = Config::DEFAULT_WS_READ_BUFFER)]
+    pub ws_read_buffer: usize,
+
     /// Length of the queue of connections waiting to be accepted.
     #[arg(long, env = "RELAY_BACKLOG", default_value_t = Config::DEFAULT_BACKLOG)]
     pub backlog: u32,
@@ -71,6 +77,8 @@ impl Config {
     pub const DEFAULT_MAX_PENDING_EVENTS: usize = 256;
     /// Default per-socket outgoing buffer, in packets.
     pub const DEFAULT_SOCKET_BUFFER: usize = 1024;
+    /// Default WebSocket read buffer, in bytes (socketioxide's is 4 KiB).
+    pub const DEFAULT_WS_READ_BUFFER: usize = 1024;
     /// Default bound of each recipient's queue of waiting messages.
     pub const DEFAULT_MAX_QUEUE: u32 = 10_000;
     /// Default time a message waits for its recipient.
@@ -102,6 +110,7 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_pending_events: Self::DEFAULT_MAX_PENDING_EVENTS,
             socket_buffer: Self::DEFAULT_SOCKET_BUFFER,
+            ws_read_buffer: Self::DEFAULT_WS_READ_BUFFER,
             backlog: Self::DEFAULT_BACKLOG,
             log: "info".into(),
         }

@@ -5,6 +5,7 @@
 //! repository root maps the modules.
 
 mod command;
+mod compact_request;
 pub mod config;
 pub mod identity;
 mod inbox;

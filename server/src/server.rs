@@ -177,6 +177,7 @@ fn socket_io(config: &Config, store: Arc<dyn Store>) -> (SocketIoLayer, SocketIo
     let max_frame = config.max_frame_bytes();
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
+        .ws_read_buffer_size(config.ws_read_buffer)
         .max_payload(u64::try_from(max_frame).unwrap_or(u64::MAX))
         .ws_max_message_size(max_frame)
         .ws_max_frame_size(max_frame)
@@ -220,6 +221,12 @@ fn router(config: &Config, socket_io: SocketIoLayer) -> Router {
         .fallback_service(web_app)
         .layer(TraceLayer::new_for_http())
         .layer(socket_io)
+        // Outermost, so that what socketioxide keeps of a request is compact.
+        .layer(axum::middleware::map_request(compact_request))
+}
+
+async fn compact_request(request: axum::extract::Request) -> axum::extract::Request {
+    crate::compact_request::compact(request)
 }
 
 /// 200 once the server accepts connections: it is only routed once everything it

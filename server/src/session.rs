@@ -169,9 +169,13 @@ impl<A: Adapter> Session<A> {
                 None
             }
         };
+        // socketioxide spawns this future for every event. The drain state machine is
+        // large, and most events only queue: boxing it when this event is the one that
+        // drains keeps what is spawned (and copied) per event small.
+        let drain = drainer.map(|session| Box::pin(session.drain()));
         async move {
-            if let Some(session) = drainer {
-                session.drain().await;
+            if let Some(drain) = drain {
+                drain.await;
             }
         }
     }
