@@ -3,6 +3,7 @@
 use std::{
     collections::VecDeque,
     hash::{BuildHasher, RandomState},
+    pin::Pin,
     time::{Duration, Instant},
 };
 
@@ -11,8 +12,11 @@ use relay_shared::socketio::{
     AckFailure, AckId, Client, ClientConfig, ConnectionState, EmitError, Event, Output,
 };
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::net::TcpStream;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
+use tokio::{net::TcpStream, time::Sleep};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, protocol::WebSocketConfig},
+};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -27,6 +31,18 @@ pub struct Connection {
     /// The output being carried out, kept until done so that dropping a
     /// [`next_event`](Connection::next_event) future midway loses nothing.
     in_progress: Option<Output>,
+    /// The core's next deadline, armed once per change rather than once per wait.
+    timer: Pin<Box<Sleep>>,
+    timer_at: Option<Duration>,
+}
+
+/// Relay's frames are small: tungstenite's default 128 KiB buffers, allocated eagerly
+/// and zeroed before each read, would cost more than the frames themselves.
+fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_message_size(Some(16 << 20))
 }
 
 /// How long a close may take before the connection is just dropped.
@@ -78,6 +94,8 @@ impl Connection {
             events: VecDeque::new(),
             connect_timeout,
             in_progress: None,
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            timer_at: None,
         }
     }
 
@@ -205,18 +223,29 @@ impl Connection {
                 self.transport_lost();
                 continue;
             }
-            let deadline = self
-                .client
-                .next_deadline()
-                .map(|at| tokio::time::Instant::from_std(self.origin + at));
+            let deadline = self.client.next_deadline();
+            if deadline != self.timer_at {
+                if let Some(at) = deadline {
+                    self.timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::from_std(self.origin + at));
+                }
+                self.timer_at = deadline;
+            }
+            let Self {
+                ws,
+                timer,
+                timer_at,
+                ..
+            } = self;
             let sleep = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
+                match timer_at {
+                    Some(_) => timer.as_mut().await,
                     None => std::future::pending().await,
                 }
             };
             let frame = async {
-                match &mut self.ws {
+                match ws {
                     Some(ws) => ws.next().await,
                     None => std::future::pending().await,
                 }
@@ -232,6 +261,8 @@ impl Connection {
                     Some(Ok(_)) => {}
                 },
                 () = sleep => {
+                    // Spent: armed again once the core has a new deadline.
+                    self.timer_at = None;
                     let now = self.now();
                     self.client.handle_timeout(now);
                 }
@@ -251,7 +282,11 @@ impl Connection {
             match output {
                 Output::Open => {
                     // TCP_NODELAY on: frames are small and latency matters.
-                    let open = tokio_tungstenite::connect_async_with_config(&self.url, None, true);
+                    let open = tokio_tungstenite::connect_async_with_config(
+                        &self.url,
+                        Some(websocket_config()),
+                        true,
+                    );
                     match tokio::time::timeout(self.connect_timeout, open).await {
                         Ok(Ok((ws, _))) => self.ws = Some(ws),
                         Ok(Err(_)) | Err(_) => {

@@ -1,0 +1,132 @@
+//! `relay-loadgen`: runs one scenario against a server and prints its report as JSON.
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use mimalloc::MiMalloc;
+use relay_loadgen::{backlog, connections, pairs};
+
+/// mimalloc: the load generator allocates per message on every thread; a faster
+/// allocator leaves more of the shared machine to the server under test.
+#[global_allocator]
+static ALLOCATOR: MiMalloc = MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "relay-loadgen",
+    about = "Load scenarios against a Socket.IO relay"
+)]
+struct Cli {
+    /// The server, `http://127.0.0.1:PORT` (loopback only).
+    #[arg(long)]
+    url: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Sender/receiver pairs, at full load (a window) or at a fixed rate.
+    Pairs {
+        #[arg(long, default_value_t = 50)]
+        pairs: usize,
+        /// Unanswered messages a sender may have at once.
+        #[arg(long, default_value_t = 64)]
+        window: u64,
+        /// Messages per second over all pairs; without it, as fast as the window allows.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, value_enum, default_value_t = pairs::Protocol::Seed)]
+        protocol: pairs::Protocol,
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        warmup: Duration,
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        drain: Duration,
+    },
+    /// Opens connections, prints the report once they are up, holds them until a line
+    /// (or the end) arrives on stdin.
+    Connections {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Typed protocol: store messages for an absent recipient, then drain them to it.
+    Backlog {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+        limit: Duration,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let url = cli.url;
+    anyhow::ensure!(
+        url.starts_with("http://127.") || url.starts_with("http://localhost"),
+        "load goes to loopback only"
+    );
+    match cli.scenario {
+        Scenario::Pairs {
+            pairs,
+            window,
+            rate,
+            protocol,
+            warmup,
+            duration,
+            drain,
+        } => {
+            let report = pairs::run(pairs::Pairs {
+                url,
+                pairs,
+                window,
+                rate,
+                protocol,
+                warmup,
+                duration,
+                drain,
+            })
+            .await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Scenario::Connections {
+            count,
+            concurrency,
+            timeout,
+        } => {
+            let (hold_tx, hold) = tokio::sync::watch::channel(());
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut line = String::new();
+                let _ = tokio::io::BufReader::new(tokio::io::stdin())
+                    .read_line(&mut line)
+                    .await;
+                let _ = hold_tx.send(());
+            });
+            connections::run(
+                connections::Connections {
+                    url,
+                    count,
+                    concurrency,
+                    timeout,
+                },
+                |report| {
+                    println!("{}", serde_json::to_string(report).unwrap_or_default());
+                },
+                hold,
+            )
+            .await;
+        }
+        Scenario::Backlog { count, limit } => {
+            let report = backlog::run(&url, count, limit).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+    }
+    Ok(())
+}
