@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::{
     command::Protocol,
     identity::SecretHash,
-    store::{AppendError, Appended, Claim, NewMessage, Store, StoreError},
+    store::{AppendError, Appended, Claim, NewMessage, ReceiptFor, Store, StoreError},
 };
 
 /// Limits applied to what clients send.
@@ -98,6 +98,12 @@ pub struct Appending {
     pub envelope: Envelope,
     /// Completes once it is durable.
     pub commit: BoxFuture<'static, Result<Appended, AppendError>>,
+}
+
+/// A `received` being recorded: its store writes, queued.
+pub struct Recording {
+    delivered: Option<BoxFuture<'static, Result<Vec<ReceiptFor>, StoreError>>>,
+    forgotten: Option<BoxFuture<'static, Result<(), StoreError>>>,
 }
 
 /// The relay service: registration, delivery, confirmation.
@@ -248,32 +254,42 @@ impl Relay {
         }
     }
 
-    /// `me`'s client holds what `received` lists: the messages stop waiting (their
-    /// senders get receipts) and the receipts are forgotten.
-    pub async fn received<A: Adapter>(
-        &self,
-        socket: &SocketRef<A>,
-        me: PeerId,
-        received: &Received,
-    ) -> Result<(), StoreError> {
+    /// `me`'s client holds what `received` lists: queues the store's writes (the
+    /// messages stop waiting, the receipts are forgotten) and returns at once, so that
+    /// the socket's next events need not wait for them. [`Relay::finish_received`]
+    /// completes it.
+    pub fn record_received(&self, me: PeerId, received: &Received) -> Recording {
         let messages = received
             .messages
             .iter()
             .copied()
             .filter(|&s| s > 0)
             .collect::<Vec<_>>();
-        if !messages.is_empty() {
-            for notice in self.store.delivered(me, messages, now_millis()).await? {
+        Recording {
+            delivered: (!messages.is_empty())
+                .then(|| self.store.delivered(me, messages, now_millis())),
+            forgotten: (!received.receipts.is_empty())
+                .then(|| self.store.forget_receipts(me, received.receipts.clone())),
+        }
+    }
+
+    /// Waits until `recording` is durable, then pushes the receipts it produced to the
+    /// senders' sockets.
+    pub async fn finish_received<A: Adapter>(
+        &self,
+        socket: &SocketRef<A>,
+        recording: Recording,
+    ) -> Result<(), StoreError> {
+        if let Some(delivered) = recording.delivered {
+            for notice in delivered.await? {
                 let to_sender = socket.within(room(notice.sender, Protocol::Typed));
                 if let Err(error) = to_sender.emit(event::RECEIPT, &notice.receipt).await {
                     tracing::debug!(%error, "receipt not pushed; it waits in the store");
                 }
             }
         }
-        if !received.receipts.is_empty() {
-            self.store
-                .forget_receipts(me, received.receipts.clone())
-                .await?;
+        if let Some(forgotten) = recording.forgotten {
+            forgotten.await?;
         }
         Ok(())
     }

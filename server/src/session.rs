@@ -20,7 +20,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use relay_shared::{ErrorCode, PeerId, RegisterReply, Rejection, SendReply, event};
+use relay_shared::{ErrorCode, PeerId, Received, RegisterReply, Rejection, SendReply, event};
 use socketioxide::{
     SendError, SocketError,
     adapter::Adapter,
@@ -33,7 +33,7 @@ use socketioxide_core::Value;
 use crate::{
     command::{self, Command, Protocol},
     inbox::{DrainGuard, Inbox, Pushed},
-    relay::{Appending, Registration, Relay},
+    relay::{Appending, Recording, Registration, Relay},
     store::StoreError,
 };
 
@@ -90,9 +90,11 @@ pub fn attach<A: Adapter>(socket: &SocketRef<A>, relay: Arc<Relay>) {
 struct Session<A: Adapter> {
     relay: Arc<Relay>,
     inbox: Inbox<Pending<A>>,
-    /// Typed sends waiting for the store, in the order sent.
-    sending: Inbox<Sending<A>>,
-    /// Read and written only by the inbox's drainer, one event at a time.
+    /// What waits for the store (typed sends, confirmations, a registration's
+    /// backlog), finished in the order the events came.
+    completing: Inbox<Completion<A>>,
+    /// The registration is read and written by the inbox's drainer, the backlogs by the
+    /// completions' drainer: each by one task at a time.
     state: Mutex<State>,
 }
 
@@ -116,11 +118,24 @@ struct Backlog {
     page_end: Option<u64>,
 }
 
-/// A typed send waiting for the store.
-struct Sending<A: Adapter> {
-    socket: SocketRef<A>,
-    ack: Responder<A>,
-    appending: Appending,
+/// An event's work that waits for the store.
+enum Completion<A: Adapter> {
+    /// A typed send: acknowledged and delivered once stored.
+    Send {
+        socket: SocketRef<A>,
+        ack: Responder<A>,
+        appending: Appending,
+    },
+    /// A `received`: acknowledged once recorded; then the next page, if it ends one.
+    Confirm {
+        socket: SocketRef<A>,
+        ack: Responder<A>,
+        me: PeerId,
+        received: Received,
+        recording: Recording,
+    },
+    /// A registration: what waits for the peer, from the start.
+    Backlog { socket: SocketRef<A>, me: PeerId },
 }
 
 /// An event waiting for its turn.
@@ -136,7 +151,7 @@ impl<A: Adapter> Session<A> {
         Self {
             relay,
             inbox: Inbox::new(capacity),
-            sending: Inbox::new(capacity),
+            completing: Inbox::new(capacity),
             state: Mutex::new(State::default()),
         }
     }
@@ -216,14 +231,12 @@ impl<A: Adapter> Session<A> {
                 let registered = matches!(reply, RegisterReply::Registered { .. });
                 self.set_registration(current);
                 ack.send(&socket, &reply);
-                if registered {
-                    // Everything that waits for this peer, from the start.
-                    {
-                        let mut state = self.lock();
-                        state.messages = Backlog::default();
-                        state.receipts = Backlog::default();
-                    }
-                    self.next_pages(&socket, id, true, true).await;
+                if registered
+                    && let Err(refused) = self.complete(Completion::Backlog { socket, me: id })
+                {
+                    // Not one store operation can be queued more: rather than leave
+                    // the backlog unsent, let the client come again.
+                    cut_slow_consumer(refused.socket());
                 }
             }
             Command::Send { message, protocol } => {
@@ -240,7 +253,13 @@ impl<A: Adapter> Session<A> {
                     }
                     Protocol::Typed if from.protocol == Protocol::Typed => {
                         let appending = self.relay.append(from.id, message);
-                        self.await_store(socket, ack, appending);
+                        if let Err(refused) = self.complete(Completion::Send {
+                            socket,
+                            ack,
+                            appending,
+                        }) {
+                            refused.reject_overloaded();
+                        }
                     }
                     Protocol::Typed => ack.reject(&socket, not_registered(protocol)),
                 }
@@ -252,31 +271,16 @@ impl<A: Adapter> Session<A> {
                 else {
                     return ack.reject(&socket, not_registered(Protocol::Typed));
                 };
-                if let Err(error) = self.relay.received(&socket, me.id, &received).await {
-                    tracing::error!(%error, "could not record a confirmation");
-                    return ack.reject(
-                        &socket,
-                        Rejection::new(
-                            ErrorCode::Unavailable,
-                            "the server could not record this; send it again",
-                        ),
-                    );
+                let recording = self.relay.record_received(me.id, &received);
+                if let Err(refused) = self.complete(Completion::Confirm {
+                    socket,
+                    ack,
+                    me: me.id,
+                    received,
+                    recording,
+                }) {
+                    refused.reject_overloaded();
                 }
-                ack.send(&socket, &Confirmed::Ok);
-                let (messages, receipts) = {
-                    let state = self.lock();
-                    (
-                        state
-                            .messages
-                            .page_end
-                            .is_some_and(|end| received.messages.contains(&end)),
-                        state
-                            .receipts
-                            .page_end
-                            .is_some_and(|end| received.receipts.contains(&end)),
-                    )
-                };
-                self.next_pages(&socket, me.id, messages, receipts).await;
             }
         }
     }
@@ -315,48 +319,79 @@ impl<A: Adapter> Session<A> {
         }
     }
 
-    /// Queues a typed send behind the ones before it; the first to find the queue idle
-    /// spawns the task that waits for the store.
-    fn await_store(
-        self: &Arc<Self>,
-        socket: SocketRef<A>,
-        ack: Responder<A>,
-        appending: Appending,
-    ) {
-        match self.sending.push(Sending {
-            socket,
-            ack,
-            appending,
-        }) {
+    /// Queues work behind the completions before it; the first to find the queue idle
+    /// spawns the task that finishes them. Gives the work back if the queue is full.
+    fn complete(self: &Arc<Self>, completion: Completion<A>) -> Result<(), Completion<A>> {
+        match self.completing.push(completion) {
             Ok(Pushed::Drain) => {
-                tokio::spawn(self.clone().complete_sends());
+                tokio::spawn(self.clone().finish_completions());
+                Ok(())
             }
-            Ok(Pushed::Queued) => {}
-            Err(refused) => refused.ack.reject(
-                &refused.socket,
-                Rejection::new(
-                    ErrorCode::Overloaded,
-                    "too many messages are waiting to be stored; slow down",
-                ),
-            ),
+            Ok(Pushed::Queued) => Ok(()),
+            Err(refused) => Err(refused),
         }
     }
 
-    /// Acknowledges and delivers typed sends as the store commits them, in order.
-    async fn complete_sends(self: Arc<Self>) {
-        let guard = DrainGuard::new(&self.sending);
-        while let Some(Sending {
-            socket,
-            ack,
-            appending,
-        }) = self.sending.next()
-        {
-            let stored = appending.commit.await;
-            let reply = self
-                .relay
-                .deliver_stored(&socket, appending.envelope, stored)
-                .await;
-            ack.send(&socket, &reply);
+    /// Finishes the queued completions as the store commits them, in order.
+    async fn finish_completions(self: Arc<Self>) {
+        let guard = DrainGuard::new(&self.completing);
+        while let Some(completion) = self.completing.next() {
+            match completion {
+                Completion::Send {
+                    socket,
+                    ack,
+                    appending,
+                } => {
+                    let stored = appending.commit.await;
+                    let reply = self
+                        .relay
+                        .deliver_stored(&socket, appending.envelope, stored)
+                        .await;
+                    ack.send(&socket, &reply);
+                }
+                Completion::Confirm {
+                    socket,
+                    ack,
+                    me,
+                    received,
+                    recording,
+                } => {
+                    if let Err(error) = self.relay.finish_received(&socket, recording).await {
+                        tracing::error!(%error, "could not record a confirmation");
+                        ack.reject(
+                            &socket,
+                            Rejection::new(
+                                ErrorCode::Unavailable,
+                                "the server could not record this; send it again",
+                            ),
+                        );
+                        continue;
+                    }
+                    ack.send(&socket, &Confirmed::Ok);
+                    let (messages, receipts) = {
+                        let state = self.lock();
+                        (
+                            state
+                                .messages
+                                .page_end
+                                .is_some_and(|end| received.messages.contains(&end)),
+                            state
+                                .receipts
+                                .page_end
+                                .is_some_and(|end| received.receipts.contains(&end)),
+                        )
+                    };
+                    self.next_pages(&socket, me, messages, receipts).await;
+                }
+                Completion::Backlog { socket, me } => {
+                    {
+                        let mut state = self.lock();
+                        state.messages = Backlog::default();
+                        state.receipts = Backlog::default();
+                    }
+                    self.next_pages(&socket, me, true, true).await;
+                }
+            }
         }
         guard.finish();
     }
@@ -371,6 +406,30 @@ impl<A: Adapter> Session<A> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<A: Adapter> Completion<A> {
+    fn socket(&self) -> &SocketRef<A> {
+        match self {
+            Self::Send { socket, .. }
+            | Self::Confirm { socket, .. }
+            | Self::Backlog { socket, .. } => socket,
+        }
+    }
+
+    /// Refuses the event this came from: too much already waits for the store.
+    fn reject_overloaded(self) {
+        let rejection = Rejection::new(
+            ErrorCode::Overloaded,
+            "too many events are waiting for the store; slow down",
+        );
+        match self {
+            Self::Send { socket, ack, .. } | Self::Confirm { socket, ack, .. } => {
+                ack.reject(&socket, rejection);
+            }
+            Self::Backlog { .. } => {}
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use super::{AppendError, Appended, Claim, NewMessage, ReceiptFor, Store, StoreEr
 use crate::identity::SecretHash;
 
 /// Operations applied per transaction, at most.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 4096;
 /// Rows [`Store::expire`] removes per call, at most, so it never holds the writer long.
 const MAX_EXPIRED_PER_CALL: usize = 10_000;
 
