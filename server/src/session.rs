@@ -321,14 +321,14 @@ impl<A: Adapter> Session<A> {
 
     /// Queues work behind the completions before it; the first to find the queue idle
     /// spawns the task that finishes them. Gives the work back if the queue is full.
-    fn complete(self: &Arc<Self>, completion: Completion<A>) -> Result<(), Completion<A>> {
+    fn complete(self: &Arc<Self>, completion: Completion<A>) -> Result<(), Box<Completion<A>>> {
         match self.completing.push(completion) {
             Ok(Pushed::Drain) => {
                 tokio::spawn(self.clone().finish_completions());
                 Ok(())
             }
             Ok(Pushed::Queued) => Ok(()),
-            Err(refused) => Err(refused),
+            Err(refused) => Err(Box::new(refused)),
         }
     }
 
