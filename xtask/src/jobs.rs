@@ -1,11 +1,17 @@
 //! The jobs behind `cargo xtask run | dev | test`.
 
-use std::process::{Child, Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
-use crate::{step, toolchain, web_app};
+use crate::{
+    process::{BackgroundServer, ChildGuard},
+    step, toolchain, web_app,
+};
 
 /// Where `cargo xtask dev` runs the server: the backend of Trunk.toml's proxy.
 const DEV_SERVER_ADDR: &str = "127.0.0.1:3000";
@@ -75,7 +81,8 @@ pub fn test(sh: &Shell) -> anyhow::Result<()> {
     cmd!(sh, "cargo build --locked -p relay-server").run()?;
     let server_bin = sh.current_dir().join("target/debug/relay-server");
     {
-        let server = BackgroundServer::start(&server_bin)?;
+        let data = tempdir(sh, "wasm-tests")?;
+        let server = BackgroundServer::relay(&server_bin, &["--data-dir", path_str(&data)?])?;
         cmd!(
             sh,
             "cargo test --locked -p relay-client --target wasm32-unknown-unknown"
@@ -93,40 +100,18 @@ pub fn test(sh: &Shell) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A server on a free port of 127.0.0.1, for tests run outside cargo's harness;
-/// stopped when dropped.
-struct BackgroundServer {
-    _child: ChildGuard,
-    url: String,
+/// A fresh, empty directory `target/xtask/<name>` for a job's scratch data.
+pub fn tempdir(sh: &Shell, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = sh.current_dir().join("target/xtask").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }
 
-impl BackgroundServer {
-    fn start(bin: &std::path::Path) -> anyhow::Result<Self> {
-        use std::io::BufRead;
-        let mut child = Command::new(bin)
-            .args(["--addr", "127.0.0.1:0", "--log", "warn"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .context("starting the server")?;
-        let stdout = child.stdout.take().context("server stdout")?;
-        let child = ChildGuard(child);
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
-        let url = line
-            .trim()
-            .strip_prefix("relay listening on ")
-            .with_context(|| format!("unexpected first line from the server: {line:?}"))?
-            .to_owned();
-        Ok(Self { _child: child, url })
-    }
-}
-
-/// Kills the child process when dropped.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `path` as UTF-8, for a command line.
+pub fn path_str(path: &Path) -> anyhow::Result<&str> {
+    path.to_str()
+        .with_context(|| format!("not UTF-8: {}", path.display()))
 }

@@ -2,7 +2,9 @@
 //! scripts. Each job first installs what it needs and is missing (the recipe of
 //! `../shared/TOOLCHAIN.md`), so a fresh machine needs nothing by hand.
 
+mod bench;
 mod jobs;
+mod process;
 mod toolchain;
 mod web_app;
 
@@ -28,6 +30,9 @@ enum Job {
     /// Install what the tests need, then the fmt check, clippy with -D warnings, and
     /// every test. CI runs exactly this.
     Test,
+    /// Build in release and run the benchmark scenarios against the seed's Node.js
+    /// server and ours, side by side; print the table and write docs/benchmarks.md.
+    Bench,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Job::Run => jobs::run(&sh),
         Job::Dev => jobs::dev(&sh),
         Job::Test => jobs::test(&sh),
+        Job::Bench => bench::run(&sh),
     }
 }
 

@@ -2,7 +2,7 @@
 //! wrong version. The versions and the ways to get them without GitHub downloads are
 //! those verified in `../shared/TOOLCHAIN.md`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
@@ -115,17 +115,22 @@ fn ensure_wasm_opt(sh: &Shell) -> anyhow::Result<()> {
 /// The npm packages of the end-to-end tests, installed from their lockfile when it
 /// changed since the last install.
 pub fn ensure_e2e_packages(sh: &Shell) -> anyhow::Result<()> {
-    ensure_command(sh, "node")?;
     let e2e = sh.current_dir().join("e2e");
-    let lock = std::fs::metadata(e2e.join("package-lock.json"))
+    ensure_npm_packages(sh, &e2e, "the e2e tests")
+}
+
+/// The npm packages of `dir`'s package-lock.json, installed unless already in step.
+pub fn ensure_npm_packages(sh: &Shell, dir: &Path, what: &str) -> anyhow::Result<()> {
+    ensure_command(sh, "node")?;
+    let lock = std::fs::metadata(dir.join("package-lock.json"))
         .and_then(|m| m.modified())
-        .context("e2e/package-lock.json")?;
-    let installed = std::fs::metadata(e2e.join("node_modules/.package-lock.json"))
+        .with_context(|| format!("{}/package-lock.json", dir.display()))?;
+    let installed = std::fs::metadata(dir.join("node_modules/.package-lock.json"))
         .and_then(|m| m.modified())
         .ok();
     if installed.is_none_or(|installed| installed < lock) {
-        step("installing the e2e tests' npm packages");
-        let _dir = sh.push_dir(&e2e);
+        step(&format!("installing the npm packages of {what}"));
+        let _dir = sh.push_dir(dir);
         cmd!(sh, "npm ci --no-audit --no-fund").run()?;
     }
     Ok(())

@@ -1,0 +1,933 @@
+//! `cargo xtask bench`: the benchmark scenarios against the seed's Node.js server and
+//! ours, in one run, side by side. Prints the table and writes `docs/benchmarks.md`.
+//!
+//! Every measurement starts fresh server processes and runs `relay-loadgen` (our client
+//! core with its native driver) against them. These machines are noisy, so the figures
+//! that matter are ratios within the run, and the rounds alternate which server goes
+//! first.
+
+use std::{
+    fmt::Write as _,
+    io::{BufRead, BufReader, Read, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use xshell::{Shell, cmd};
+
+use crate::{
+    jobs::{path_str, tempdir},
+    process::{BackgroundServer, ChildGuard},
+    step, toolchain, web_app,
+};
+
+/// Rounds of the side-by-side scenarios; each server's figure is their mean.
+const ROUNDS: usize = 2;
+/// Scenario 3's held connections.
+const HELD: usize = 10_000;
+/// Connections one load generator process opens for the "most held" run: two of them
+/// go past what one server process can hold (its open-files limit).
+const MOST_PER_PROCESS: usize = 10_000;
+
+/// `cargo xtask bench`.
+pub fn run(sh: &Shell) -> anyhow::Result<()> {
+    let started = Instant::now();
+    step("building in release: the server, the load generator, the web app");
+    cmd!(
+        sh,
+        "cargo build --release --locked -p relay-server -p relay-loadgen"
+    )
+    .run()?;
+    web_app::build_release(sh)?;
+    let bench = Bench::prepare(sh)?;
+
+    let mut report = Report::default();
+    step("scenario 1: full load, seed protocol (50 pairs, window 64, 10 s)");
+    for round in 0..ROUNDS {
+        for who in Server::order(round) {
+            let server = bench.start(who)?;
+            let result = bench.loadgen(
+                &server.url,
+                &[
+                    "pairs",
+                    "--pairs",
+                    "50",
+                    "--window",
+                    "64",
+                    "--duration",
+                    "10s",
+                ],
+                Duration::from_secs(90),
+            )?;
+            report.full_load.push(who, Pairs::from_json(&result)?);
+        }
+    }
+    step("scenario 2: fixed rate, 10,000 messages/s, seed protocol");
+    for round in 0..ROUNDS {
+        for who in Server::order(round) {
+            let server = bench.start(who)?;
+            let result = bench.loadgen(
+                &server.url,
+                &["pairs", "--rate", "10000", "--duration", "10s"],
+                Duration::from_secs(90),
+            )?;
+            report.fixed_rate.push(who, Pairs::from_json(&result)?);
+        }
+    }
+    step(&format!(
+        "scenario 3: {HELD} connections held; then the most held at once"
+    ));
+    for round in 0..ROUNDS {
+        for who in Server::order(round) {
+            report.held.push(who, bench.held(who)?);
+        }
+    }
+    for who in Server::order(0) {
+        report.most.push(who, bench.most_held(who)?);
+    }
+    step("scenario 4: typed protocol, durable (Relay only)");
+    {
+        let server = bench.start(Server::Relay)?;
+        let full = bench.loadgen(
+            &server.url,
+            &["pairs", "--protocol", "typed", "--duration", "10s"],
+            Duration::from_secs(90),
+        )?;
+        report.durable_full = Some(Pairs::from_json(&full)?);
+    }
+    {
+        let server = bench.start(Server::Relay)?;
+        let paced = bench.loadgen(
+            &server.url,
+            &[
+                "pairs",
+                "--protocol",
+                "typed",
+                "--rate",
+                "1000",
+                "--duration",
+                "5s",
+            ],
+            Duration::from_secs(60),
+        )?;
+        report.durable_paced = Some(Pairs::from_json(&paced)?);
+    }
+    {
+        let server = bench.start(Server::Relay)?;
+        let backlog = bench.loadgen(
+            &server.url,
+            &["backlog", "--count", "10000"],
+            Duration::from_secs(300),
+        )?;
+        report.backlog = Some(Backlog::from_json(&backlog)?);
+    }
+    step("scenario 5: the web app's release bundle");
+    report.bundle = bundle_sizes(&sh.current_dir().join("dist"))?;
+
+    report.about = About::collect(sh, started.elapsed())?;
+    let markdown = report.markdown();
+    println!("\n{}", report.table());
+    let path = sh.current_dir().join("docs/benchmarks.md");
+    std::fs::write(&path, markdown).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("written to {}", path.display());
+    Ok(())
+}
+
+/// One of the two servers compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    /// The seed's Node.js server, `../shared/peers/seed-node`.
+    Seed,
+    /// Ours.
+    Relay,
+}
+
+impl Server {
+    /// Who goes first alternates by round.
+    fn order(round: usize) -> [Self; 2] {
+        if round.is_multiple_of(2) {
+            [Self::Seed, Self::Relay]
+        } else {
+            [Self::Relay, Self::Seed]
+        }
+    }
+}
+
+/// What the scenarios need: the binaries, the seed's directory, a scratch directory.
+struct Bench {
+    relay: PathBuf,
+    loadgen: PathBuf,
+    seed: PathBuf,
+    dist: PathBuf,
+    scratch: PathBuf,
+}
+
+impl Bench {
+    /// Finds the seed's server (`RELAY_SEED_DIR`, or `../shared/peers/seed-node`),
+    /// copies it under `target/` and installs its npm packages there when missing.
+    fn prepare(sh: &Shell) -> anyhow::Result<Self> {
+        let root = sh.current_dir();
+        let source = std::env::var_os("RELAY_SEED_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("../shared/peers/seed-node"));
+        if !source.join("server.js").is_file() {
+            bail!(
+                "the seed's server is not at {} (set RELAY_SEED_DIR)",
+                source.display()
+            );
+        }
+        let seed = root.join("target/bench/seed-node");
+        std::fs::create_dir_all(&seed)?;
+        for file in ["server.js", "package.json", "package-lock.json"] {
+            let (from, to) = (source.join(file), seed.join(file));
+            let same = std::fs::read(&from).ok() == std::fs::read(&to).ok();
+            if !same {
+                std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+            }
+        }
+        toolchain::ensure_npm_packages(sh, &seed, "the seed's server")?;
+        Ok(Self {
+            relay: root.join("target/release/relay-server"),
+            loadgen: root.join("target/release/relay-loadgen"),
+            dist: root.join("dist"),
+            seed,
+            scratch: tempdir(sh, "bench")?,
+        })
+    }
+
+    /// Starts a fresh `who` on a free port of 127.0.0.1, its log in the scratch
+    /// directory (at its open-files limit, a server logs every refused accept).
+    fn start(&self, who: Server) -> anyhow::Result<BackgroundServer> {
+        let n = unique();
+        let log = std::fs::File::create(self.scratch.join(format!("server-{n}.log")))?;
+        match who {
+            Server::Relay => {
+                let data = self.scratch.join(format!("data-{n}"));
+                let mut relay = BackgroundServer::relay_command(
+                    &self.relay,
+                    &[
+                        "--data-dir",
+                        path_str(&data)?,
+                        "--static-dir",
+                        path_str(&self.dist)?,
+                    ],
+                );
+                relay.stderr(log);
+                BackgroundServer::start_relay(relay)
+            }
+            Server::Seed => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port();
+                let mut node = Command::new("node");
+                node.arg("server.js")
+                    .current_dir(&self.seed)
+                    .env("PORT", port.to_string())
+                    .stderr(log);
+                // "peer-node listening on http://127.0.0.1:PORT pid=N"
+                BackgroundServer::start(node, Duration::from_secs(30), |line| {
+                    let (_, rest) = line.split_once("listening on ")?;
+                    rest.split_whitespace().next().map(str::to_owned)
+                })
+            }
+        }
+    }
+
+    /// Runs the load generator to its end, within `limit`, and parses its report.
+    fn loadgen(&self, url: &str, args: &[&str], limit: Duration) -> anyhow::Result<Value> {
+        let child = Command::new(&self.loadgen)
+            .args(["--url", url])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting relay-loadgen")?;
+        let mut child = ChildGuard(child);
+        let stdout = child.0.stdout.take().context("relay-loadgen's stdout")?;
+        let line = first_line(stdout, limit)?;
+        let status = wait(&mut child.0, Duration::from_secs(10))?;
+        if !status.success() {
+            bail!("relay-loadgen {args:?} failed: {status}");
+        }
+        serde_json::from_str(&line).with_context(|| format!("relay-loadgen said {line:?}"))
+    }
+
+    /// Opens [`HELD`] connections to a fresh `who`, each echoing one message, and
+    /// measures the server's resident memory before and while they are held.
+    fn held(&self, who: Server) -> anyhow::Result<Held> {
+        let server = self.start(who)?;
+        std::thread::sleep(Duration::from_secs(1));
+        let before = rss_kib(server.pid())?;
+        let holder = self.hold(&server.url, HELD)?;
+        std::thread::sleep(Duration::from_secs(2));
+        let after = rss_kib(server.pid())?;
+        let echoed = holder.echoed;
+        holder.release()?;
+        Ok(Held {
+            echoed,
+            bytes_per_connection: (after.saturating_sub(before) * 1024) as f64 / HELD as f64,
+        })
+    }
+
+    /// The most connections a fresh `who` holds at once, from two load generators.
+    fn most_held(&self, who: Server) -> anyhow::Result<usize> {
+        let server = self.start(who)?;
+        let first = self.hold(&server.url, MOST_PER_PROCESS)?;
+        let second = self.hold(&server.url, MOST_PER_PROCESS)?;
+        let held = first.echoed + second.echoed;
+        first.release()?;
+        second.release()?;
+        Ok(held)
+    }
+
+    /// Starts a load generator holding `count` connections to `url`; returns once they
+    /// are up.
+    fn hold(&self, url: &str, count: usize) -> anyhow::Result<Holder> {
+        let child = Command::new(&self.loadgen)
+            .args(["--url", url, "connections", "--count"])
+            .arg(count.to_string())
+            .args(["--timeout", "20s"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting relay-loadgen")?;
+        let mut child = ChildGuard(child);
+        let stdout = child.0.stdout.take().context("relay-loadgen's stdout")?;
+        let line = first_line(stdout, Duration::from_secs(180))?;
+        let report: Value =
+            serde_json::from_str(&line).with_context(|| format!("relay-loadgen said {line:?}"))?;
+        Ok(Holder {
+            child,
+            echoed: usize_of(&report, "echoed")?,
+        })
+    }
+}
+
+/// A load generator holding its connections until released.
+struct Holder {
+    child: ChildGuard,
+    echoed: usize,
+}
+
+impl Holder {
+    /// Tells it to let go, and waits for it to end.
+    fn release(mut self) -> anyhow::Result<()> {
+        if let Some(mut stdin) = self.child.0.stdin.take() {
+            let _ = stdin.write_all(b"\n");
+        }
+        wait(&mut self.child.0, Duration::from_secs(30))?;
+        Ok(())
+    }
+}
+
+/// The first line `stdout` prints, within `limit`.
+fn first_line(stdout: impl Read + Send + 'static, limit: Duration) -> anyhow::Result<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(read);
+    });
+    rx.recv_timeout(limit)
+        .with_context(|| format!("no report within {limit:?}"))?
+        .context("reading relay-loadgen's report")
+}
+
+/// Waits up to `limit` for `child` to exit.
+fn wait(child: &mut Child, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            bail!("the process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .with_context(|| format!("no VmRSS for process {pid}"))
+}
+
+/// A number unique within this run.
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn f64_of(value: &Value, pointer: &str) -> anyhow::Result<f64> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_f64)
+        .with_context(|| format!("no number at {pointer} in {value}"))
+}
+
+fn usize_of(value: &Value, key: &str) -> anyhow::Result<usize> {
+    value
+        .get(key)
+        .and_then(Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .with_context(|| format!("no count {key} in {value}"))
+}
+
+/// A pairs run's figures.
+#[derive(Debug, Clone, Copy)]
+struct Pairs {
+    per_sec: f64,
+    lost: f64,
+    out_of_order: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+impl Pairs {
+    fn from_json(value: &Value) -> anyhow::Result<Self> {
+        Ok(Self {
+            per_sec: f64_of(value, "/delivered_per_sec")?,
+            lost: f64_of(value, "/lost")?,
+            out_of_order: f64_of(value, "/out_of_order")?,
+            p50_ms: f64_of(value, "/latency/p50_us")? / 1000.0,
+            p99_ms: f64_of(value, "/latency/p99_us")? / 1000.0,
+            max_ms: f64_of(value, "/latency/max_us")? / 1000.0,
+        })
+    }
+}
+
+/// Scenario 3's figures for one server.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    echoed: usize,
+    bytes_per_connection: f64,
+}
+
+/// The store-and-drain figures.
+#[derive(Debug, Clone, Copy)]
+struct Backlog {
+    messages: f64,
+    stored_per_sec: f64,
+    drained_per_sec: f64,
+}
+
+impl Backlog {
+    fn from_json(value: &Value) -> anyhow::Result<Self> {
+        Ok(Self {
+            messages: f64_of(value, "/messages")?,
+            stored_per_sec: f64_of(value, "/stored_per_sec")?,
+            drained_per_sec: f64_of(value, "/drained_per_sec")?,
+        })
+    }
+}
+
+/// Each server's results of one scenario, one per round.
+#[derive(Debug)]
+struct SideBySide<T> {
+    seed: Vec<T>,
+    relay: Vec<T>,
+}
+
+impl<T> Default for SideBySide<T> {
+    fn default() -> Self {
+        Self {
+            seed: Vec::new(),
+            relay: Vec::new(),
+        }
+    }
+}
+
+impl<T> SideBySide<T> {
+    fn push(&mut self, who: Server, result: T) {
+        match who {
+            Server::Seed => self.seed.push(result),
+            Server::Relay => self.relay.push(result),
+        }
+    }
+
+    /// The mean of `figure` over each server's rounds, (seed, relay).
+    fn mean(&self, figure: impl Fn(&T) -> f64) -> (f64, f64) {
+        let mean = |rounds: &[T]| {
+            if rounds.is_empty() {
+                f64::NAN
+            } else {
+                rounds.iter().map(&figure).sum::<f64>() / rounds.len() as f64
+            }
+        };
+        (mean(&self.seed), mean(&self.relay))
+    }
+
+    /// Every round's `figure`, "a / b" for each server.
+    fn rounds(&self, figure: impl Fn(&T) -> String) -> (String, String) {
+        let list = |rounds: &[T]| rounds.iter().map(&figure).collect::<Vec<_>>().join(" / ");
+        (list(&self.seed), list(&self.relay))
+    }
+}
+
+/// One file of the web app's bundle.
+#[derive(Debug)]
+struct BundleFile {
+    kind: &'static str,
+    name: String,
+    raw: u64,
+    gzip: u64,
+}
+
+/// The wasm, js and css files of `dist`, raw and gzipped (the default level, as the
+/// server's compression layer sends them).
+fn bundle_sizes(dist: &Path) -> anyhow::Result<Vec<BundleFile>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dist).with_context(|| format!("reading {}", dist.display()))? {
+        let path = entry?.path();
+        let kind = match path.extension().and_then(|e| e.to_str()) {
+            Some("wasm") => "wasm",
+            Some("js") => "js",
+            Some("css") => "css",
+            _ => continue,
+        };
+        let bytes = std::fs::read(&path)?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&bytes)?;
+        files.push(BundleFile {
+            kind,
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            raw: bytes.len() as u64,
+            gzip: gz.finish()?.len() as u64,
+        });
+    }
+    files.sort_by_key(|f| f.kind);
+    Ok(files)
+}
+
+/// Where and when the run happened.
+#[derive(Debug, Default)]
+struct About {
+    date: String,
+    commit: String,
+    cpu: String,
+    cores: usize,
+    memory_gib: f64,
+    kernel: String,
+    rustc: String,
+    node: String,
+    took: Duration,
+}
+
+impl About {
+    fn collect(sh: &Shell, took: Duration) -> anyhow::Result<Self> {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(f64::NAN);
+        let mut commit = cmd!(sh, "git rev-parse --short HEAD").read()?;
+        if !cmd!(
+            sh,
+            "git status --porcelain --untracked-files=no -- . :!docs/benchmarks.md"
+        )
+        .read()?
+        .is_empty()
+        {
+            commit.push_str(" (with uncommitted changes)");
+        }
+        Ok(Self {
+            date: cmd!(sh, "date -u +%Y-%m-%d").read()?,
+            commit,
+            cpu: cpuinfo
+                .lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+                .unwrap_or_else(|| "unknown".into()),
+            cores: std::thread::available_parallelism().map_or(0, usize::from),
+            memory_gib: memory_kib / (1024.0 * 1024.0),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            rustc: cmd!(sh, "rustc --version").read()?,
+            node: cmd!(sh, "node --version").read()?,
+            took,
+        })
+    }
+}
+
+/// Everything measured.
+#[derive(Debug, Default)]
+struct Report {
+    full_load: SideBySide<Pairs>,
+    fixed_rate: SideBySide<Pairs>,
+    held: SideBySide<Held>,
+    most: SideBySide<usize>,
+    durable_full: Option<Pairs>,
+    durable_paced: Option<Pairs>,
+    backlog: Option<Backlog>,
+    bundle: Vec<BundleFile>,
+    about: About,
+}
+
+/// A row of the table.
+struct Row {
+    scenario: &'static str,
+    metric: String,
+    seed: String,
+    relay: String,
+    ratio: String,
+    target: String,
+}
+
+impl Report {
+    fn rows(&self) -> Vec<Row> {
+        let mut rows = Vec::new();
+        let mut row =
+            |scenario, metric: &str, seed: String, relay: String, ratio: String, target: &str| {
+                rows.push(Row {
+                    scenario,
+                    metric: metric.to_owned(),
+                    seed,
+                    relay,
+                    ratio,
+                    target: target.to_owned(),
+                });
+            };
+        let ratio = |seed: f64, relay: f64| format!("{:.2}×", relay / seed);
+        let verdict =
+            |met: bool, what: &str| format!("{what}: {}", if met { "met" } else { "missed" });
+
+        let s1 = &self.full_load;
+        let (seed_rate, relay_rate) = s1.mean(|p| p.per_sec);
+        let (seed_lost, relay_lost) = s1.mean(|p| p.lost);
+        let (seed_ooo, relay_ooo) = s1.mean(|p| p.out_of_order);
+        let clean = relay_lost == 0.0 && relay_ooo == 0.0;
+        row(
+            "1 full load",
+            "delivered msg/s",
+            rate(seed_rate),
+            rate(relay_rate),
+            ratio(seed_rate, relay_rate),
+            &verdict(
+                relay_rate >= 3.0 * seed_rate && clean,
+                "≥ 3×, none lost or out of order",
+            ),
+        );
+        row(
+            "1 full load",
+            "lost (mean per round)",
+            count(seed_lost),
+            count(relay_lost),
+            String::new(),
+            "",
+        );
+        row(
+            "1 full load",
+            "out of order (mean per round)",
+            count(seed_ooo),
+            count(relay_ooo),
+            String::new(),
+            "",
+        );
+        for (name, figure) in [("p50", 0), ("p99", 1)] {
+            let (seed, relay) = s1.mean(|p| if figure == 0 { p.p50_ms } else { p.p99_ms });
+            row(
+                "1 full load",
+                &format!("latency {name}"),
+                ms(seed),
+                ms(relay),
+                ratio(seed, relay),
+                "",
+            );
+        }
+
+        let s2 = &self.fixed_rate;
+        let (seed_p50, relay_p50) = s2.mean(|p| p.p50_ms);
+        let (seed_p99, relay_p99) = s2.mean(|p| p.p99_ms);
+        let (seed_max, relay_max) = s2.mean(|p| p.max_ms);
+        let (seed_got, relay_got) = s2.mean(|p| p.per_sec);
+        row(
+            "2 10k msg/s",
+            "delivered msg/s",
+            rate(seed_got),
+            rate(relay_got),
+            String::new(),
+            "",
+        );
+        row(
+            "2 10k msg/s",
+            "latency p50",
+            ms(seed_p50),
+            ms(relay_p50),
+            ratio(seed_p50, relay_p50),
+            "",
+        );
+        row(
+            "2 10k msg/s",
+            "latency p99",
+            ms(seed_p99),
+            ms(relay_p99),
+            ratio(seed_p99, relay_p99),
+            &verdict(relay_p99 <= 0.6 * seed_p99, "≤ 0.6×"),
+        );
+        row(
+            "2 10k msg/s",
+            "latency max",
+            ms(seed_max),
+            ms(relay_max),
+            ratio(seed_max, relay_max),
+            "",
+        );
+
+        let s3 = &self.held;
+        let (seed_bytes, relay_bytes) = s3.mean(|h| h.bytes_per_connection);
+        let (seed_echo, relay_echo) = s3.mean(|h| h.echoed as f64);
+        row(
+            "3 connections",
+            &format!("server RSS per connection ({HELD} held)"),
+            kib(seed_bytes),
+            kib(relay_bytes),
+            ratio(seed_bytes, relay_bytes),
+            &verdict(relay_bytes <= seed_bytes, "≤ 1×"),
+        );
+        row(
+            "3 connections",
+            &format!("echoed, of {HELD} (mean per round)"),
+            count(seed_echo),
+            count(relay_echo),
+            String::new(),
+            "",
+        );
+        let (seed_most, relay_most) = self.most.mean(|n| *n as f64);
+        row(
+            "3 connections",
+            &format!("most held at once, of {}", 2 * MOST_PER_PROCESS),
+            count(seed_most),
+            count(relay_most),
+            String::new(),
+            "",
+        );
+
+        if let Some(durable) = &self.durable_full {
+            row(
+                "4 typed, durable",
+                "stored + delivered msg/s (full load)",
+                format!("{} (scenario 1)", rate(seed_rate)),
+                rate(durable.per_sec),
+                ratio(seed_rate, durable.per_sec),
+                &verdict(durable.per_sec >= seed_rate, "≥ 1× seed's scenario 1"),
+            );
+            row(
+                "4 typed, durable",
+                "lost / out of order (full load)",
+                String::new(),
+                format!("{} / {}", count(durable.lost), count(durable.out_of_order)),
+                String::new(),
+                "",
+            );
+            row(
+                "4 typed, durable",
+                "latency p50 / p99 (full load)",
+                String::new(),
+                format!("{} / {}", ms(durable.p50_ms), ms(durable.p99_ms)),
+                String::new(),
+                "",
+            );
+        }
+        if let Some(paced) = &self.durable_paced {
+            row(
+                "4 typed, durable",
+                "send → delivery p50 / p99 / max, 1,000 msg/s",
+                String::new(),
+                format!(
+                    "{} / {} / {}",
+                    ms(paced.p50_ms),
+                    ms(paced.p99_ms),
+                    ms(paced.max_ms)
+                ),
+                String::new(),
+                "",
+            );
+        }
+        if let Some(backlog) = &self.backlog {
+            row(
+                "4 typed, durable",
+                &format!(
+                    "offline recipient: {} stored, msg/s",
+                    count(backlog.messages)
+                ),
+                String::new(),
+                rate(backlog.stored_per_sec),
+                String::new(),
+                "",
+            );
+            row(
+                "4 typed, durable",
+                "then drained when it comes online, msg/s",
+                String::new(),
+                rate(backlog.drained_per_sec),
+                String::new(),
+                "",
+            );
+        }
+        for file in &self.bundle {
+            row(
+                "5 web app bundle",
+                &format!("{} ({})", file.kind, file.name),
+                String::new(),
+                format!("{} raw, {} gzip", kb(file.raw), kb(file.gzip)),
+                String::new(),
+                "",
+            );
+        }
+        rows
+    }
+
+    /// The table, as Markdown.
+    fn table(&self) -> String {
+        let mut out = String::from(
+            "| Scenario | Metric | Seed (Node.js) | Relay | Relay / seed | Target |\n|---|---|---:|---:|---:|---|\n",
+        );
+        for r in self.rows() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                r.scenario, r.metric, r.seed, r.relay, r.ratio, r.target
+            );
+        }
+        out
+    }
+
+    /// docs/benchmarks.md.
+    fn markdown(&self) -> String {
+        let a = &self.about;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# Benchmarks\n\n\
+             Written by `cargo xtask bench`: do not edit by hand. Relay against the seed's \
+             Node.js server (`../shared/peers/seed-node`, socket.io 4) in one run, on the same \
+             machine, driven by `relay-loadgen` (our Socket.IO client core over its native \
+             driver). Compare the ratios: these machines are noisy.\n\n\
+             - Date: {}\n- Commit: {}\n- Machine: {} cores ({}), {:.1} GiB, Linux {}\n\
+             - Toolchain: {}, node {}\n- The run took {:.0} s\n",
+            a.date,
+            a.commit,
+            a.cores,
+            a.cpu,
+            a.memory_gib,
+            a.kernel,
+            a.rustc,
+            a.node,
+            a.took.as_secs_f64()
+        );
+        let _ = writeln!(out, "## Results\n\n{}", self.table());
+        let _ = writeln!(
+            out,
+            "Figures for the seed and Relay are means over {ROUNDS} rounds; the rounds \
+             alternate which server goes first, and every measurement starts fresh server \
+             processes.\n"
+        );
+        let (s1_seed, s1_relay) = self.full_load.rounds(|p| rate(p.per_sec));
+        let (s2_seed, s2_relay) = self.fixed_rate.rounds(|p| ms(p.p99_ms));
+        let (s3_seed, s3_relay) = self.held.rounds(|h| kib(h.bytes_per_connection));
+        let _ = writeln!(
+            out,
+            "### Each round\n\n| Figure | Seed | Relay |\n|---|---|---|\n\
+             | 1: delivered msg/s | {s1_seed} | {s1_relay} |\n\
+             | 2: latency p99 | {s2_seed} | {s2_relay} |\n\
+             | 3: RSS per connection | {s3_seed} | {s3_relay} |\n"
+        );
+        out.push_str(SCENARIOS);
+        out
+    }
+}
+
+/// What each scenario does, and how to run it again.
+const SCENARIOS: &str = "\
+## The scenarios
+
+1. **Full load, seed protocol.** 50 sender/receiver pairs (`init`, then
+   `message(\"uuid|text\")`), each sender keeping at most 64 messages unanswered by its
+   receiver; 2 s of warm-up, then 10 s measured. Messages carry a sequence number and a
+   send time: lost, out of order and latency are counted at the receivers.
+2. **Fixed rate.** The same pairs, sending 10,000 messages/s in all, evenly paced.
+3. **Connections.** 10,000 sockets connect, register (`init`), send one message to
+   themselves and get it back, then stay idle; the server's resident memory (VmRSS)
+   before and while they are held, divided by 10,000. Then two load generator processes
+   open 10,000 each against a fresh server: the most held at once (a process here is
+   capped near 19.9k sockets by its open-files limit).
+4. **Typed protocol, durable (Relay only).** The pairs of scenario 1 over Relay's own
+   protocol: every message is stored in SQLite (synchronous=FULL, group commit) before it
+   is acknowledged and delivered, and the receivers confirm each one. At full load, then
+   at 1,000 messages/s for the latency of an online recipient. Then one sender stores
+   10,000 messages for a recipient who is away, and the recipient comes and drains them.
+5. **The web app's release bundle**, as `trunk build --release` writes it to `dist/`.
+
+Where the memory per connection goes, and what was done about it, is in
+[performance.md](performance.md).
+
+## Reproduce
+
+```sh
+cargo xtask bench
+```
+
+It builds in release, installs the seed's npm packages under `target/bench/` when they
+are missing (`RELAY_SEED_DIR` points elsewhere than `../shared/peers/seed-node`), runs
+every scenario against 127.0.0.1 only, prints the table and rewrites this file. About
+four minutes on a 2-core machine. A single scenario against any server:
+
+```sh
+cargo run --release -p relay-loadgen -- --url http://127.0.0.1:3000 pairs --help
+```
+";
+
+fn rate(per_sec: f64) -> String {
+    if per_sec.is_nan() {
+        return "–".into();
+    }
+    let n = per_sec.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn count(n: f64) -> String {
+    rate(n)
+}
+
+fn ms(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+fn kib(bytes: f64) -> String {
+    format!("{:.1} KiB", bytes / 1024.0)
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.1} KB", bytes as f64 / 1000.0)
+}
