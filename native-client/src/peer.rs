@@ -4,6 +4,8 @@
 
 use std::collections::VecDeque;
 
+use futures_util::FutureExt;
+
 use relay_shared::{
     MessageId, PeerId, Secret,
     messenger::{Messenger, Update},
@@ -12,13 +14,20 @@ use relay_shared::{
 
 use crate::connection::Connection;
 
-/// A typed-protocol peer. Received messages count as kept as soon as they are reported,
-/// so they are confirmed right away.
+/// A typed-protocol peer. Received messages count as kept as soon as they are reported;
+/// [`next_update`](Self::next_update) confirms them all at once whenever it has nothing
+/// more to read without waiting, [`next_event`](Self::next_event) after each event.
 pub struct Peer {
     connection: Connection,
     messenger: Messenger,
     updates: VecDeque<Update>,
+    /// Events handled since the last confirmation: bounds how long one waits under a
+    /// stream that never pauses.
+    since_confirm: usize,
 }
+
+/// Events after which [`Peer::next_update`] confirms even if more are ready.
+const CONFIRM_EVERY: usize = 256;
 
 impl Peer {
     /// A peer `me`, proving it with `secret`, talking to the server at `server`; it
@@ -28,6 +37,7 @@ impl Peer {
             connection: Connection::new(server, config),
             messenger: Messenger::new(me, secret, Vec::new(), []),
             updates: VecDeque::new(),
+            since_confirm: 0,
         }
     }
 
@@ -54,7 +64,18 @@ impl Peer {
             if let Some(update) = self.updates.pop_front() {
                 return Some(update);
             }
-            let event = self.connection.next_event().await?;
+            // Take what has already arrived without waiting; confirm it in one
+            // `received` before waiting, rather than one per message.
+            if self.since_confirm >= CONFIRM_EVERY {
+                self.confirm();
+            }
+            let event = match self.connection.next_event().now_or_never() {
+                Some(event) => event?,
+                None => {
+                    self.confirm();
+                    self.connection.next_event().await?
+                }
+            };
             self.handle(&event);
         }
     }
@@ -64,12 +85,14 @@ impl Peer {
     pub async fn next_event(&mut self) -> Option<Event> {
         let event = self.connection.next_event().await?;
         self.handle(&event);
+        self.confirm();
         Some(event)
     }
 
     /// Writes out what is queued (sends, confirmations). Needed only when the peer will
     /// not be driven for a while: [`next_update`](Self::next_update) writes as it goes.
     pub async fn flush(&mut self) {
+        self.confirm();
         self.connection.flush().await;
     }
 
@@ -81,9 +104,15 @@ impl Peer {
     fn handle(&mut self, event: &Event) {
         let (client, now) = self.connection.core();
         let updates = self.messenger.handle(client, event, now);
+        self.updates.extend(updates);
+        self.since_confirm += 1;
+    }
+
+    fn confirm(&mut self) {
+        self.since_confirm = 0;
         if self.messenger.has_unconfirmed() {
+            let (client, _) = self.connection.core();
             self.messenger.confirm(client);
         }
-        self.updates.extend(updates);
     }
 }
