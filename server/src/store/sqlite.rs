@@ -64,6 +64,8 @@ impl SqliteStore {
         )
         .map_err(backend)?;
         conn.set_prepared_statement_cache_capacity(32);
+        // `rarray(?)`: a list of `seq`s bound as one parameter.
+        rusqlite::vtab::array::load_module(&conn).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let mut writer = Writer {
             conn,
@@ -370,47 +372,57 @@ fn delivered(
     at: u64,
     counts: &mut HashMap<PeerId, u32>,
 ) -> rusqlite::Result<Vec<ReceiptFor>> {
-    let mut statement = tx.prepare_cached(
-        "UPDATE messages SET delivered_at = ?1, body = NULL
-         WHERE seq = ?2 AND recipient = ?3 AND delivered_at IS NULL
-         RETURNING sender, id",
-    )?;
-    let mut receipts = Vec::new();
-    for &seq in seqs {
-        let row = statement
-            .query_row(params![at, seq, recipient.as_uuid().as_bytes()], |row| {
-                Ok((peer(row.get(0)?)?, message_id(row.get(1)?)?))
-            })
-            .optional()?;
-        if let Some((sender, id)) = row {
-            if let Some(count) = counts.get_mut(&recipient) {
-                *count = count.saturating_sub(1);
-            }
-            receipts.push(ReceiptFor {
-                sender,
-                receipt: Receipt {
-                    id,
-                    to: recipient,
-                    delivered_at: at,
-                    seq,
-                },
-            });
+    // One statement for the whole list: a `received` confirms many at once.
+    let mut receipts = tx
+        .prepare_cached(
+            "UPDATE messages SET delivered_at = ?1, body = NULL
+             WHERE seq IN rarray(?2) AND recipient = ?3 AND delivered_at IS NULL
+             RETURNING seq, sender, id",
+        )?
+        .query_map(
+            params![at, seq_array(seqs), recipient.as_uuid().as_bytes()],
+            |row| {
+                Ok(ReceiptFor {
+                    sender: peer(row.get(1)?)?,
+                    receipt: Receipt {
+                        id: message_id(row.get(2)?)?,
+                        to: recipient,
+                        delivered_at: at,
+                        seq: row.get(0)?,
+                    },
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // RETURNING comes in no promised order; receipts go out in the order sent.
+    receipts.sort_unstable_by_key(|r| r.receipt.seq);
+    if let Some(count) = counts.get_mut(&recipient) {
+        *count = count.saturating_sub(u32::try_from(receipts.len()).unwrap_or(u32::MAX));
+        if *count == 0 {
+            counts.remove(&recipient);
         }
-    }
-    if counts.get(&recipient) == Some(&0) {
-        counts.remove(&recipient);
     }
     Ok(receipts)
 }
 
 fn forget_receipts(tx: &Transaction<'_>, sender: PeerId, seqs: &[u64]) -> rusqlite::Result<()> {
-    let mut statement = tx.prepare_cached(
-        "DELETE FROM messages WHERE seq = ?1 AND sender = ?2 AND delivered_at IS NOT NULL",
-    )?;
-    for &seq in seqs {
-        statement.execute(params![seq, sender.as_uuid().as_bytes()])?;
-    }
+    tx.prepare_cached(
+        "DELETE FROM messages
+         WHERE seq IN rarray(?1) AND sender = ?2 AND delivered_at IS NOT NULL",
+    )?
+    .execute(params![seq_array(seqs), sender.as_uuid().as_bytes()])?;
     Ok(())
+}
+
+/// `seqs` as the value of an `rarray(?)` parameter. A `seq` past `i64::MAX` names no
+/// row (SQLite's rowids are `i64`), so it is left out.
+fn seq_array(seqs: &[u64]) -> std::rc::Rc<Vec<rusqlite::types::Value>> {
+    std::rc::Rc::new(
+        seqs.iter()
+            .filter_map(|&seq| i64::try_from(seq).ok())
+            .map(rusqlite::types::Value::Integer)
+            .collect(),
+    )
 }
 
 fn waiting(
