@@ -306,14 +306,7 @@ impl Relay {
             .store
             .waiting(me, after, self.limits.backlog_page)
             .await?;
-        for envelope in &page {
-            if let Err(error) = socket.emit(event::DELIVER, envelope) {
-                tracing::debug!(%error, "backlog delivery failed; it waits for the next connection");
-            }
-        }
-        Ok(page
-            .last()
-            .map(|last| (last.seq, page.len() == self.limits.backlog_page)))
+        Ok(self.emit_page(socket, event::DELIVER, &page, |e| e.seq))
     }
 
     /// Sends `socket` the receipts waiting for `me` after `after`, at most a page; like
@@ -328,14 +321,25 @@ impl Relay {
             .store
             .receipts(me, after, self.limits.backlog_page)
             .await?;
-        for receipt in &page {
-            if let Err(error) = socket.emit(event::RECEIPT, receipt) {
-                tracing::debug!(%error, "receipt not sent; it waits for the next connection");
+        Ok(self.emit_page(socket, event::RECEIPT, &page, |r| r.seq))
+    }
+
+    /// Emits each item of a page from the store as `event`; returns the last `seq` and
+    /// whether the page was full. What is not sent stays stored for the next connection.
+    fn emit_page<A: Adapter, T: serde::Serialize>(
+        &self,
+        socket: &SocketRef<A>,
+        event: &str,
+        page: &[T],
+        seq: impl Fn(&T) -> u64,
+    ) -> Option<(u64, bool)> {
+        for item in page {
+            if let Err(error) = socket.emit(event, item) {
+                tracing::debug!(%error, event, "not sent; it waits for the next connection");
             }
         }
-        Ok(page
-            .last()
-            .map(|last| (last.seq, page.len() == self.limits.backlog_page)))
+        page.last()
+            .map(|last| (seq(last), page.len() == self.limits.backlog_page))
     }
 
     /// Broadcasts to every socket of the recipient, each in its protocol's shape; returns
