@@ -12,11 +12,15 @@ use std::{
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
+use tokio::sync::Notify;
+
 /// A bounded FIFO with a single drainer at a time.
 #[derive(Debug)]
 pub(crate) struct Inbox<T> {
     state: Mutex<State<T>>,
     capacity: usize,
+    /// Woken when the drainer takes an item: for pushers waiting for room.
+    room: Notify,
 }
 
 #[derive(Debug)]
@@ -44,6 +48,7 @@ impl<T> Inbox<T> {
                 draining: false,
             }),
             capacity,
+            room: Notify::new(),
         }
     }
 
@@ -61,11 +66,43 @@ impl<T> Inbox<T> {
         }
     }
 
+    /// Queues the item `make` builds from `args`, waiting for room instead of giving up
+    /// (back-pressure for a producer that must not drop what it holds). `make` runs only
+    /// once there is room, so what it starts (a store write) never starts for an item
+    /// that would then be refused.
+    pub(crate) async fn push_when_room<A>(&self, args: A, make: impl FnOnce(A) -> T) -> Pushed {
+        let mut held = Some((args, make));
+        loop {
+            let room = self.room.notified();
+            let mut room = std::pin::pin!(room);
+            // Registered before looking, so a drain between the look and the wait wakes it.
+            room.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if state.queue.len() < self.capacity
+                    && let Some((args, make)) = held.take()
+                {
+                    state.queue.push_back(make(args));
+                    return if std::mem::replace(&mut state.draining, true) {
+                        Pushed::Queued
+                    } else {
+                        Pushed::Drain
+                    };
+                }
+            }
+            room.await;
+        }
+    }
+
     /// For the drainer: the next item, or `None` once the queue is empty, at which point
     /// the inbox is idle again and the next [`push`](Self::push) elects a new drainer.
     pub(crate) fn next(&self) -> Option<T> {
         let mut state = self.lock();
+        let was_full = state.queue.len() >= self.capacity;
         let item = state.queue.pop_front();
+        if was_full {
+            self.room.notify_one();
+        }
         if item.is_none() {
             state.draining = false;
             // Give back what a burst allocated: most sockets are idle most of the time.
@@ -143,6 +180,21 @@ mod tests {
         assert_eq!(inbox.push('c'), Err('c'));
         assert_eq!(inbox.next(), Some('a'));
         assert_eq!(inbox.push('c'), Ok(Pushed::Queued));
+    }
+
+    #[tokio::test]
+    async fn a_pusher_waits_for_room_and_gets_it_when_the_drainer_takes_one() {
+        let inbox = Arc::new(Inbox::new(1));
+        assert_eq!(inbox.push(1), Ok(Pushed::Drain));
+        let waiting = tokio::spawn({
+            let inbox = inbox.clone();
+            async move { inbox.push_when_room(2, |n| n).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "no room yet");
+        assert_eq!(inbox.next(), Some(1));
+        assert_eq!(waiting.await.unwrap(), Pushed::Queued);
+        assert_eq!(inbox.next(), Some(2));
     }
 
     #[test]

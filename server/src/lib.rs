@@ -4,11 +4,16 @@
 //! [`Server::bind`] with a [`Config`], then [`Server::run`]. `ARCHITECTURE.md` at the
 //! repository root maps the modules.
 
-mod command;
+pub mod clock;
+mod cmd;
 mod compact_request;
 pub mod config;
+mod delivery;
+mod effects;
 pub mod identity;
 mod inbox;
+mod local_peers;
+mod protocol;
 mod relay;
 pub mod server;
 mod session;

@@ -19,11 +19,18 @@ use tower::ServiceBuilder;
 use tower_http::{compression::CompressionLayer, services::ServeDir, trace::TraceLayer};
 
 use crate::{
+    clock::{Clock, SystemClock},
     config::Config,
-    relay::{Limits, Relay, now_millis},
-    session,
-    store::{SqliteStore, Store, StoreError},
+    delivery,
+    local_peers::LocalPeers,
+    relay::{Limits, Relay},
+    session::{self, Node, SocketHandle},
+    store::{NoticeStream, Notices, Settings, SqliteStore, Store, StoreError},
 };
+
+/// Notices (stored messages, receipts) that may wait for the node to put them into its
+/// sockets.
+const NOTICE_BACKLOG: usize = 64 * 1024;
 
 /// How long connections get to close after a shutdown signal before the server stops
 /// waiting for them.
@@ -55,7 +62,8 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     io: SocketIo,
-    store: Arc<dyn Store>,
+    node: Arc<Node>,
+    notices: NoticeStream,
     message_ttl: Duration,
 }
 
@@ -68,15 +76,38 @@ impl Server {
                 addr: config.addr,
                 source,
             })?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (notice_tx, notices) = Notices::channel(NOTICE_BACKLOG);
+        let settings = Settings {
+            max_queue: config.max_queue,
+            ttl: config.message_ttl,
+        };
         let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&config.data_dir, config.max_queue, config.durability).map_err(
-                |source| StartError::Store {
-                    dir: config.data_dir.clone(),
-                    source,
-                },
-            )?,
+            SqliteStore::open(
+                &config.data_dir,
+                settings,
+                config.durability,
+                clock.clone(),
+                notice_tx,
+            )
+            .map_err(|source| StartError::Store {
+                dir: config.data_dir.clone(),
+                source,
+            })?,
         );
-        let (socket_io, io) = socket_io(config, store.clone());
+        let node = Arc::new(Node {
+            relay: Relay::new(
+                Limits {
+                    max_body_bytes: config.max_body_bytes,
+                    max_pending_events: config.max_pending_events,
+                    ..Limits::default()
+                },
+                store.clone(),
+                clock,
+            ),
+            peers: Arc::new(LocalPeers::new(store)),
+        });
+        let (socket_io, io) = socket_io(config, node.clone());
         if !config.static_dir.join("index.html").is_file() {
             tracing::warn!(
                 dir = %config.static_dir.display(),
@@ -87,7 +118,8 @@ impl Server {
             router: router(config, socket_io),
             listener,
             io,
-            store,
+            node,
+            notices,
             message_ttl: config.message_ttl,
         })
     }
@@ -106,10 +138,12 @@ impl Server {
             listener,
             router,
             io,
-            store,
+            node,
+            notices,
             message_ttl,
         } = self;
-        let sweeper = tokio::spawn(sweep(store, message_ttl));
+        let dispatcher = tokio::spawn(delivery::dispatch(notices, io.clone(), node.peers.clone()));
+        let sweeper = tokio::spawn(sweep(node, message_ttl));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let listener = listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {
@@ -134,28 +168,21 @@ impl Server {
             }
         };
         sweeper.abort();
+        dispatcher.abort();
         result
     }
 }
 
-/// Drops, now and then, what waited longer than `ttl`.
-async fn sweep(store: Arc<dyn Store>, ttl: Duration) {
+/// Drops, now and then, what waited longer than the TTL.
+async fn sweep(node: Arc<Node>, ttl: Duration) {
     let every = (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let cutoff =
-            now_millis().saturating_sub(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-        // Each call removes a bounded batch; keep going while there is more.
-        loop {
-            match store.expire(cutoff).await {
-                Ok(0) => break,
-                Ok(removed) => tracing::info!(removed, "expired messages dropped"),
-                Err(error) => {
-                    tracing::error!(%error, "could not drop expired messages");
-                    break;
-                }
-            }
+        match node.relay.expire().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired messages dropped"),
+            Err(error) => tracing::error!(%error, "could not drop expired messages"),
         }
     }
 }
@@ -173,7 +200,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 }
 
 /// The Socket.IO layer and its handle, with every client-facing limit set from `config`.
-fn socket_io(config: &Config, store: Arc<dyn Store>) -> (SocketIoLayer, SocketIo) {
+fn socket_io(config: &Config, node: Arc<Node>) -> (SocketIoLayer, SocketIo) {
     let max_frame = config.max_frame_bytes();
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
@@ -189,18 +216,10 @@ fn socket_io(config: &Config, store: Arc<dyn Store>) -> (SocketIoLayer, SocketIo
                 .packet_completion_timeout(Duration::from_secs(10)),
         )
         .build_layer();
-    let relay = Arc::new(Relay::new(
-        Limits {
-            max_body_bytes: config.max_body_bytes,
-            max_pending_events: config.max_pending_events,
-            ..Limits::default()
-        },
-        store,
-    ));
     io.ns(
         "/",
-        on_connect.with(move |socket: SocketRef| {
-            session::attach(&socket, relay.clone());
+        on_connect.with(move |socket: SocketRef, handle: SocketHandle<_>| {
+            session::attach(&socket, handle, node.clone());
             ready(Ok::<(), Infallible>(()))
         }),
     );

@@ -1,4 +1,5 @@
-//! [`Session`]: one socket's state, and the wiring of its events to the [`Relay`].
+//! [`Session`]: one socket's state, the wiring of its events to the commands, and the
+//! carrying out of what the commands decide.
 //!
 //! Two socketioxide behaviours would lose or reorder events, and this module is where
 //! both are fixed:
@@ -10,149 +11,169 @@
 //!   into the session's [`Inbox`] while still on the socket's read path, where arrival
 //!   order holds; see [`crate::inbox`].
 //!
-//! Typed sends wait for the store in a second ordered queue, so one sender's messages
-//! are committed, acknowledged and delivered in the order sent while the socket's next
-//! events are already being handled.
+//! What waits for the store (typed sends, confirmations, the backlog) is finished in a
+//! second ordered queue, so one sender's messages are committed and acknowledged in the
+//! order sent while the socket's next events are already being handled.
 
 use std::{
     convert::Infallible,
     future::Future,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
-use relay_shared::{ErrorCode, PeerId, Received, RegisterReply, Rejection, SendReply, event};
+use relay_shared::{ErrorCode, PeerId, Rejection, event};
 use socketioxide::{
     SendError, SocketError,
-    adapter::Adapter,
     extract::{AckSender, Event, SocketRef, TryData},
-    handler::FromMessageParts,
+    handler::{FromConnectParts, FromMessageParts},
     socket::Socket,
 };
 use socketioxide_core::Value;
 
 use crate::{
-    command::{self, Command, Protocol},
+    cmd::{
+        Backlogs, Command, Confirm, Init, Message, Recording, Register, Send, Storing,
+        unknown_event,
+    },
+    delivery::{self, NodeAdapter, cut_slow_consumer},
+    effects::{Effect, Effects, Emit, Reply},
     inbox::{DrainGuard, Inbox, Pushed},
-    relay::{Appending, Recording, Registration, Relay},
+    local_peers::{LocalPeers, Member},
+    protocol::{Protocol, Registration, room},
+    relay::{Relay, unavailable},
     store::StoreError,
 };
 
+/// What every session of a node shares: the relay, and the registry of the peers whose
+/// sockets are here.
+pub struct Node {
+    /// The commands' services.
+    pub relay: Relay,
+    /// The peers registered on this node.
+    pub peers: Arc<LocalPeers>,
+}
+
 /// Registers the event handlers of a freshly connecting socket. Run it as a connect
 /// middleware, so that it completes before the client learns it is connected.
-pub fn attach<A: Adapter>(socket: &SocketRef<A>, relay: Arc<Relay>) {
-    let max_body = relay.limits().max_body_bytes;
-    let session = Arc::new(Session::new(relay));
+pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, handle: SocketHandle<A>, node: Arc<Node>) {
+    let max_body = node.relay.limits().max_body_bytes;
+    let session = Arc::new(Session::new(node, handle.0));
 
     let s = session.clone();
     socket.on(
         event::INIT,
         move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload): TryData<String>| {
-            s.submit(socket, ack, command::init(payload))
+            s.submit(socket, ack, Init::decode(payload).map(Command::Init))
         },
     );
     let s = session.clone();
     socket.on(
         event::MESSAGE,
         move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload): TryData<String>| {
-            s.submit(socket, ack, command::seed_message(payload, max_body))
+            s.submit(
+                socket,
+                ack,
+                Message::decode(payload, max_body).map(Command::Message),
+            )
         },
     );
     let s = session.clone();
     socket.on(
         event::REGISTER,
         move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload)| {
-            s.submit(socket, ack, command::register(payload))
+            s.submit(
+                socket,
+                ack,
+                Register::decode(payload).map(Command::Register),
+            )
         },
     );
     let s = session.clone();
     socket.on(
         event::SEND,
         move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload)| {
-            s.submit(socket, ack, command::send(payload, max_body))
+            s.submit(
+                socket,
+                ack,
+                Send::decode(payload, max_body).map(Command::Send),
+            )
         },
     );
     let s = session.clone();
     socket.on(
         event::RECEIVED,
         move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload)| {
-            s.submit(socket, ack, command::received(payload))
+            s.submit(socket, ack, Confirm::decode(payload).map(Command::Confirm))
         },
     );
+    let s = session.clone();
     socket.on_fallback(
         move |socket: SocketRef<A>, ack: Responder<A>, Event(name): Event| {
-            session.submit(socket, ack, Err(command::unknown_event(&name)))
+            s.submit(socket, ack, Err(unknown_event(&name)))
         },
     );
+    socket.on_disconnect(move || {
+        session.close();
+        std::future::ready(())
+    });
 }
 
-/// One socket's state. Referenced only from the socket's own handlers, never from
-/// elsewhere, so it lives exactly as long as the socket.
-struct Session<A: Adapter> {
-    relay: Arc<Relay>,
+/// One socket's state. Referenced only from the socket's own handlers (and weakly from
+/// the node's registry), so it lives exactly as long as the socket.
+struct Session<A: NodeAdapter> {
+    node: Arc<Node>,
+    /// The socket, to send it what waits again when the node asks (weak: the socket
+    /// owns the session, not the other way round).
+    socket: Weak<Socket<A>>,
     inbox: Inbox<Pending<A>>,
-    /// What waits for the store (typed sends, confirmations, a registration's
-    /// backlog), finished in the order the events came.
+    /// What waits for the store, finished in the order the events came.
     completing: Inbox<Completion<A>>,
-    /// The registration is read and written by the inbox's drainer, the backlogs by the
-    /// completions' drainer: each by one task at a time.
-    state: Mutex<State>,
-}
-
-/// What the inbox's drainer keeps between events.
-#[derive(Default)]
-struct State {
-    registration: Option<Registration>,
-    /// How far the stored messages for this peer have been sent to this socket.
-    messages: Backlog,
-    /// How far the stored receipts for this peer have been sent to this socket.
-    receipts: Backlog,
-}
-
-/// Paging through what waits in the store: one page at a time, the next once the client
-/// confirms the last of the page.
-#[derive(Default, Clone, Copy)]
-struct Backlog {
-    /// The last `seq` sent.
-    after: u64,
-    /// Set while a full page is out: the `seq` whose confirmation asks for the next.
-    page_end: Option<u64>,
-}
-
-/// An event's work that waits for the store.
-enum Completion<A: Adapter> {
-    /// A typed send: acknowledged and delivered once stored.
-    Send {
-        socket: SocketRef<A>,
-        ack: Responder<A>,
-        appending: Appending,
-    },
-    /// A `received`: acknowledged once recorded; then the next page, if it ends one.
-    Confirm {
-        socket: SocketRef<A>,
-        ack: Responder<A>,
-        me: PeerId,
-        received: Received,
-        recording: Recording,
-    },
-    /// A registration: what waits for the peer, from the start.
-    Backlog { socket: SocketRef<A>, me: PeerId },
+    /// Read and written by the inbox's drainer (and read by `close` and `resync`).
+    registration: Mutex<Option<Registration>>,
+    /// Read and written by the completions' drainer only.
+    backlogs: Mutex<Backlogs>,
+    closed: AtomicBool,
 }
 
 /// An event waiting for its turn.
-struct Pending<A: Adapter> {
+struct Pending<A: NodeAdapter> {
     socket: SocketRef<A>,
     ack: Responder<A>,
     command: Result<Command, Rejection>,
 }
 
-impl<A: Adapter> Session<A> {
-    fn new(relay: Arc<Relay>) -> Self {
-        let capacity = relay.limits().max_pending_events;
+/// An event's work that waits for the store.
+enum Completion<A: NodeAdapter> {
+    /// A typed send: acknowledged once stored.
+    Send {
+        socket: SocketRef<A>,
+        ack: Responder<A>,
+        storing: Storing,
+    },
+    /// A `received`: acknowledged once recorded; then the next page, if it ends one.
+    Confirm {
+        socket: SocketRef<A>,
+        ack: Responder<A>,
+        recording: Recording,
+    },
+    /// What waits for the peer, from the start.
+    Backlog { socket: SocketRef<A>, me: PeerId },
+}
+
+impl<A: NodeAdapter> Session<A> {
+    fn new(node: Arc<Node>, socket: Weak<Socket<A>>) -> Self {
+        let capacity = node.relay.limits().max_pending_events;
         Self {
-            relay,
+            node,
+            socket,
             inbox: Inbox::new(capacity),
             completing: Inbox::new(capacity),
-            state: Mutex::new(State::default()),
+            registration: Mutex::new(None),
+            backlogs: Mutex::default(),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -164,7 +185,7 @@ impl<A: Adapter> Session<A> {
         socket: SocketRef<A>,
         ack: Responder<A>,
         command: Result<Command, Rejection>,
-    ) -> impl Future<Output = ()> + Send + 'static + use<A> {
+    ) -> impl Future<Output = ()> + std::marker::Send + 'static + use<A> {
         let drainer = match self.inbox.push(Pending {
             socket,
             ack,
@@ -177,7 +198,7 @@ impl<A: Adapter> Session<A> {
                     ErrorCode::Overloaded,
                     format!(
                         "more than {} events are waiting; slow down",
-                        self.relay.limits().max_pending_events
+                        self.node.relay.limits().max_pending_events
                     ),
                 );
                 refused.ack.reject(&refused.socket, rejection);
@@ -203,119 +224,176 @@ impl<A: Adapter> Session<A> {
         guard.finish();
     }
 
-    async fn handle(
-        self: &Arc<Self>,
-        Pending {
+    /// Runs one command and carries out what it decided.
+    async fn handle(self: &Arc<Self>, pending: Pending<A>) {
+        let Pending {
             socket,
             ack,
             command,
-        }: Pending<A>,
-    ) {
+        } = pending;
         let command = match command {
             Ok(command) => command,
             Err(rejection) => return ack.reject(&socket, rejection),
         };
-        match command {
-            Command::Init { id } => {
-                let mut current = self.registration();
-                let reply = self.relay.init(&socket, &mut current, id).await;
-                self.set_registration(current);
-                ack.send(&socket, &reply);
-            }
-            Command::Register { id, secret } => {
-                let mut current = self.registration();
-                let reply = self
-                    .relay
-                    .register(&socket, &mut current, id, &secret)
-                    .await;
-                let registered = matches!(reply, RegisterReply::Registered { .. });
-                self.set_registration(current);
-                ack.send(&socket, &reply);
-                if registered
-                    && let Err(refused) = self.complete(Completion::Backlog { socket, me: id })
-                {
-                    // Not one store operation can be queued more: rather than leave
-                    // the backlog unsent, let the client come again.
-                    cut_slow_consumer(refused.socket());
-                }
-            }
-            Command::Send { message, protocol } => {
-                let Some(from) = self.registration() else {
-                    return ack.reject(&socket, not_registered(protocol));
-                };
-                match protocol {
-                    Protocol::Seed => {
-                        let reply = self
-                            .relay
-                            .send_live(&socket, from.id, message, ack.wanted)
-                            .await;
-                        ack.send(&socket, &reply);
-                    }
-                    Protocol::Typed if from.protocol == Protocol::Typed => {
-                        let appending = self.relay.append(from.id, message);
-                        if let Err(refused) = self.complete(Completion::Send {
+        let relay = &self.node.relay;
+        let effects = match command {
+            Command::Init(init) => init.apply(relay).await,
+            Command::Register(register) => register.apply(relay).await,
+            Command::Message(message) => message.apply(relay, self.registration(), ack.wanted),
+            Command::Send(send) => match Send::sender(self.registration()) {
+                Ok(from) => {
+                    return self
+                        .complete_in_turn(socket, ack, |socket, ack| Completion::Send {
                             socket,
                             ack,
-                            appending,
-                        }) {
-                            refused.reject_overloaded();
+                            storing: send.store(relay, from),
+                        })
+                        .await;
+                }
+                Err(refused) => refused,
+            },
+            Command::Confirm(confirm) => match Confirm::recipient(self.registration()) {
+                Ok(me) => {
+                    return self
+                        .complete_in_turn(socket, ack, |socket, ack| Completion::Confirm {
+                            socket,
+                            ack,
+                            recording: confirm.record(relay, me),
+                        })
+                        .await;
+                }
+                Err(refused) => refused,
+            },
+        };
+        self.carry_out(&socket, Some(ack), effects).await;
+    }
+
+    /// Does what a command decided, in order. The ack goes with the first reply.
+    async fn carry_out(
+        self: &Arc<Self>,
+        socket: &SocketRef<A>,
+        mut ack: Option<Responder<A>>,
+        effects: Effects,
+    ) {
+        for effect in effects {
+            match effect {
+                Effect::Reply(reply) => {
+                    if let Some(ack) = ack.take() {
+                        ack.send(socket, &reply);
+                    }
+                }
+                Effect::Enter(registration) => {
+                    if let Err(error) = self.enter(socket, registration).await {
+                        if let Some(ack) = ack.take() {
+                            ack.send(socket, &Reply::Rejected(unavailable(&error)));
+                        }
+                        return;
+                    }
+                }
+                Effect::DisconnectSeed(id) => {
+                    if let Err(error) = socket.within(room(id, Protocol::Seed)).disconnect().await {
+                        tracing::warn!(%error, peer = %id, "could not disconnect the seed sockets of a claimed id");
+                    }
+                }
+                Effect::Broadcast { envelope, report } => {
+                    let reply = delivery::broadcast(socket, &envelope, report).await;
+                    if let Some(ack) = ack.take() {
+                        ack.send(socket, &Reply::Send(reply));
+                    }
+                }
+                Effect::Emit(emit) => {
+                    let sent = match &emit {
+                        Emit::Deliver(envelope) => socket.emit(event::DELIVER, envelope),
+                        Emit::Receipt(receipt) => socket.emit(event::RECEIPT, receipt),
+                    };
+                    match sent {
+                        Ok(()) => {}
+                        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                            cut_slow_consumer(socket);
+                        }
+                        Err(error) => {
+                            tracing::debug!(%error, "not sent; it waits for the next connection");
                         }
                     }
-                    Protocol::Typed => ack.reject(&socket, not_registered(protocol)),
                 }
-            }
-            Command::Received(received) => {
-                let Some(me) = self
-                    .registration()
-                    .filter(|r| r.protocol == Protocol::Typed)
-                else {
-                    return ack.reject(&socket, not_registered(Protocol::Typed));
-                };
-                let recording = self.relay.record_received(me.id, &received);
-                if let Err(refused) = self.complete(Completion::Confirm {
-                    socket,
-                    ack,
-                    me: me.id,
-                    received,
-                    recording,
-                }) {
-                    refused.reject_overloaded();
+                Effect::SendBacklog(me) => {
+                    let backlog = Completion::Backlog {
+                        socket: socket.clone(),
+                        me,
+                    };
+                    if let Err(refused) = self.complete(backlog) {
+                        // Not one store operation can be queued more: rather than leave
+                        // the backlog unsent, let the client come again.
+                        cut_slow_consumer(refused.socket());
+                    }
                 }
             }
         }
     }
 
-    /// Sends the next page of stored messages and/or receipts.
-    async fn next_pages(&self, socket: &SocketRef<A>, me: PeerId, messages: bool, receipts: bool) {
-        if messages {
-            let after = self.lock().messages.after;
-            let page = self.relay.send_waiting(socket, me, after).await;
-            self.turn_page(page, |state| &mut state.messages);
+    /// The socket now speaks for `next`: out of its previous registration's room, into
+    /// this one's, and watched in the store before anything is read for it.
+    async fn enter(
+        self: &Arc<Self>,
+        socket: &SocketRef<A>,
+        next: Registration,
+    ) -> Result<(), StoreError> {
+        let me: Weak<dyn Member> = Arc::downgrade(self) as Weak<dyn Member>;
+        let watched = {
+            let mut current = self.lock_registration();
+            if *current == Some(next) {
+                return Ok(());
+            }
+            if self.closed.load(Ordering::Acquire) {
+                // Gone while the command ran: nothing to enter.
+                return Ok(());
+            }
+            if let Some(previous) = current.take() {
+                socket.leave(previous.room());
+                self.node.peers.leave(previous.id, &me);
+            }
+            socket.join(next.room());
+            *current = Some(next);
+            self.node.peers.enter(next.id, me.clone())
+        };
+        tracing::debug!(sid = %socket.id, peer = %next.id, protocol = ?next.protocol, "registered");
+        if let Err(error) = watched.await {
+            let mut current = self.lock_registration();
+            if *current == Some(next) {
+                socket.leave(next.room());
+                self.node.peers.leave(next.id, &me);
+                *current = None;
+            }
+            return Err(error);
         }
-        if receipts {
-            let after = self.lock().receipts.after;
-            let page = self.relay.send_receipts(socket, me, after).await;
-            self.turn_page(page, |state| &mut state.receipts);
+        Ok(())
+    }
+
+    /// The socket is gone: it no longer counts among this node's peers.
+    fn close(self: &Arc<Self>) {
+        let me: Weak<dyn Member> = Arc::downgrade(self) as Weak<dyn Member>;
+        let mut current = self.lock_registration();
+        self.closed.store(true, Ordering::Release);
+        if let Some(previous) = current.take() {
+            self.node.peers.leave(previous.id, &me);
         }
     }
 
-    fn turn_page(
-        &self,
-        page: Result<Option<(u64, bool)>, StoreError>,
-        backlog: impl FnOnce(&mut State) -> &mut Backlog,
+    /// Queues the work `make` starts behind the completions before it, waiting for room
+    /// when too much already waits for the store: the socket's events wait in its inbox
+    /// meanwhile, and past that bound are refused as `overloaded`.
+    async fn complete_in_turn(
+        self: &Arc<Self>,
+        socket: SocketRef<A>,
+        ack: Responder<A>,
+        make: impl FnOnce(SocketRef<A>, Responder<A>) -> Completion<A>,
     ) {
-        let mut state = self.lock();
-        let backlog = backlog(&mut state);
-        match page {
-            Ok(Some((last, full))) => {
-                backlog.after = last;
-                backlog.page_end = full.then_some(last);
-            }
-            Ok(None) => backlog.page_end = None,
-            Err(error) => {
-                tracing::error!(%error, "could not read what waits; it stays for the next connection");
-                backlog.page_end = None;
-            }
+        let pushed = self
+            .completing
+            .push_when_room((socket, ack), |(socket, ack)| make(socket, ack))
+            .await;
+        if pushed == Pushed::Drain {
+            tokio::spawn(self.clone().finish_completions());
         }
     }
 
@@ -335,61 +413,32 @@ impl<A: Adapter> Session<A> {
     /// Finishes the queued completions as the store commits them, in order.
     async fn finish_completions(self: Arc<Self>) {
         let guard = DrainGuard::new(&self.completing);
+        let relay = &self.node.relay;
         while let Some(completion) = self.completing.next() {
             match completion {
                 Completion::Send {
                     socket,
                     ack,
-                    appending,
+                    storing,
                 } => {
-                    let stored = appending.commit.await;
-                    let reply = self
-                        .relay
-                        .deliver_stored(&socket, appending.envelope, stored)
-                        .await;
-                    ack.send(&socket, &reply);
+                    let effects = storing.finish().await;
+                    self.carry_out(&socket, Some(ack), effects).await;
                 }
                 Completion::Confirm {
                     socket,
                     ack,
-                    me,
-                    received,
                     recording,
                 } => {
-                    if let Err(error) = self.relay.finish_received(&socket, recording).await {
-                        tracing::error!(%error, "could not record a confirmation");
-                        ack.reject(
-                            &socket,
-                            Rejection::new(
-                                ErrorCode::Unavailable,
-                                "the server could not record this; send it again",
-                            ),
-                        );
-                        continue;
-                    }
-                    ack.send(&socket, &Confirmed::Ok);
-                    let (messages, receipts) = {
-                        let state = self.lock();
-                        (
-                            state
-                                .messages
-                                .page_end
-                                .is_some_and(|end| received.messages.contains(&end)),
-                            state
-                                .receipts
-                                .page_end
-                                .is_some_and(|end| received.receipts.contains(&end)),
-                        )
-                    };
-                    self.next_pages(&socket, me, messages, receipts).await;
+                    let mut backlogs = *self.lock_backlogs();
+                    let effects = recording.finish(relay, &mut backlogs).await;
+                    *self.lock_backlogs() = backlogs;
+                    self.carry_out(&socket, Some(ack), effects).await;
                 }
                 Completion::Backlog { socket, me } => {
-                    {
-                        let mut state = self.lock();
-                        state.messages = Backlog::default();
-                        state.receipts = Backlog::default();
-                    }
-                    self.next_pages(&socket, me, true, true).await;
+                    let mut backlogs = *self.lock_backlogs();
+                    let effects = backlogs.restart(relay, me).await;
+                    *self.lock_backlogs() = backlogs;
+                    self.carry_out(&socket, None, effects).await;
                 }
             }
         }
@@ -397,19 +446,41 @@ impl<A: Adapter> Session<A> {
     }
 
     fn registration(&self) -> Option<Registration> {
-        self.lock().registration
+        *self.lock_registration()
     }
 
-    fn set_registration(&self, registration: Option<Registration>) {
-        self.lock().registration = registration;
+    fn lock_registration(&self) -> std::sync::MutexGuard<'_, Option<Registration>> {
+        self.registration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_backlogs(&self) -> std::sync::MutexGuard<'_, Backlogs> {
+        self.backlogs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl<A: Adapter> Completion<A> {
+impl<A: NodeAdapter> Member for Session<A> {
+    fn resync(self: Arc<Self>) {
+        let Some(Registration {
+            id,
+            protocol: Protocol::Typed,
+        }) = self.registration()
+        else {
+            // Seed sockets get nothing from the store.
+            return;
+        };
+        let Some(socket) = self.socket.upgrade() else {
+            return;
+        };
+        let socket = SocketRef::from(socket);
+        if let Err(refused) = self.complete(Completion::Backlog { socket, me: id }) {
+            cut_slow_consumer(refused.socket());
+        }
+    }
+}
+
+impl<A: NodeAdapter> Completion<A> {
     fn socket(&self) -> &SocketRef<A> {
         match self {
             Self::Send { socket, .. }
@@ -417,69 +488,31 @@ impl<A: Adapter> Completion<A> {
             | Self::Backlog { socket, .. } => socket,
         }
     }
+}
 
-    /// Refuses the event this came from: too much already waits for the store.
-    fn reject_overloaded(self) {
-        let rejection = Rejection::new(
-            ErrorCode::Overloaded,
-            "too many events are waiting for the store; slow down",
-        );
-        match self {
-            Self::Send { socket, ack, .. } | Self::Confirm { socket, ack, .. } => {
-                ack.reject(&socket, rejection);
-            }
-            Self::Backlog { .. } => {}
-        }
+/// The socket a session belongs to, held weakly: what `attach` needs besides the
+/// [`SocketRef`] to reach the socket later, from outside its handlers.
+pub struct SocketHandle<A: NodeAdapter>(Weak<Socket<A>>);
+
+impl<A: NodeAdapter> FromConnectParts<A> for SocketHandle<A> {
+    type Error = Infallible;
+
+    fn from_connect_parts(
+        socket: &Arc<Socket<A>>,
+        _auth: &Option<Value>,
+    ) -> Result<Self, Infallible> {
+        Ok(Self(Arc::downgrade(socket)))
     }
 }
 
-/// Disconnects a socket whose outgoing buffer is full: rather than drop what it was
-/// promised, let its client notice, reconnect, and get what is stored.
-///
-/// socketioxide's disconnect sends a packet first, which needs room in that same buffer:
-/// it is retried while the buffer drains, for a bounded time. A client that reads
-/// nothing at all cannot answer pings either, and Engine.IO's heartbeat closes it.
-pub fn cut_slow_consumer<A: Adapter>(socket: &SocketRef<A>) {
-    const TRIES: u32 = 250;
-    const EVERY: std::time::Duration = std::time::Duration::from_millis(20);
-    tracing::warn!(sid = %socket.id, "socket too far behind in reading; disconnecting it");
-    let socket = socket.clone();
-    tokio::spawn(async move {
-        for _ in 0..TRIES {
-            match socket.clone().disconnect() {
-                Err(SocketError::InternalChannelFull) => tokio::time::sleep(EVERY).await,
-                Ok(()) | Err(_) => return,
-            }
-        }
-    });
-}
-
-/// The ack of `received`.
-#[derive(serde::Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-enum Confirmed {
-    Ok,
-}
-
-fn not_registered(protocol: Protocol) -> Rejection {
-    let hint = match protocol {
-        Protocol::Seed => "emit init with your uuid first",
-        Protocol::Typed => "emit register with your peer id and its secret first",
-    };
-    Rejection::new(
-        ErrorCode::NotRegistered,
-        format!("this socket is not registered: {hint}"),
-    )
-}
-
 /// The ack of one event: whether the client asked for one, and the means to send it.
-pub struct Responder<A: Adapter> {
+pub struct Responder<A: NodeAdapter> {
     ack: AckSender<A>,
     wanted: bool,
 }
 
-impl<A: Adapter> Responder<A> {
-    fn send<T: serde::Serialize>(self, socket: &SocketRef<A>, reply: &T) {
+impl<A: NodeAdapter> Responder<A> {
+    fn send(self, socket: &SocketRef<A>, reply: &Reply) {
         if !self.wanted {
             return;
         }
@@ -494,15 +527,14 @@ impl<A: Adapter> Responder<A> {
     /// event, logging why at debug.
     fn reject(self, socket: &SocketRef<A>, rejection: Rejection) {
         if self.wanted {
-            // Every reply type has the same `rejected` shape.
-            self.send(socket, &SendReply::Rejected(rejection));
+            self.send(socket, &Reply::Rejected(rejection));
         } else {
             tracing::debug!(sid = %socket.id, code = %rejection.code, "dropped event: {}", rejection.message);
         }
     }
 }
 
-impl<A: Adapter> FromMessageParts<A> for Responder<A> {
+impl<A: NodeAdapter> FromMessageParts<A> for Responder<A> {
     type Error = Infallible;
 
     fn from_message_parts(
@@ -514,18 +546,5 @@ impl<A: Adapter> FromMessageParts<A> for Responder<A> {
             ack: AckSender::from_message_parts(socket, value, ack_id)?,
             wanted: ack_id.is_some(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_reply_type_shares_the_rejected_shape() {
-        let rejection = Rejection::new(ErrorCode::UnknownEvent, "nope");
-        let as_send = serde_json::to_value(SendReply::Rejected(rejection.clone())).unwrap();
-        let as_register = serde_json::to_value(RegisterReply::Rejected(rejection)).unwrap();
-        assert_eq!(as_send, as_register);
     }
 }

@@ -1,24 +1,57 @@
-//! [`Store`]: where messages wait for their recipient, and who owns which peer id.
+//! [`Store`]: where messages wait for their recipient, where receipts wait for their
+//! sender, and who owns which peer id.
 //!
-//! The relay talks to it only through this trait, so that the embedded SQLite store
-//! ([`SqliteStore`]) can be replaced by one shared between nodes (Redis) without touching
-//! the relay.
+//! The relay talks to it only through this trait. Two implementations meet the same
+//! contract (and run the same test suite, `server/tests/store_contract.rs`): the embedded
+//! [`SqliteStore`], one file for one node, and [`RedisStore`], shared by the nodes of a
+//! cluster.
 //!
 //! Contract, for every implementation:
 //! - operations take effect in the order their methods are *called* (not awaited): a
-//!   read called after an append sees it;
+//!   read called after an append sees it. An operation that fails had no effect;
 //! - a write's future completes once the write is durable;
-//! - [`Store::append`] is idempotent on the sender and message id;
-//! - at most `max_queue` undelivered messages wait per recipient.
+//! - [`Store::append`] is idempotent on the sender and message id (for one recipient);
+//! - at most `max_queue` undelivered messages wait per recipient;
+//! - `seq`s of one recipient's messages increase in the order they were stored, as do
+//!   those of one sender's receipts;
+//! - after [`Store::expire`], nothing accepted more than the TTL ago is returned or
+//!   counted against a queue (a store may drop such things earlier, lazily);
+//! - once a message is durable, or a confirmation turned it into a receipt, the store
+//!   sends a [`Notice`] to every node that [watches](Store::watch) its recipient (or
+//!   sender), this one included; the node puts it into its sockets. Notices are not
+//!   durable: when some may have been lost, [`Notice::Missed`] says so, and what waits is
+//!   read from the store again.
 
+mod notices;
+// mod redis;
 mod sqlite;
+
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use relay_shared::{Envelope, MessageId, PeerId, Receipt};
 
+pub use notices::{Notice, NoticeStream, Notices};
+// pub use redis::{RedisStore, RedisTopology};
 pub use sqlite::{Durability, SqliteStore};
 
 use crate::identity::SecretHash;
+
+/// What every store is told when opened.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Undelivered messages that may wait for one recipient.
+    pub max_queue: u32,
+    /// How long a message waits for its recipient, and a receipt for its sender.
+    pub ttl: Duration,
+}
+
+impl Settings {
+    /// The TTL in milliseconds.
+    pub fn ttl_millis(&self) -> u64 {
+        u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+}
 
 /// A message to keep until its recipient's client confirms it.
 #[derive(Debug, Clone)]
@@ -31,8 +64,6 @@ pub struct NewMessage {
     pub to: PeerId,
     /// The text.
     pub body: String,
-    /// When the server accepted it, ms since the Unix epoch.
-    pub sent_at: u64,
 }
 
 /// A stored message's place.
@@ -40,7 +71,8 @@ pub struct NewMessage {
 pub struct Appended {
     /// Its `seq`.
     pub seq: u64,
-    /// When it was first accepted (an earlier time if this was a resend).
+    /// When it was first accepted, ms since the Unix epoch (an earlier time if this was a
+    /// resend).
     pub sent_at: u64,
     /// Whether it was already stored (a resend of the same id by the same sender).
     pub duplicate: bool,
@@ -77,6 +109,13 @@ pub enum StoreError {
     Closed,
 }
 
+impl StoreError {
+    /// A backend failure from any error.
+    pub fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Backend(error.into())
+    }
+}
+
 /// Why a message was not stored.
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
@@ -104,19 +143,19 @@ pub trait Store: Send + Sync + 'static {
     /// Whether someone owns `id`.
     fn is_claimed(&self, id: PeerId) -> BoxFuture<'static, Result<bool, StoreError>>;
 
-    /// Stores `message` durably, or finds it already stored.
+    /// Stores `message` durably, stamped with the time, or finds it already stored.
+    /// Either way, while it waits, its recipient's watchers get a [`Notice::Stored`].
     fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>>;
 
-    /// `recipient`'s client holds the messages `seqs`: they stop waiting, and become
-    /// receipts for their senders, which are returned.
+    /// `recipient`'s client holds the messages `seqs`: they stop waiting and become
+    /// receipts for their senders, whose watchers get a [`Notice::Receipt`] each.
     fn delivered(
         &self,
         recipient: PeerId,
         seqs: Vec<u64>,
-        at: u64,
-    ) -> BoxFuture<'static, Result<Vec<ReceiptFor>, StoreError>>;
+    ) -> BoxFuture<'static, Result<(), StoreError>>;
 
-    /// `sender`'s client holds the receipts of its messages `seqs`: forget them.
+    /// `sender`'s client holds the receipts `seqs`: forget them.
     fn forget_receipts(
         &self,
         sender: PeerId,
@@ -141,7 +180,14 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Receipt>, StoreError>>;
 
-    /// Forgets messages and receipts accepted before `cutoff` (ms since the Unix epoch);
-    /// returns how many.
-    fn expire(&self, cutoff: u64) -> BoxFuture<'static, Result<u64, StoreError>>;
+    /// From now on, send this node the notices of `peer` (its messages and receipts).
+    /// Completes once in effect: whatever is stored after that is noticed.
+    fn watch(&self, peer: PeerId) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Stop sending this node the notices of `peer`.
+    fn unwatch(&self, peer: PeerId) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Drops some of what waited longer than the TTL; returns how many. The server calls
+    /// it now and then, until it returns 0.
+    fn expire(&self) -> BoxFuture<'static, Result<u64, StoreError>>;
 }

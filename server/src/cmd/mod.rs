@@ -1,0 +1,145 @@
+//! The commands: one module per event a client sends, each holding how its payload is
+//! decoded and what it does, as tokio's mini-redis keeps one file per command.
+//!
+//! | event | protocol | module |
+//! |---|---|---|
+//! | `init` | seed | [`init`] |
+//! | `message` | seed | [`message`] |
+//! | `register` | typed | [`register`] |
+//! | `send` | typed | [`send`] |
+//! | `received` | typed | [`received`] |
+//!
+//! plus [`backlog`], the paging of what waited in the store, which `register` starts and
+//! `received` moves on. Decoding is a pure function of the payload, so every rejection a
+//! client can get for a malformed payload is decided before the event waits its turn.
+//! What a command does is decided against the [`Relay`](crate::relay::Relay) and returned
+//! as [`Effects`](crate::effects::Effects); the session carries them out.
+
+pub mod backlog;
+pub mod init;
+pub mod message;
+pub mod received;
+pub mod register;
+pub mod send;
+
+use relay_shared::{ErrorCode, Rejection};
+
+pub use backlog::Backlogs;
+pub use init::Init;
+pub use message::Message;
+pub use received::{Confirm, Recording};
+pub use register::Register;
+pub use send::{Send, Storing};
+
+/// A decoded event, ready for its turn.
+#[derive(Debug)]
+pub enum Command {
+    /// Seed `init`.
+    Init(Init),
+    /// Seed `message`.
+    Message(Message),
+    /// Typed `register`.
+    Register(Register),
+    /// Typed `send`.
+    Send(Send),
+    /// Typed `received`.
+    Confirm(Confirm),
+}
+
+/// The rejection of an event the server does not know.
+pub fn unknown_event(event: &str) -> Rejection {
+    // The name is the client's: bound what of it goes back.
+    let shown: String = event.chars().take(64).collect();
+    Rejection::new(
+        ErrorCode::UnknownEvent,
+        format!(
+            "unknown event {shown:?}; this server handles init, message, register, send and received"
+        ),
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A relay over a real SQLite file and a clock the test moves.
+
+    use std::{sync::Arc, time::Duration};
+
+    use relay_shared::PeerId;
+    use socketioxide::ParserError;
+
+    use crate::{
+        clock::ManualClock,
+        relay::{Limits, Relay},
+        store::{Durability, NoticeStream, Notices, Settings, SqliteStore},
+    };
+
+    pub const ALICE: &str = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71";
+    pub const BOB: &str = "b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e";
+
+    pub fn peer(id: &str) -> PeerId {
+        id.parse().expect("a peer id")
+    }
+
+    pub fn parser_error() -> ParserError {
+        ParserError::new(std::io::Error::other("invalid type: integer `42`"))
+    }
+
+    pub struct TestRelay {
+        pub relay: Relay,
+        pub clock: Arc<ManualClock>,
+        pub notices: NoticeStream,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TestRelay {
+        /// How long messages wait.
+        pub const TTL: Duration = Duration::from_secs(3600);
+
+        pub fn new() -> Self {
+            Self::build(100, Limits::default())
+        }
+
+        pub fn with_max_queue(max_queue: u32) -> Self {
+            Self::build(max_queue, Limits::default())
+        }
+
+        pub fn with_page(backlog_page: usize) -> Self {
+            Self::build(
+                100,
+                Limits {
+                    backlog_page,
+                    ..Limits::default()
+                },
+            )
+        }
+
+        fn build(max_queue: u32, limits: Limits) -> Self {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+            let (notices, stream) = Notices::channel(1024);
+            let store = SqliteStore::open(
+                dir.path(),
+                Settings {
+                    max_queue,
+                    ttl: Self::TTL,
+                },
+                Durability::Normal,
+                clock.clone(),
+                notices,
+            )
+            .expect("the store opens");
+            Self {
+                relay: Relay::new(limits, Arc::new(store), clock.clone()),
+                clock,
+                notices: stream,
+                _dir: dir,
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_event_names_are_bounded_in_the_reply() {
+        let long = "x".repeat(10_000);
+        assert!(super::unknown_event(&long).message.len() < 200);
+    }
+}

@@ -1,0 +1,233 @@
+//! `send({to, body, id?})`, typed protocol: store a message until its recipient's client
+//! confirms it. Acknowledged `sent` once durable; delivered by the store's notice of it
+//! (`crate::delivery`), on whichever node the recipient's sockets are.
+//!
+//! Two steps, so that one socket's messages are stored in the order sent while its next
+//! events are already being handled: [`Send::store`] queues the append at once, in
+//! arrival order, and [`Storing::finish`] waits for it in a second ordered queue.
+
+use futures_util::future::BoxFuture;
+use relay_shared::{ErrorCode, MessageId, PeerId, Rejection, SendReply, message::RawSend};
+use socketioxide::ParserError;
+use uuid::Uuid;
+
+use crate::{
+    effects::{Effect, Effects, Reply},
+    protocol::{Protocol, Registration},
+    relay::{Relay, invalid_payload, not_registered, unavailable},
+    store::{AppendError, Appended, NewMessage},
+};
+
+/// A decoded `send`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Send {
+    /// The recipient.
+    pub to: PeerId,
+    /// The text.
+    pub body: String,
+    /// The sender's id for it, kept across resends; made up when absent.
+    pub id: Option<MessageId>,
+}
+
+/// A message on its way into the store.
+pub struct Storing {
+    id: MessageId,
+    to: PeerId,
+    commit: BoxFuture<'static, Result<Appended, AppendError>>,
+}
+
+impl Send {
+    /// Decodes the payload `{"to": "<uuid>", "body": "<text>", "id"?: "<uuid>"}`.
+    pub fn decode(
+        payload: Result<RawSend, ParserError>,
+        max_body_bytes: usize,
+    ) -> Result<Self, Rejection> {
+        let request = payload
+            .map_err(|e| {
+                invalid_payload(
+                    "send",
+                    "{\"to\": \"<uuid>\", \"body\": \"<text>\", \"id\"?: \"<uuid>\"}",
+                    &e,
+                )
+            })?
+            .check(max_body_bytes)?;
+        Ok(Self {
+            to: request.to,
+            body: request.body,
+            id: request.id,
+        })
+    }
+
+    /// Who sends, given the socket's registration: its typed id, or the refusal to carry
+    /// out instead.
+    pub fn sender(registration: Option<Registration>) -> Result<PeerId, Effects> {
+        match registration {
+            Some(Registration {
+                id,
+                protocol: Protocol::Typed,
+            }) => Ok(id),
+            _ => Err(vec![Effect::Reply(Reply::Rejected(not_registered(
+                Protocol::Typed,
+            )))]),
+        }
+    }
+
+    /// Queues the message from `from` in the store, which takes it in call order.
+    pub fn store(self, relay: &Relay, from: PeerId) -> Storing {
+        let id = self
+            .id
+            .unwrap_or_else(|| MessageId::from_uuid(Uuid::new_v4()));
+        let commit = relay.store().append(NewMessage {
+            id,
+            from,
+            to: self.to,
+            body: self.body,
+        });
+        Storing {
+            id,
+            to: self.to,
+            commit,
+        }
+    }
+}
+
+impl Storing {
+    /// Waits until the message is durable and says so to the sender.
+    pub async fn finish(self) -> Effects {
+        let Self { id, to, commit } = self;
+        let reply = match commit.await {
+            Ok(appended) => SendReply::Sent {
+                id,
+                seq: appended.seq,
+                sent_at: appended.sent_at,
+            },
+            Err(AppendError::QueueFull { limit }) => SendReply::Rejected(Rejection::new(
+                ErrorCode::QueueFull,
+                format!("{to} already has {limit} messages waiting; try again later"),
+            )),
+            Err(AppendError::Store(error)) => SendReply::Rejected(unavailable(&error)),
+        };
+        vec![Effect::Reply(Reply::Send(reply))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use relay_shared::{Envelope, ErrorCode};
+
+    use super::*;
+    use crate::clock::Clock as _;
+    use crate::{
+        cmd::testing::{ALICE, BOB, TestRelay, peer},
+        store::Notice,
+    };
+
+    fn stored(n: u8, t: &TestRelay) -> Storing {
+        send(n).store(&t.relay, peer(ALICE))
+    }
+
+    fn send(n: u8) -> Send {
+        Send {
+            to: peer(BOB),
+            body: format!("message {n}"),
+            id: Some(MessageId::from_uuid(Uuid::from_u128(u128::from(n) + 1))),
+        }
+    }
+
+    fn rejected(effects: &Effects) -> ErrorCode {
+        match &effects[..] {
+            [Effect::Reply(Reply::Send(SendReply::Rejected(r)))]
+            | [Effect::Reply(Reply::Rejected(r))] => r.code,
+            other => panic!("not a refusal: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_is_acknowledged_once_stored_and_noticed_for_its_recipient() {
+        let mut t = TestRelay::new();
+        let effects = stored(1, &t).finish().await;
+        let [Effect::Reply(Reply::Send(SendReply::Sent { seq, sent_at, .. }))] = effects[..] else {
+            panic!("{effects:?}");
+        };
+        assert_eq!(sent_at, t.clock.now_millis());
+        assert_eq!(
+            t.notices.next().await,
+            Some(Notice::Stored(Envelope {
+                id: MessageId::from_uuid(Uuid::from_u128(2)),
+                from: peer(ALICE),
+                to: peer(BOB),
+                body: "message 1".into(),
+                sent_at,
+                seq,
+            }))
+        );
+    }
+
+    #[tokio::test]
+    async fn only_a_typed_registration_sends() {
+        let t = TestRelay::new();
+        let seed = Some(Registration {
+            id: peer(ALICE),
+            protocol: Protocol::Seed,
+        });
+        for from in [None, seed] {
+            let Err(effects) = Send::sender(from) else {
+                panic!("sent without a typed registration");
+            };
+            assert_eq!(rejected(&effects), ErrorCode::NotRegistered);
+        }
+        let typed = Registration {
+            id: peer(ALICE),
+            protocol: Protocol::Typed,
+        };
+        assert_eq!(Send::sender(Some(typed)).ok(), Some(peer(ALICE)));
+        assert!(
+            t.relay
+                .store()
+                .waiting(peer(BOB), 0, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_and_a_resend_keeps_its_place() {
+        let t = TestRelay::with_max_queue(2);
+        let first = stored(1, &t).finish().await;
+        stored(2, &t).finish().await;
+        let full = stored(3, &t).finish().await;
+        assert_eq!(rejected(&full), ErrorCode::QueueFull);
+        let again = stored(1, &t).finish().await;
+        assert_eq!(again, first, "the same seq and time as the first time");
+    }
+
+    #[tokio::test]
+    async fn what_waited_past_the_ttl_is_dropped_and_frees_its_place() {
+        let t = TestRelay::with_max_queue(2);
+        stored(1, &t).finish().await;
+        t.clock.advance(TestRelay::TTL.as_millis() as u64 / 2);
+        stored(2, &t).finish().await;
+        assert_eq!(
+            t.relay.expire().await.unwrap(),
+            0,
+            "nothing is old enough yet"
+        );
+
+        t.clock.advance(TestRelay::TTL.as_millis() as u64 / 2 + 1);
+        assert_eq!(t.relay.expire().await.unwrap(), 1);
+        let left = t.relay.store().waiting(peer(BOB), 0, 10).await.unwrap();
+        assert_eq!(
+            left.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
+            ["message 2"]
+        );
+        let third = stored(3, &t).finish().await;
+        assert!(
+            matches!(
+                &third[..],
+                [Effect::Reply(Reply::Send(SendReply::Sent { .. }))]
+            ),
+            "{third:?}"
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! Delivery: putting messages and receipts into the sockets that should get them.
+//!
+//! - **Stored messages and receipts** reach sockets through the store's [`Notice`]s:
+//!   [`dispatch`] reads them and emits to this node's sockets only. With SQLite every
+//!   notice is this node's; with Redis each node gets the notices of the peers it
+//!   watches, whichever node stored them. So a message acknowledged `sent` reaches its
+//!   recipient on any node, even if the sender's node dies right after the ack.
+//! - **Seed messages** are not stored: [`broadcast`] hands them to the recipient's rooms
+//!   through the Socket.IO adapter, which crosses nodes in a cluster (at most once, as
+//!   in the seed).
+//!
+//! A socket too far behind to take a packet is disconnected ([`cut_slow_consumer`])
+//! rather than silently skipped: its client reconnects and gets what is stored.
+
+use std::{sync::Arc, time::Duration};
+
+use relay_shared::{Envelope, SendReply, event};
+use socketioxide::{
+    BroadcastError, SendError, SocketError, SocketIo,
+    adapter::{Adapter, LocalAdapter},
+    extract::SocketRef,
+    operators::BroadcastOperators,
+};
+
+use crate::{
+    local_peers::LocalPeers,
+    protocol::{Protocol, room},
+    store::{Notice, NoticeStream},
+};
+
+/// What Relay needs to know of a Socket.IO adapter: whether rooms span nodes.
+pub trait NodeAdapter: Adapter {
+    /// Whether other nodes have sockets in the same rooms (a cluster), so that a room
+    /// empty here may not be empty.
+    const SPANS_NODES: bool;
+}
+
+impl NodeAdapter for LocalAdapter {
+    const SPANS_NODES: bool = false;
+}
+
+/// Puts the store's notices into this node's sockets until the store stops.
+pub async fn dispatch<A: NodeAdapter>(
+    mut notices: NoticeStream,
+    io: SocketIo<A>,
+    peers: Arc<LocalPeers>,
+) {
+    let Some(here) = io.of("/").map(BroadcastOperators::local) else {
+        tracing::error!("no default namespace: nothing to deliver to");
+        return;
+    };
+    while let Some(notice) = notices.next().await {
+        match notice {
+            Notice::Stored(envelope) => {
+                let to = envelope.to;
+                let typed = here.clone().within(room(to, Protocol::Typed));
+                emit_here(typed, event::DELIVER, &envelope).await;
+                let seed = here.clone().within(room(to, Protocol::Seed));
+                emit_here(seed, event::MESSAGE, &envelope.body).await;
+            }
+            Notice::Receipt(notice) => {
+                let typed = here.clone().within(room(notice.sender, Protocol::Typed));
+                emit_here(typed, event::RECEIPT, &notice.receipt).await;
+            }
+            Notice::Missed => {
+                tracing::warn!("notices may have been missed: sending what waits again");
+                peers.resync();
+            }
+        }
+    }
+}
+
+/// Seed protocol: hands `envelope` to every socket registered under its recipient now,
+/// on every node, each in its protocol's shape. With `report`, says how many sockets it
+/// reached (in a cluster that asks every node).
+pub async fn broadcast<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    envelope: &Envelope,
+    report: bool,
+) -> SendReply {
+    let typed = room(envelope.to, Protocol::Typed);
+    let seed = room(envelope.to, Protocol::Seed);
+    let reached = if report {
+        count(socket, [typed.clone(), seed.clone()]).await
+    } else {
+        Some(0)
+    };
+    let failed = if A::SPANS_NODES {
+        // The adapter publishes the broadcast for the other nodes, then emits here.
+        failures(socket.within(typed).emit(event::DELIVER, envelope).await)
+            + failures(
+                socket
+                    .within(seed)
+                    .emit(event::MESSAGE, &envelope.body)
+                    .await,
+            )
+    } else {
+        emit_here(socket.local().within(typed), event::DELIVER, envelope).await
+            + emit_here(socket.local().within(seed), event::MESSAGE, &envelope.body).await
+    };
+    match reached {
+        Some(0) if report => SendReply::Offline { id: envelope.id },
+        Some(reached) => SendReply::Delivered {
+            id: envelope.id,
+            sockets: u32::try_from(reached.saturating_sub(failed)).unwrap_or(u32::MAX),
+        },
+        None => SendReply::Delivered {
+            id: envelope.id,
+            sockets: 0,
+        },
+    }
+}
+
+/// Emits to the sockets of a room on this node, cutting those too far behind to take
+/// it; returns how many it did not reach. An empty room costs no encoding.
+async fn emit_here<A: Adapter, T: serde::Serialize + ?Sized>(
+    here: BroadcastOperators<A>,
+    event: &str,
+    data: &T,
+) -> usize {
+    if here.clone().sockets().is_empty() {
+        return 0;
+    }
+    match here.clone().emit(event, data).await {
+        Ok(()) => 0,
+        Err(error) => {
+            if full(&error) {
+                // The broadcast does not say which socket was full: try each again (the
+                // others get a duplicate, which clients drop) and cut the ones still
+                // full, so their clients come back for what is stored.
+                for socket in here.sockets() {
+                    if let Err(SendError::Socket(SocketError::InternalChannelFull)) =
+                        socket.emit(event, data)
+                    {
+                        cut_slow_consumer(&socket);
+                    }
+                }
+            }
+            failures(Err(error))
+        }
+    }
+}
+
+/// How many sockets are in `rooms`, on every node; `None` if some node did not answer.
+async fn count<A: NodeAdapter>(socket: &SocketRef<A>, rooms: [String; 2]) -> Option<usize> {
+    if !A::SPANS_NODES {
+        return Some(socket.local().within(rooms).sockets().len());
+    }
+    match socket.within(rooms).fetch_sockets().await {
+        Ok(sockets) => Some(sockets.len()),
+        Err(error) => {
+            tracing::warn!(%error, "could not count the recipient's sockets on other nodes");
+            None
+        }
+    }
+}
+
+/// Whether a broadcast failed because a socket's outgoing buffer was full.
+fn full(error: &BroadcastError) -> bool {
+    matches!(error, BroadcastError::Socket(errors)
+        if errors.iter().any(|e| matches!(e, SocketError::InternalChannelFull)))
+}
+
+/// How many sockets a broadcast did not reach. Those were closing, or their outgoing
+/// buffer was full (a reader far behind).
+fn failures(result: Result<(), BroadcastError>) -> usize {
+    match result {
+        Ok(()) => 0,
+        Err(BroadcastError::Socket(errors)) => {
+            tracing::debug!(?errors, "broadcast did not reach every socket");
+            errors.len()
+        }
+        Err(error) => {
+            tracing::warn!(%error, "broadcast failed");
+            0
+        }
+    }
+}
+
+/// Disconnects a socket whose outgoing buffer is full: rather than drop what it was
+/// promised, let its client notice, reconnect, and get what is stored.
+///
+/// socketioxide's disconnect sends a packet first, which needs room in that same buffer:
+/// it is retried while the buffer drains, for a bounded time. A client that reads
+/// nothing at all cannot answer pings either, and Engine.IO's heartbeat closes it.
+pub fn cut_slow_consumer<A: Adapter>(socket: &SocketRef<A>) {
+    const TRIES: u32 = 250;
+    const EVERY: Duration = Duration::from_millis(20);
+    tracing::warn!(sid = %socket.id, "socket too far behind in reading; disconnecting it");
+    let socket = socket.clone();
+    tokio::spawn(async move {
+        for _ in 0..TRIES {
+            match socket.clone().disconnect() {
+                Err(SocketError::InternalChannelFull) => tokio::time::sleep(EVERY).await,
+                Ok(()) | Err(_) => return,
+            }
+        }
+    });
+}

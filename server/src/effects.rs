@@ -1,0 +1,102 @@
+//! [`Effect`]: what a command decided, for the session to carry out on its socket.
+//!
+//! Commands return effects instead of acting on sockets, in the manner of our sans-IO
+//! client core: they are plain values, compared in unit tests, and the session
+//! (`crate::session`) is the one place that turns them into Socket.IO calls.
+
+use relay_shared::{Envelope, PeerId, Receipt, RegisterReply, Rejection, SendReply};
+
+use crate::protocol::Registration;
+
+/// What a command asks of the session, in order.
+pub type Effects = Vec<Effect>;
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Answer the event's ack, if the client asked for one.
+    Reply(Reply),
+    /// The socket now speaks for `registration`: it leaves the room of the one before,
+    /// joins this one's, and the node watches the peer in the store. Done before any
+    /// effect after it.
+    Enter(Registration),
+    /// Disconnect, on every node, the sockets registered under this id through the seed
+    /// protocol.
+    DisconnectSeed(PeerId),
+    /// Seed protocol: hand `envelope` now to every socket registered under its
+    /// recipient, on every node, each in its protocol's shape. With `report`, the reply
+    /// says how many sockets it reached.
+    Broadcast {
+        /// The message.
+        envelope: Envelope,
+        /// Whether the sender asked how many sockets it reached.
+        report: bool,
+    },
+    /// Send this socket something from the store.
+    Emit(Emit),
+    /// Send this socket what waits for this id, a page at a time, after the work already
+    /// queued for it.
+    SendBacklog(PeerId),
+}
+
+/// The ack of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The ack of `init` or `register`.
+    Register(RegisterReply),
+    /// The ack of `send` or of the seed `message`.
+    Send(SendReply),
+    /// The ack of `received`: `{"status": "ok"}`.
+    Confirmed,
+    /// A refusal; every event's reply has this same shape.
+    Rejected(Rejection),
+}
+
+/// Something the store kept for a socket's peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Emit {
+    /// A message for it: `deliver`.
+    Deliver(Envelope),
+    /// A receipt for one of its messages: `receipt`.
+    Receipt(Receipt),
+}
+
+/// On the wire, each reply is its protocol type's JSON object.
+impl serde::Serialize for Reply {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The ack of `received`.
+        #[derive(serde::Serialize)]
+        #[serde(tag = "status", rename_all = "snake_case")]
+        enum Confirmed {
+            Ok,
+        }
+        match self {
+            Self::Register(reply) => reply.serialize(serializer),
+            Self::Send(reply) => reply.serialize(serializer),
+            Self::Confirmed => Confirmed::Ok.serialize(serializer),
+            // Every reply type has the same `rejected` shape: borrow `SendReply`'s.
+            Self::Rejected(rejection) => {
+                SendReply::Rejected(rejection.clone()).serialize(serializer)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use relay_shared::ErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn every_reply_type_shares_the_rejected_shape() {
+        let rejection = Rejection::new(ErrorCode::UnknownEvent, "nope");
+        let as_reply = serde_json::to_value(Reply::Rejected(rejection.clone())).unwrap();
+        let as_register = serde_json::to_value(RegisterReply::Rejected(rejection)).unwrap();
+        assert_eq!(as_reply, as_register);
+        assert_eq!(
+            serde_json::to_value(Reply::Confirmed).unwrap(),
+            serde_json::json!({"status": "ok"})
+        );
+    }
+}

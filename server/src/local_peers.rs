@@ -1,0 +1,166 @@
+//! [`LocalPeers`]: which peers have sockets registered on this node, so that the node
+//! watches them in the store (and only them) and can send their sessions what waits
+//! again when notices were missed.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, Weak},
+};
+
+use futures_util::future::BoxFuture;
+use relay_shared::PeerId;
+
+use crate::store::{Store, StoreError};
+
+/// A socket's session, as the registry knows it.
+pub trait Member: Send + Sync + 'static {
+    /// Notices of this member's peer may have been lost: send it what waits again.
+    fn resync(self: Arc<Self>);
+}
+
+/// The peers registered on this node, each with its sessions.
+pub struct LocalPeers {
+    store: Arc<dyn Store>,
+    peers: Mutex<HashMap<PeerId, Vec<Weak<dyn Member>>>>,
+}
+
+impl LocalPeers {
+    /// An empty registry watching peers in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            peers: Mutex::default(),
+        }
+    }
+
+    /// `member` now speaks for `peer`. The returned future completes once the node
+    /// watches `peer` (at once if another session here already did).
+    pub fn enter(
+        &self,
+        peer: PeerId,
+        member: Weak<dyn Member>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        let mut peers = self.lock();
+        let members = peers.entry(peer).or_default();
+        members.push(member);
+        if members.len() == 1 {
+            // Called under the lock, so watches and unwatches of one peer reach the
+            // store in the order its first and last sessions came and went.
+            self.store.watch(peer)
+        } else {
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    /// `member` no longer speaks for `peer`; the last to leave stops the watch.
+    pub fn leave(&self, peer: PeerId, member: &Weak<dyn Member>) {
+        let mut peers = self.lock();
+        let Some(members) = peers.get_mut(&peer) else {
+            return;
+        };
+        members.retain(|m| !Weak::ptr_eq(m, member) && m.strong_count() > 0);
+        if members.is_empty() {
+            peers.remove(&peer);
+            let unwatch = self.store.unwatch(peer);
+            tokio::spawn(async move {
+                if let Err(error) = unwatch.await {
+                    tracing::warn!(%error, %peer, "could not stop watching a peer");
+                }
+            });
+        }
+    }
+
+    /// Asks every session here to send what waits again.
+    pub fn resync(&self) {
+        let members: Vec<Arc<dyn Member>> = self
+            .lock()
+            .values()
+            .flatten()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for member in members {
+            member.resync();
+        }
+    }
+
+    /// How many peers have sockets here.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no peer has a socket here.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, Vec<Weak<dyn Member>>>> {
+        self.peers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::atomic::{AtomicUsize, Ordering},
+        time::Duration,
+    };
+
+    use super::*;
+    use crate::{
+        clock::ManualClock,
+        store::{Durability, Notices, Settings, SqliteStore},
+    };
+
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Member for Counter {
+        fn resync(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_counts_while_one_of_its_sessions_is_here_and_each_is_resynced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (notices, _) = Notices::channel(4);
+        let store = SqliteStore::open(
+            dir.path(),
+            Settings {
+                max_queue: 10,
+                ttl: Duration::from_secs(60),
+            },
+            Durability::Normal,
+            Arc::new(ManualClock::new(0)),
+            notices,
+        )
+        .unwrap();
+        let peers = LocalPeers::new(Arc::new(store));
+        let peer: PeerId = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap();
+        let (a, b) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
+        let (wa, wb): (Weak<dyn Member>, Weak<dyn Member>) = (
+            Arc::downgrade(&a) as Weak<dyn Member>,
+            Arc::downgrade(&b) as Weak<dyn Member>,
+        );
+        peers.enter(peer, wa.clone()).await.unwrap();
+        peers.enter(peer, wb.clone()).await.unwrap();
+        assert_eq!(peers.len(), 1);
+        peers.resync();
+        assert_eq!(
+            (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)),
+            (1, 1)
+        );
+
+        peers.leave(peer, &wa);
+        assert_eq!(peers.len(), 1, "b is still here");
+        peers.resync();
+        assert_eq!(
+            (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)),
+            (1, 2)
+        );
+        peers.leave(peer, &wb);
+        assert!(peers.is_empty());
+    }
+}

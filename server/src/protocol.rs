@@ -1,0 +1,62 @@
+//! [`Protocol`] and [`Registration`]: which protocol a socket speaks, for which peer, and
+//! the Socket.IO rooms that address it.
+//!
+//! Each peer id has two rooms, one per protocol, because a broadcast sends one packet to
+//! a whole room and the two protocols deliver in different shapes: seed sockets get
+//! `message(text)`, typed sockets get `deliver(envelope)`. Rooms, not a map of socket
+//! ids, so every tab of a peer receives, a reconnect needs no bookkeeping, and
+//! socketioxide's Redis adapter carries the same broadcasts across nodes.
+
+use relay_shared::PeerId;
+
+/// Which protocol an event arrived in: replies and deliveries take that protocol's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// The 2017 seed protocol: `init(uuid)`, `message("uuid|text")` → `message(text)`.
+    Seed,
+    /// Relay's typed protocol: `register`, `send` (with ack) → `deliver(envelope)`.
+    Typed,
+}
+
+/// Under which id, and in which protocol, a socket is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Registration {
+    /// The peer id.
+    pub id: PeerId,
+    /// The protocol it registered in.
+    pub protocol: Protocol,
+}
+
+impl Registration {
+    /// The room of the sockets registered like this one.
+    pub fn room(&self) -> String {
+        room(self.id, self.protocol)
+    }
+}
+
+/// The name of the room of `id`'s sockets registered in `protocol`.
+pub fn room(id: PeerId, protocol: Protocol) -> String {
+    match protocol {
+        Protocol::Seed => format!("seed:{id}"),
+        Protocol::Typed => format!("peer:{id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_protocol_has_its_own_room() {
+        let id: PeerId = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap();
+        let typed = Registration {
+            id,
+            protocol: Protocol::Typed,
+        };
+        assert_eq!(typed.room(), "peer:3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71");
+        assert_eq!(
+            room(id, Protocol::Seed),
+            "seed:3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71"
+        );
+    }
+}
