@@ -65,6 +65,12 @@ pub struct Config {
     #[arg(long, env = "RELAY_BACKLOG", default_value_t = Config::DEFAULT_BACKLOG)]
     pub backlog: u32,
 
+    /// Cluster mode: the Redis shared by the nodes (`redis://host:port`,
+    /// `redis+unix:///path/to/socket`; a Redis Cluster is found out by itself). Messages,
+    /// identities and rooms then live there, and `--data-dir` is unused.
+    #[arg(long, env = "RELAY_REDIS_URL")]
+    pub redis_url: Option<String>,
+
     /// Log filter, in `tracing_subscriber::EnvFilter` syntax (`info`, `relay_server=debug`).
     #[arg(long, env = "RELAY_LOG", default_value = "info")]
     pub log: String,
@@ -112,6 +118,7 @@ impl Default for Config {
             socket_buffer: Self::DEFAULT_SOCKET_BUFFER,
             ws_read_buffer: Self::DEFAULT_WS_READ_BUFFER,
             backlog: Self::DEFAULT_BACKLOG,
+            redis_url: None,
             log: "info".into(),
         }
     }

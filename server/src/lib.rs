@@ -5,6 +5,7 @@
 //! repository root maps the modules.
 
 pub mod clock;
+mod cluster;
 mod cmd;
 mod compact_request;
 pub mod config;

@@ -12,20 +12,23 @@ use std::{
 
 use axum::{Router, routing::get, serve::ListenerExt};
 use socketioxide::{
-    ParserConfig, SocketIo, extract::SocketRef, handler::ConnectHandler, layer::SocketIoLayer,
+    ParserConfig, SocketIo, adapter::LocalAdapter, extract::SocketRef, handler::ConnectHandler,
+    layer::SocketIoLayer,
 };
+use socketioxide_core::adapter::DefinedAdapter;
 use tokio::net::{TcpListener, TcpSocket};
 use tower::ServiceBuilder;
 use tower_http::{compression::CompressionLayer, services::ServeDir, trace::TraceLayer};
 
 use crate::{
     clock::{Clock, SystemClock},
+    cluster::{self, ClusterAdapter},
     config::Config,
-    delivery,
+    delivery::{self, NodeAdapter},
     local_peers::LocalPeers,
     relay::{Limits, Relay},
     session::{self, Node, SocketHandle},
-    store::{NoticeStream, Notices, Settings, SqliteStore, Store, StoreError},
+    store::{NoticeStream, Notices, RedisStore, Settings, SqliteStore, Store, StoreError},
 };
 
 /// Notices (stored messages, receipts) that may wait for the node to put them into its
@@ -55,21 +58,38 @@ pub enum StartError {
         /// Why.
         source: StoreError,
     },
+    /// Redis, for cluster mode, could not be reached or set up.
+    #[error("cannot use Redis at {url}: {source}")]
+    Redis {
+        /// `--redis-url`.
+        url: String,
+        /// Why.
+        source: StoreError,
+    },
 }
 
 /// A bound Relay server, ready to [`run`](Server::run).
 pub struct Server {
     listener: TcpListener,
     router: Router,
-    io: SocketIo,
+    io: Io,
     node: Arc<Node>,
     notices: NoticeStream,
     message_ttl: Duration,
 }
 
+/// The Socket.IO handle, with the adapter of the deployment.
+enum Io {
+    /// One node: rooms live in this process.
+    Single(SocketIo<LocalAdapter>),
+    /// A node of a cluster: rooms span the nodes sharing one Redis.
+    Cluster(SocketIo<ClusterAdapter>),
+}
+
 impl Server {
-    /// Binds `config.addr` and builds the service. Nothing is accepted until
-    /// [`run`](Server::run).
+    /// Binds `config.addr` and builds the service: with `config.redis_url`, a node of a
+    /// cluster on that Redis; otherwise a single node with its SQLite file. Nothing is
+    /// accepted until [`run`](Server::run).
     pub async fn bind(config: &Config) -> Result<Self, StartError> {
         let listener =
             listen(config.addr, config.backlog).map_err(|source| StartError::Listen {
@@ -82,19 +102,32 @@ impl Server {
             max_queue: config.max_queue,
             ttl: config.message_ttl,
         };
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(
-                &config.data_dir,
-                settings,
-                config.durability,
-                clock.clone(),
-                notice_tx,
-            )
-            .map_err(|source| StartError::Store {
-                dir: config.data_dir.clone(),
-                source,
-            })?,
-        );
+        let (store, link): (Arc<dyn Store>, _) = match &config.redis_url {
+            Some(url) => {
+                let (store, link) = RedisStore::open(url, settings, clock.clone(), notice_tx)
+                    .await
+                    .map_err(|source| StartError::Redis {
+                        url: url.clone(),
+                        source,
+                    })?;
+                tracing::info!(topology = ?link.topology(), "cluster mode: store and rooms on Redis");
+                (Arc::new(store), Some(link))
+            }
+            None => {
+                let store = SqliteStore::open(
+                    &config.data_dir,
+                    settings,
+                    config.durability,
+                    clock.clone(),
+                    notice_tx,
+                )
+                .map_err(|source| StartError::Store {
+                    dir: config.data_dir.clone(),
+                    source,
+                })?;
+                (Arc::new(store), None)
+            }
+        };
         let node = Arc::new(Node {
             relay: Relay::new(
                 Limits {
@@ -107,7 +140,26 @@ impl Server {
             ),
             peers: Arc::new(LocalPeers::new(store)),
         });
-        let (socket_io, io) = socket_io(config, node.clone());
+        let (router, io) = match link {
+            None => {
+                let (layer, io) = socket_io(config).build_layer();
+                attach_sessions(&io, node.clone());
+                (router(config, layer), Io::Single(io))
+            }
+            Some(link) => {
+                let url = config.redis_url.clone().unwrap_or_default();
+                let (layer, io) = socket_io(config)
+                    .with_adapter::<ClusterAdapter>(cluster::adapter(link))
+                    .build_layer();
+                attach_sessions(&io, node.clone())
+                    .await
+                    .map_err(|source| StartError::Redis {
+                        url,
+                        source: StoreError::backend(source.to_string()),
+                    })?;
+                (router(config, layer), Io::Cluster(io))
+            }
+        };
         if !config.static_dir.join("index.html").is_file() {
             tracing::warn!(
                 dir = %config.static_dir.display(),
@@ -115,7 +167,7 @@ impl Server {
             );
         }
         Ok(Self {
-            router: router(config, socket_io),
+            router,
             listener,
             io,
             node,
@@ -142,7 +194,11 @@ impl Server {
             notices,
             message_ttl,
         } = self;
-        let dispatcher = tokio::spawn(delivery::dispatch(notices, io.clone(), node.peers.clone()));
+        let peers = node.peers.clone();
+        let dispatcher = match &io {
+            Io::Single(io) => tokio::spawn(delivery::dispatch(notices, io.clone(), peers)),
+            Io::Cluster(io) => tokio::spawn(delivery::dispatch(notices, io.clone(), peers)),
+        };
         let sweeper = tokio::spawn(sweep(node, message_ttl));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let listener = listener.tap_io(|tcp| {
@@ -154,7 +210,10 @@ impl Server {
             shutdown.await;
             tracing::info!("shutting down: disconnecting sockets");
             let _ = stopping_tx.send(());
-            io.close().await;
+            match io {
+                Io::Single(io) => io.close().await,
+                Io::Cluster(io) => io.close().await,
+            }
         });
         let serve = std::pin::pin!(serve.into_future());
         let result = tokio::select! {
@@ -199,10 +258,10 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
-/// The Socket.IO layer and its handle, with every client-facing limit set from `config`.
-fn socket_io(config: &Config, node: Arc<Node>) -> (SocketIoLayer, SocketIo) {
+/// The Socket.IO service's builder, with every client-facing limit set from `config`.
+fn socket_io(config: &Config) -> socketioxide::SocketIoBuilder {
     let max_frame = config.max_frame_bytes();
-    let (layer, io) = SocketIo::builder()
+    SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
         .ws_read_buffer_size(config.ws_read_buffer)
         .max_payload(u64::try_from(max_frame).unwrap_or(u64::MAX))
@@ -215,23 +274,29 @@ fn socket_io(config: &Config, node: Arc<Node>) -> (SocketIoLayer, SocketIo) {
                 .max_incoming_binary_buf_size(max_frame)
                 .packet_completion_timeout(Duration::from_secs(10)),
         )
-        .build_layer();
+}
+
+/// Gives every socket of the default namespace its session; completes once the
+/// namespace is ready (in a cluster, once its adapter is subscribed on Redis).
+fn attach_sessions<A: NodeAdapter + DefinedAdapter>(
+    io: &SocketIo<A>,
+    node: Arc<Node>,
+) -> A::InitRes {
     io.ns(
         "/",
-        on_connect.with(move |socket: SocketRef, handle: SocketHandle<_>| {
+        on_connect.with(move |socket: SocketRef<A>, handle: SocketHandle<A>| {
             session::attach(&socket, handle, node.clone());
             ready(Ok::<(), Infallible>(()))
         }),
-    );
-    (layer, io)
+    )
 }
 
-async fn on_connect(socket: SocketRef) {
+async fn on_connect<A: NodeAdapter>(socket: SocketRef<A>) {
     tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "connected");
 }
 
 /// The HTTP service: Socket.IO at `/socket.io`, `GET /healthz`, and the web app at `/`.
-fn router(config: &Config, socket_io: SocketIoLayer) -> Router {
+fn router<A: NodeAdapter>(config: &Config, socket_io: SocketIoLayer<A>) -> Router {
     let web_app = ServiceBuilder::new()
         .layer(CompressionLayer::new())
         .service(ServeDir::new(&config.static_dir));

@@ -54,6 +54,8 @@ pub fn test(sh: &Shell) -> anyhow::Result<()> {
         &[
             ("chromium", "chromium"),
             ("chromedriver", "chromium-driver"),
+            ("redis-server", "redis-server"),
+            ("haproxy", "haproxy"),
         ],
     )?;
 

@@ -180,7 +180,9 @@ fn ensure_command(sh: &Shell, command: &str) -> anyhow::Result<()> {
 pub fn which(sh: &Shell, command: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = path_with_tools(sh).ok()?;
+    // Debian puts daemons (haproxy) in /usr/sbin, which a user's PATH may lack.
     std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
         .map(|dir| dir.join(command))
         .find(|candidate| {
             candidate

@@ -23,7 +23,7 @@
 //!   read from the store again.
 
 mod notices;
-// mod redis;
+mod redis;
 mod sqlite;
 
 use std::time::Duration;
@@ -32,7 +32,7 @@ use futures_util::future::BoxFuture;
 use relay_shared::{Envelope, MessageId, PeerId, Receipt};
 
 pub use notices::{Notice, NoticeStream, Notices};
-// pub use redis::{RedisStore, RedisTopology};
+pub use redis::{ChannelMessage, RedisLink, RedisStore, RedisTopology};
 pub use sqlite::{Durability, SqliteStore};
 
 use crate::identity::SecretHash;

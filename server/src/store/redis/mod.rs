@@ -1,0 +1,660 @@
+//! [`RedisStore`]: the store shared by the nodes of a cluster, on Redis (one server or a
+//! Redis Cluster).
+//!
+//! Every operation is one Redis call on the keys of one peer, behind its hash tag
+//! (`relay:{<peer id>}:…`), so each is atomic (a Redis Function, `relay.lua`, or a single
+//! command) and a Redis Cluster can spread peers over its masters. Operations queue in
+//! the order they are called; one task sends them as pipelines, so under load many go
+//! per round trip (and, with `appendfsync always`, per fsync), and Redis applies them in
+//! that order.
+//!
+//! Confirming messages is the one operation spanning peers (the recipient's messages
+//! become their senders' receipts). It runs in steps, each atomic on one peer: the
+//! messages move to the recipient's outbox; each sender's receipts are added; the
+//! outbox is cleared. A node dying between steps leaves the outbox, which the
+//! recipient's next confirmation hands over again (a receipt may then come twice;
+//! clients do not mind).
+//!
+//! Functions publish what they store on the peer's channel `relay:{<peer id>}:live`;
+//! each node subscribes to the channels of the peers it [watches](Store::watch), and
+//! turns what comes into [`Notice`]s. A dropped connection means messages published
+//! meanwhile are gone: once Redis answers again, [`Notice::Missed`].
+
+mod link;
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use futures_util::{FutureExt, future::BoxFuture};
+use redis::{FromRedisValue, RedisResult, Value};
+use relay_shared::{Envelope, MessageId, PeerId, Receipt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+pub use link::{ChannelMessage, RedisLink, RedisTopology};
+
+use super::{
+    AppendError, Appended, Claim, NewMessage, Notice, Notices, ReceiptFor, Settings, Store,
+    StoreError,
+};
+use crate::{clock::Clock, identity::SecretHash};
+
+/// The function library, loaded (again) whenever Redis lacks it.
+const LIBRARY: &str = include_str!("relay.lua");
+/// Operations sent per pipeline, at most.
+const MAX_BATCH: usize = 1024;
+/// Messages or receipts per page read, at most (whatever the caller asks).
+const MAX_PAGE: usize = 1024;
+
+/// The Redis store. Cheap to share: operations are messages to its task.
+pub struct RedisStore {
+    ops: mpsc::UnboundedSender<Op>,
+}
+
+type Reply<T, E = StoreError> = oneshot::Sender<Result<T, E>>;
+
+/// One operation for the store's task.
+enum Op {
+    Claim(PeerId, SecretHash, Reply<Claim>),
+    IsClaimed(PeerId, Reply<bool>),
+    Append(NewMessage, Reply<Appended, AppendError>),
+    Delivered(PeerId, Vec<u64>, Reply<()>),
+    ForgetReceipts(PeerId, Vec<u64>, Reply<()>),
+    Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
+    Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
+    Watch(PeerId, Reply<()>),
+    Unwatch(PeerId, Reply<()>),
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url`, loads Relay's functions, and starts the store's
+    /// task. Also returns the link, for the Socket.IO adapter to share.
+    pub async fn open(
+        url: &str,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        notices: Notices,
+    ) -> Result<(Self, RedisLink), StoreError> {
+        let link = RedisLink::connect(url).await.map_err(StoreError::backend)?;
+        load_library(&link).await.map_err(StoreError::backend)?;
+        {
+            let notices = notices.clone();
+            link.on_live(move |payload| match decode_notice(payload) {
+                Some(notice) => notices.send(notice),
+                None => tracing::warn!("unreadable notice on a live channel"),
+            });
+        }
+        {
+            let link_again = link.clone();
+            link.on_disconnect(move || {
+                tokio::spawn(report_missed_once_back(link_again.clone(), notices.clone()));
+            });
+        }
+        let (ops, rx) = mpsc::unbounded_channel();
+        tokio::spawn(
+            Runner {
+                link: link.clone(),
+                clock,
+                settings,
+                cleanup: Vec::new(),
+            }
+            .run(rx),
+        );
+        Ok((Self { ops }, link))
+    }
+
+    /// Queues `op` now, in call order, and returns the future of its reply.
+    fn call<T: Send + 'static, E: From<StoreError> + Send + 'static>(
+        &self,
+        op: impl FnOnce(Reply<T, E>) -> Op,
+    ) -> BoxFuture<'static, Result<T, E>> {
+        let (reply, response) = oneshot::channel();
+        let sent = self.ops.send(op(reply));
+        async move {
+            sent.map_err(|_| StoreError::Closed)?;
+            response.await.map_err(|_| StoreError::Closed)?
+        }
+        .boxed()
+    }
+}
+
+/// Waits until Redis answers again (the connection then subscribed again to what it
+/// was), then says notices were missed.
+async fn report_missed_once_back(link: RedisLink, notices: Notices) {
+    const EVERY: Duration = Duration::from_millis(200);
+    // An hour of trying; by then the node has other troubles.
+    for _ in 0..18_000 {
+        tokio::time::sleep(EVERY).await;
+        if link.query::<Value>(&redis::cmd("PING")).await.is_ok() {
+            if let Err(error) = load_library(&link).await {
+                tracing::warn!(%error, "could not load the store's functions");
+            }
+            tracing::info!("connection to Redis back");
+            notices.missed();
+            return;
+        }
+    }
+}
+
+/// Loads (or replaces) Relay's functions, on every master of a cluster.
+async fn load_library(link: &RedisLink) -> RedisResult<()> {
+    link.query::<Value>(
+        redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg("REPLACE")
+            .arg(LIBRARY),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The store's task: sends operations in the order they were called.
+struct Runner {
+    link: RedisLink,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    /// Outbox entries handed over, to clear with the next pipeline.
+    cleanup: Vec<(PeerId, redis::Cmd)>,
+}
+
+impl Runner {
+    async fn run(mut self, mut ops: mpsc::UnboundedReceiver<Op>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while ops.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let mut run = Vec::new();
+            for op in batch.drain(..) {
+                match op {
+                    Op::Watch(peer, reply) => {
+                        self.pipeline(std::mem::take(&mut run)).await;
+                        let result = self.link.subscribe(&channel(peer), None).await;
+                        let _ = reply.send(result.map_err(StoreError::backend));
+                    }
+                    Op::Unwatch(peer, reply) => {
+                        self.pipeline(std::mem::take(&mut run)).await;
+                        let result = self.link.unsubscribe(&channel(peer)).await;
+                        let _ = reply.send(result.map_err(StoreError::backend));
+                    }
+                    // The next steps of a confirmation must land before what was called
+                    // after it: it ends the pipeline.
+                    delivered @ Op::Delivered(..) => {
+                        run.push(delivered);
+                        self.pipeline(std::mem::take(&mut run)).await;
+                    }
+                    op => run.push(op),
+                }
+            }
+            self.pipeline(run).await;
+            if !self.cleanup.is_empty() {
+                self.pipeline(Vec::new()).await;
+            }
+        }
+    }
+
+    /// Sends `ops` in one round trip (after the outbox cleanup waiting), then answers
+    /// each.
+    async fn pipeline(&mut self, ops: Vec<Op>) {
+        if ops.is_empty() && self.cleanup.is_empty() {
+            return;
+        }
+        let now = self.clock.now_millis();
+        let cutoff = now.saturating_sub(self.settings.ttl_millis());
+        let cleanup = std::mem::take(&mut self.cleanup);
+        let cleaned = cleanup.len();
+        let mut commands = cleanup;
+        commands.extend(ops.iter().map(|op| self.command(op, now, cutoff)));
+        let mut results = self.link.run(commands).await.into_iter();
+        for result in results.by_ref().take(cleaned) {
+            if let Err(error) = result {
+                tracing::warn!(%error, "could not clear a confirmed outbox; it goes again");
+            }
+        }
+        let mut reload = false;
+        for (op, result) in ops.into_iter().zip(results) {
+            if let Err(error) = &result {
+                reload |= missing_function(error);
+            }
+            self.answer(op, result, now, cutoff).await;
+        }
+        if reload {
+            tracing::warn!(
+                "Redis lacks Relay's functions (restarted without persistence?): loading them"
+            );
+            if let Err(error) = load_library(&self.link).await {
+                tracing::error!(%error, "could not load the store's functions");
+            }
+        }
+    }
+
+    /// The Redis command of one operation, and the peer whose keys it touches.
+    fn command(&self, op: &Op, now: u64, cutoff: u64) -> (PeerId, redis::Cmd) {
+        let ttl = self.settings.ttl_millis();
+        let peer = match op {
+            Op::Claim(id, ..) | Op::IsClaimed(id, _) => *id,
+            Op::Append(m, _) => m.to,
+            Op::Waiting(peer, ..)
+            | Op::Delivered(peer, ..)
+            | Op::ForgetReceipts(peer, ..)
+            | Op::Receipts(peer, ..)
+            | Op::Watch(peer, _)
+            | Op::Unwatch(peer, _) => *peer,
+        };
+        let command = match op {
+            Op::Claim(id, hash, _) => {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(key(*id, "owner"))
+                    .arg(hash.as_bytes().as_slice())
+                    .arg("NX")
+                    .arg("GET");
+                cmd
+            }
+            Op::IsClaimed(id, _) => {
+                let mut cmd = redis::cmd("EXISTS");
+                cmd.arg(key(*id, "owner"));
+                cmd
+            }
+            Op::Append(m, _) => {
+                let mut cmd = fcall("relay_append", m.to, &["inbox", "ids", "meta"]);
+                let json = serde_json::to_string(&StoredMessage {
+                    id: m.id,
+                    from: m.from,
+                    to: m.to,
+                    body: std::borrow::Cow::Borrowed(&m.body),
+                })
+                .unwrap_or_default();
+                cmd.arg(format!("{}:{}", m.from, m.id))
+                    .arg(json)
+                    .arg(now)
+                    .arg(cutoff)
+                    .arg(self.settings.max_queue)
+                    .arg(ttl)
+                    .arg(channel(m.to))
+                    .arg(self.link.publish_command());
+                cmd
+            }
+            Op::Waiting(peer, after, limit, _) => {
+                let mut cmd = fcall("relay_waiting", *peer, &["inbox", "ids"]);
+                cmd.arg(after).arg((*limit).min(MAX_PAGE)).arg(cutoff);
+                cmd
+            }
+            Op::Delivered(peer, seqs, _) => {
+                let mut cmd = fcall("relay_deliver", *peer, &["inbox", "ids", "outbox"]);
+                cmd.arg(peer.to_string())
+                    .arg(now)
+                    .arg(cutoff)
+                    .arg(ttl)
+                    .arg(seqs);
+                cmd
+            }
+            Op::ForgetReceipts(peer, seqs, _) => {
+                let mut cmd = fcall("relay_receipts_forget", *peer, &["receipts"]);
+                cmd.arg(seqs);
+                cmd
+            }
+            Op::Receipts(peer, after, limit, _) => {
+                let mut cmd = fcall("relay_receipts", *peer, &["receipts"]);
+                cmd.arg(after).arg((*limit).min(MAX_PAGE)).arg(cutoff);
+                cmd
+            }
+            Op::Watch(..) | Op::Unwatch(..) => unreachable!("subscriptions are not pipelined"),
+        };
+        (peer, command)
+    }
+
+    /// Answers `op` from its command's result.
+    async fn answer(&mut self, op: Op, result: RedisResult<Value>, now: u64, cutoff: u64) {
+        match op {
+            Op::Claim(_, hash, reply) => {
+                let claim = result.and_then(|value| match value {
+                    Value::Nil => Ok(Claim::Claimed),
+                    other => {
+                        let stored: Vec<u8> = redis::from_redis_value(other)?;
+                        let stored = <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
+                            redis::RedisError::from((
+                                redis::ErrorKind::Parse,
+                                "a stored secret hash of the wrong length",
+                            ))
+                        })?;
+                        Ok(if SecretHash::from_bytes(stored).matches(&hash) {
+                            Claim::Verified
+                        } else {
+                            Claim::Refused
+                        })
+                    }
+                });
+                let _ = reply.send(claim.map_err(StoreError::backend));
+            }
+            Op::IsClaimed(_, reply) => {
+                let _ = reply.send(parse::<bool>(result));
+            }
+            Op::Append(_, reply) => {
+                let appended = match parse::<Vec<String>>(result) {
+                    Ok(fields) => match fields.as_slice() {
+                        [full] if full == "full" => Err(AppendError::QueueFull {
+                            limit: self.settings.max_queue,
+                        }),
+                        [seq, sent_at, duplicate] => match (seq.parse(), sent_at.parse()) {
+                            (Ok(seq), Ok(sent_at)) => Ok(Appended {
+                                seq,
+                                sent_at,
+                                duplicate: duplicate == "1",
+                            }),
+                            _ => Err(unreadable("an append's reply").into()),
+                        },
+                        _ => Err(unreadable("an append's reply").into()),
+                    },
+                    Err(error) => Err(error.into()),
+                };
+                let _ = reply.send(appended);
+            }
+            Op::Waiting(_, _, _, reply) => {
+                let page = members(result).and_then(|members| {
+                    members
+                        .iter()
+                        .map(|m| decode_message(m))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| unreadable("a stored message"))
+                });
+                let _ = reply.send(page);
+            }
+            Op::Receipts(_, _, _, reply) => {
+                let page = members(result).and_then(|members| {
+                    members
+                        .iter()
+                        .map(|m| decode_receipt(m))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| unreadable("a stored receipt"))
+                });
+                let _ = reply.send(page);
+            }
+            Op::ForgetReceipts(_, _, reply) => {
+                let _ = reply.send(result.map(|_| ()).map_err(StoreError::backend));
+            }
+            Op::Delivered(peer, _, reply) => {
+                let handed = match parse::<Vec<String>>(result) {
+                    Ok(outbox) => self.hand_over(peer, outbox, now, cutoff).await,
+                    Err(error) => Err(error),
+                };
+                let _ = reply.send(handed);
+            }
+            Op::Watch(_, reply) | Op::Unwatch(_, reply) => {
+                let _ = reply.send(result.map(|_| ()).map_err(StoreError::backend));
+            }
+        }
+    }
+
+    /// Adds the receipts of `recipient`'s outbox (flat: seq, "sender\njson", …) to their
+    /// senders, one call per sender; the entries handed over are cleared with the next
+    /// pipeline.
+    async fn hand_over(
+        &mut self,
+        recipient: PeerId,
+        outbox: Vec<String>,
+        now: u64,
+        cutoff: u64,
+    ) -> Result<(), StoreError> {
+        let mut by_sender: BTreeMap<PeerId, (Vec<String>, Vec<String>)> = BTreeMap::new();
+        for entry in outbox.chunks(2) {
+            let [seq, value] = entry else { continue };
+            let Some((sender, json)) = value.split_once('\n') else {
+                continue;
+            };
+            let Ok(sender) = sender.parse::<PeerId>() else {
+                continue;
+            };
+            let (seqs, receipts) = by_sender.entry(sender).or_default();
+            seqs.push(seq.clone());
+            receipts.push(json.to_owned());
+        }
+        if by_sender.is_empty() {
+            return Ok(());
+        }
+        let commands = by_sender
+            .iter()
+            .map(|(sender, (_, receipts))| {
+                let mut cmd = fcall("relay_receipt_add", *sender, &["receipts", "meta"]);
+                cmd.arg(sender.to_string())
+                    .arg(now)
+                    .arg(cutoff)
+                    .arg(self.settings.ttl_millis())
+                    .arg(channel(*sender))
+                    .arg(self.link.publish_command())
+                    .arg(receipts);
+                (*sender, cmd)
+            })
+            .collect();
+        let results = self.link.run(commands).await;
+        let mut done = Vec::new();
+        let mut failed = None;
+        for ((_, (seqs, _)), result) in by_sender.into_iter().zip(results) {
+            match result {
+                Ok(_) => done.extend(seqs),
+                Err(error) => failed = Some(error),
+            }
+        }
+        if !done.is_empty() {
+            let mut cmd = fcall("relay_outbox_done", recipient, &["outbox"]);
+            cmd.arg(done);
+            self.cleanup.push((recipient, cmd));
+        }
+        match failed {
+            Some(error) => Err(StoreError::backend(error)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether Redis refused a call because it lacks Relay's functions.
+fn missing_function(error: &redis::RedisError) -> bool {
+    error.to_string().contains("Function not found")
+}
+
+/// The key `relay:{<peer>}:<name>`: every key of a peer in the same hash slot.
+fn key(peer: PeerId, name: &str) -> String {
+    format!("relay:{{{peer}}}:{name}")
+}
+
+/// The channel where what is stored for `peer` is published.
+fn channel(peer: PeerId) -> String {
+    key(peer, "live")
+}
+
+/// `FCALL function` on the keys `names` of `peer`.
+fn fcall(function: &str, peer: PeerId, names: &[&str]) -> redis::Cmd {
+    let mut cmd = redis::cmd("FCALL");
+    cmd.arg(function).arg(names.len());
+    for name in names {
+        cmd.arg(key(peer, name));
+    }
+    cmd
+}
+
+/// A reply read as `T`.
+fn parse<T: FromRedisValue>(result: RedisResult<Value>) -> Result<T, StoreError> {
+    let value = result.map_err(StoreError::backend)?;
+    redis::from_redis_value(value).map_err(StoreError::backend)
+}
+
+/// A list of members, from a function's reply.
+fn members(result: RedisResult<Value>) -> Result<Vec<String>, StoreError> {
+    parse(result)
+}
+
+fn unreadable(what: &str) -> StoreError {
+    StoreError::backend(format!("unreadable {what} in Redis"))
+}
+
+/// What a stored message keeps besides its seq and time.
+#[derive(Serialize, Deserialize)]
+struct StoredMessage<'a> {
+    id: MessageId,
+    from: PeerId,
+    to: PeerId,
+    #[serde(borrow)]
+    body: std::borrow::Cow<'a, str>,
+}
+
+/// What a stored receipt keeps besides its seq.
+#[derive(Deserialize)]
+struct StoredReceipt {
+    id: MessageId,
+    to: PeerId,
+    delivered_at: u64,
+}
+
+/// An inbox member `"<seq>\n<sent_at>\n<sender>:<id>\n<json>"`.
+fn decode_message(member: &str) -> Option<Envelope> {
+    let mut parts = member.splitn(4, '\n');
+    let seq = parts.next()?.parse().ok()?;
+    let sent_at = parts.next()?.parse().ok()?;
+    let _dedup = parts.next()?;
+    let stored: StoredMessage<'_> = serde_json::from_str(parts.next()?).ok()?;
+    Some(Envelope {
+        id: stored.id,
+        from: stored.from,
+        to: stored.to,
+        body: stored.body.into_owned(),
+        sent_at,
+        seq,
+    })
+}
+
+/// A receipts member `"<seq>\n<json>"`.
+fn decode_receipt(member: &str) -> Option<Receipt> {
+    let (seq, json) = member.split_once('\n')?;
+    let stored: StoredReceipt = serde_json::from_str(json).ok()?;
+    Some(Receipt {
+        id: stored.id,
+        to: stored.to,
+        delivered_at: stored.delivered_at,
+        seq: seq.parse().ok()?,
+    })
+}
+
+/// A payload of a live channel: `"S" + inbox member` or `"R<sender>\n" + receipts member`.
+fn decode_notice(payload: &[u8]) -> Option<Notice> {
+    let text = std::str::from_utf8(payload).ok()?;
+    match text.split_at_checked(1)? {
+        ("S", member) => decode_message(member).map(Notice::Stored),
+        ("R", rest) => {
+            let (sender, member) = rest.split_once('\n')?;
+            Some(Notice::Receipt(ReceiptFor {
+                sender: sender.parse().ok()?,
+                receipt: decode_receipt(member)?,
+            }))
+        }
+        _ => None,
+    }
+}
+
+impl Store for RedisStore {
+    fn claim(
+        &self,
+        id: PeerId,
+        secret: SecretHash,
+    ) -> BoxFuture<'static, Result<Claim, StoreError>> {
+        self.call(|reply| Op::Claim(id, secret, reply))
+    }
+
+    fn is_claimed(&self, id: PeerId) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.call(|reply| Op::IsClaimed(id, reply))
+    }
+
+    fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>> {
+        self.call(|reply| Op::Append(message, reply))
+    }
+
+    fn delivered(
+        &self,
+        recipient: PeerId,
+        seqs: Vec<u64>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(|reply| Op::Delivered(recipient, seqs, reply))
+    }
+
+    fn forget_receipts(
+        &self,
+        sender: PeerId,
+        seqs: Vec<u64>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(|reply| Op::ForgetReceipts(sender, seqs, reply))
+    }
+
+    fn waiting(
+        &self,
+        recipient: PeerId,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Envelope>, StoreError>> {
+        self.call(|reply| Op::Waiting(recipient, after, limit, reply))
+    }
+
+    fn receipts(
+        &self,
+        sender: PeerId,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Receipt>, StoreError>> {
+        self.call(|reply| Op::Receipts(sender, after, limit, reply))
+    }
+
+    fn watch(&self, peer: PeerId) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(|reply| Op::Watch(peer, reply))
+    }
+
+    fn unwatch(&self, peer: PeerId) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(|reply| Op::Unwatch(peer, reply))
+    }
+
+    fn expire(&self) -> BoxFuture<'static, Result<u64, StoreError>> {
+        // Every function drops what expired in the keys it touches, and keys untouched
+        // for the TTL expire in Redis itself.
+        futures_util::future::ready(Ok(0)).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_and_notices_read_back() {
+        let member = "1843200000000001\n1800000000000\n3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71:0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c\n{\"id\":\"0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c\",\"from\":\"3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71\",\"to\":\"b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e\",\"body\":\"two\\nlines\"}";
+        let envelope = decode_message(member).unwrap();
+        assert_eq!(
+            (envelope.seq, envelope.sent_at, envelope.body.as_str()),
+            (1_843_200_000_000_001, 1_800_000_000_000, "two\nlines")
+        );
+        assert_eq!(
+            decode_notice(format!("S{member}").as_bytes()),
+            Some(Notice::Stored(envelope))
+        );
+        let receipt = "7\n{\"id\":\"0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c\",\"to\":\"b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e\",\"delivered_at\":5}";
+        let notice =
+            decode_notice(format!("R3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71\n{receipt}").as_bytes());
+        assert!(
+            matches!(
+                notice,
+                Some(Notice::Receipt(ReceiptFor {
+                    receipt: Receipt {
+                        seq: 7,
+                        delivered_at: 5,
+                        ..
+                    },
+                    ..
+                }))
+            ),
+            "{notice:?}"
+        );
+        assert_eq!(decode_notice(b"X"), None);
+        assert_eq!(decode_notice(b"Sgarbage"), None);
+    }
+
+    #[test]
+    fn every_key_of_a_peer_shares_its_hash_tag() {
+        let peer: PeerId = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap();
+        assert_eq!(
+            key(peer, "inbox"),
+            "relay:{3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71}:inbox"
+        );
+        assert!(channel(peer).starts_with(link::LIVE_PREFIX));
+    }
+}

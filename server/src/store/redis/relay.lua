@@ -1,0 +1,172 @@
+#!lua name=relay
+-- Relay's store on Redis: each function touches the keys of one peer only, all behind
+-- the hash tag {<peer id>}, so every call is atomic and lands on one node of a Redis
+-- Cluster. Keys of peer P:
+--   relay:{P}:owner     string  SHA-256 of the secret that claimed P (plain SET NX, no function)
+--   relay:{P}:inbox     zset    messages waiting for P, scored by seq
+--   relay:{P}:ids       hash    "<sender>:<message id>" -> "<seq> <sent_at>" of those messages
+--   relay:{P}:meta      hash    seq: last message seq given; rseq: last receipt seq given
+--   relay:{P}:outbox    hash    receipts of messages P confirmed, not yet handed to their senders
+--   relay:{P}:receipts  zset    receipts of P's own messages, scored by their seq
+-- and the channel relay:{P}:live, where what is stored for P is published.
+--
+-- A seq is max(last + 1, now * 1024): increasing per peer, and about the time it was
+-- given, so messages of two directions of a conversation sort by time and whatever is
+-- scored under cutoff * 1024 was accepted before the cutoff.
+--
+-- Members:
+--   inbox:    "<seq>\n<sent_at>\n<sender>:<id>\n<json: id, from, to, body>"
+--   receipts: "<seq>\n<json: id, to, delivered_at>"
+-- Notices published on relay:{P}:live: "S" .. inbox member, "R" .. receipts member.
+
+local SCALE = 1024
+local EXPIRE_BATCH = 1000
+
+local function num(n)
+  return string.format('%.0f', n)
+end
+
+-- The next seq of `field` in `meta`.
+local function next_seq(meta, field, now)
+  local last = tonumber(redis.call('HGET', meta, field) or '0')
+  local seq = math.max(last + 1, tonumber(now) * SCALE)
+  redis.call('HSET', meta, field, num(seq))
+  return seq
+end
+
+-- The first `n` newline-separated fields of `s`, then the rest.
+local function fields(s, n)
+  local out, pos = {}, 1
+  for _ = 1, n do
+    local at = string.find(s, '\n', pos, true)
+    if not at then return nil end
+    out[#out + 1] = string.sub(s, pos, at - 1)
+    pos = at + 1
+  end
+  out[#out + 1] = string.sub(s, pos)
+  return out
+end
+
+-- Drops messages accepted before `cutoff` (ms), a bounded batch per call.
+local function expire_inbox(inbox, ids, cutoff)
+  local old = redis.call('ZRANGEBYSCORE', inbox, '-inf', '(' .. num(tonumber(cutoff) * SCALE),
+    'LIMIT', 0, EXPIRE_BATCH)
+  for _, member in ipairs(old) do
+    local f = fields(member, 3)
+    if f then redis.call('HDEL', ids, f[3]) end
+    redis.call('ZREM', inbox, member)
+  end
+end
+
+local function expire_receipts(receipts, cutoff)
+  redis.call('ZREMRANGEBYSCORE', receipts, '-inf', '(' .. num(tonumber(cutoff) * SCALE))
+end
+
+-- KEYS: inbox, ids, meta
+-- ARGV: dedup key, json, now, cutoff, max queue, ttl ms, live channel, publish command
+-- Returns {seq, sent_at, duplicate (0/1)}, or {"full"}.
+local function append(keys, args)
+  local inbox, ids, meta = keys[1], keys[2], keys[3]
+  local dedup, json, now, cutoff = args[1], args[2], args[3], args[4]
+  local max_queue, ttl, channel, publish = tonumber(args[5]), args[6], args[7], args[8]
+  expire_inbox(inbox, ids, cutoff)
+  local found = redis.call('HGET', ids, dedup)
+  if found then
+    local space = string.find(found, ' ', 1, true)
+    local seq, sent_at = string.sub(found, 1, space - 1), string.sub(found, space + 1)
+    -- Still waiting: its first delivery may never have happened, so it is noticed again.
+    local member = redis.call('ZRANGEBYSCORE', inbox, seq, seq)[1]
+    if member then redis.call(publish, channel, 'S' .. member) end
+    return { seq, sent_at, 1 }
+  end
+  if redis.call('ZCARD', inbox) >= max_queue then
+    return { 'full' }
+  end
+  local seq = num(next_seq(meta, 'seq', now))
+  local member = seq .. '\n' .. now .. '\n' .. dedup .. '\n' .. json
+  redis.call('ZADD', inbox, seq, member)
+  redis.call('HSET', ids, dedup, seq .. ' ' .. now)
+  for _, key in ipairs(keys) do redis.call('PEXPIRE', key, ttl) end
+  redis.call(publish, channel, 'S' .. member)
+  return { seq, now, 0 }
+end
+
+-- KEYS: inbox, ids
+-- ARGV: after, limit, cutoff
+local function waiting(keys, args)
+  expire_inbox(keys[1], keys[2], args[3])
+  return redis.call('ZRANGEBYSCORE', keys[1], '(' .. args[1], '+inf', 'LIMIT', 0, args[2])
+end
+
+-- The recipient confirmed messages: they leave its inbox for its outbox, from where the
+-- caller hands each to its sender (receipt_add) and then clears it (outbox_done).
+-- KEYS: inbox, ids, outbox
+-- ARGV: recipient, at, cutoff, ttl ms, seq...
+-- Returns the whole outbox, {seq, "<sender>\n<receipt json>", ...}: what an earlier
+-- caller failed to hand over goes again.
+local function deliver(keys, args)
+  local inbox, ids, outbox = keys[1], keys[2], keys[3]
+  local recipient, at, cutoff, ttl = args[1], args[2], args[3], args[4]
+  expire_inbox(inbox, ids, cutoff)
+  for i = 5, #args do
+    local member = redis.call('ZRANGEBYSCORE', inbox, args[i], args[i])[1]
+    if member then
+      local f = fields(member, 3)
+      local colon = string.find(f[3], ':', 1, true)
+      local sender, id = string.sub(f[3], 1, colon - 1), string.sub(f[3], colon + 1)
+      redis.call('ZREM', inbox, member)
+      redis.call('HDEL', ids, f[3])
+      redis.call('HSET', outbox, f[1], sender .. '\n{"id":"' .. id .. '","to":"' .. recipient
+        .. '","delivered_at":' .. at .. '}')
+    end
+  end
+  if redis.call('EXISTS', outbox) == 1 then redis.call('PEXPIRE', outbox, ttl) end
+  return redis.call('HGETALL', outbox)
+end
+
+-- KEYS: outbox
+-- ARGV: seq...
+local function outbox_done(keys, args)
+  return redis.call('HDEL', keys[1], unpack(args))
+end
+
+-- Receipts for a sender, from its recipients' outboxes.
+-- KEYS: receipts, meta
+-- ARGV: sender, now, cutoff, ttl ms, live channel, publish command, receipt json...
+local function receipt_add(keys, args)
+  local receipts, meta = keys[1], keys[2]
+  local sender, now, cutoff, ttl, channel, publish = args[1], args[2], args[3], args[4], args[5], args[6]
+  expire_receipts(receipts, cutoff)
+  for i = 7, #args do
+    local seq = num(next_seq(meta, 'rseq', now))
+    local member = seq .. '\n' .. args[i]
+    redis.call('ZADD', receipts, seq, member)
+    redis.call(publish, channel, 'R' .. sender .. '\n' .. member)
+  end
+  for _, key in ipairs(keys) do redis.call('PEXPIRE', key, ttl) end
+  return #args - 6
+end
+
+-- KEYS: receipts
+-- ARGV: after, limit, cutoff
+local function receipts_page(keys, args)
+  expire_receipts(keys[1], args[3])
+  return redis.call('ZRANGEBYSCORE', keys[1], '(' .. args[1], '+inf', 'LIMIT', 0, args[2])
+end
+
+-- KEYS: receipts
+-- ARGV: seq...
+local function receipts_forget(keys, args)
+  for _, seq in ipairs(args) do
+    redis.call('ZREMRANGEBYSCORE', keys[1], seq, seq)
+  end
+  return #args
+end
+
+redis.register_function('relay_append', append)
+redis.register_function('relay_waiting', waiting)
+redis.register_function('relay_deliver', deliver)
+redis.register_function('relay_outbox_done', outbox_done)
+redis.register_function('relay_receipt_add', receipt_add)
+redis.register_function('relay_receipts', receipts_page)
+redis.register_function('relay_receipts_forget', receipts_forget)

@@ -1,0 +1,370 @@
+//! The [`Store`] contract, one suite run against every backend: an SQLite file, one
+//! redis-server, and a Redis Cluster of three masters, each a real process started by
+//! the test. Each case opens a fresh store (with its own clock and limits) on the
+//! backend and uses fresh peer ids.
+
+mod fixture;
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use fixture::{
+    new_peer,
+    redis::{RedisCluster, RedisServer},
+    within,
+};
+use relay_server::{
+    clock::{Clock, ManualClock},
+    identity::SecretHash,
+    store::{
+        AppendError, Claim, Durability, NewMessage, Notice, NoticeStream, Notices, ReceiptFor,
+        RedisStore, Settings, SqliteStore, Store,
+    },
+};
+use relay_shared::{MessageId, PeerId, Secret};
+
+/// The TTL every case's store is opened with.
+const TTL: Duration = Duration::from_secs(3600);
+const TTL_MS: u64 = 3_600_000;
+
+/// A store under test, with what the case needs around it.
+struct Opened {
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    notices: NoticeStream,
+}
+
+/// Opens a fresh store of one backend, allowing `max_queue` messages per recipient.
+type Open = Box<dyn Fn(u32) -> Pin<Box<dyn Future<Output = Opened>>>>;
+
+fn message(from: PeerId, to: PeerId, n: u32) -> NewMessage {
+    NewMessage {
+        id: MessageId::from_uuid(uuid::Uuid::new_v4()),
+        from,
+        to,
+        body: format!("message {n}"),
+    }
+}
+
+fn hash(secret: &str) -> SecretHash {
+    SecretHash::of(&secret.parse::<Secret>().expect("a secret"))
+}
+
+async fn next_notice(notices: &mut NoticeStream) -> Notice {
+    within("a notice", notices.next())
+        .await
+        .expect("the store is open")
+}
+
+async fn claims(open: &Open) {
+    let Opened { store, .. } = open(10).await;
+    let id = new_peer();
+    assert!(!store.is_claimed(id).await.unwrap());
+    let (one, two) = (hash("secret-one-000000"), hash("secret-two-000000"));
+    assert_eq!(store.claim(id, one).await.unwrap(), Claim::Claimed);
+    assert_eq!(store.claim(id, one).await.unwrap(), Claim::Verified);
+    assert_eq!(store.claim(id, two).await.unwrap(), Claim::Refused);
+    assert!(store.is_claimed(id).await.unwrap());
+    assert!(!store.is_claimed(new_peer()).await.unwrap());
+}
+
+async fn appends_are_ordered_idempotent_and_paged(open: &Open) {
+    let Opened { store, clock, .. } = open(100).await;
+    let (alice, bob) = (new_peer(), new_peer());
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        let m = message(alice, bob, n);
+        let appended = store.append(m.clone()).await.unwrap();
+        assert!(!appended.duplicate);
+        assert_eq!(appended.sent_at, clock.now_millis());
+        sent.push((m, appended));
+    }
+    let seqs: Vec<u64> = sent.iter().map(|(_, a)| a.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    clock.advance(10);
+    let again = store.append(sent[3].0.clone()).await.unwrap();
+    assert_eq!(
+        (again.seq, again.sent_at, again.duplicate),
+        (sent[3].1.seq, sent[3].1.sent_at, true),
+        "a resend is the first one"
+    );
+
+    let first = store.waiting(bob, 0, 3).await.unwrap();
+    let bodies: Vec<&str> = first.iter().map(|e| e.body.as_str()).collect();
+    assert_eq!(bodies, ["message 0", "message 1", "message 2"]);
+    assert_eq!(
+        (first[0].from, first[0].to, first[0].id),
+        (alice, bob, sent[0].0.id)
+    );
+    assert_eq!(first[0].seq, seqs[0]);
+    let rest = store.waiting(bob, first[2].seq, 3).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert!(store.waiting(alice, 0, 10).await.unwrap().is_empty());
+}
+
+async fn operations_see_those_called_before_them(open: &Open) {
+    let Opened { store, .. } = open(100).await;
+    let (alice, bob) = (new_peer(), new_peer());
+    // Not awaited before the read is called: still seen, the queue keeps call order.
+    let append = store.append(message(alice, bob, 1));
+    let waiting = store.waiting(bob, 0, 10);
+    let (append, waiting) = tokio::join!(append, waiting);
+    assert_eq!(waiting.unwrap()[0].seq, append.unwrap().seq);
+
+    let hash = hash("secret-one-000000");
+    let claim = store.claim(alice, hash);
+    let claimed = store.is_claimed(alice);
+    let (claim, claimed) = tokio::join!(claim, claimed);
+    assert_eq!(claim.unwrap(), Claim::Claimed);
+    assert!(claimed.unwrap());
+}
+
+async fn confirming_turns_messages_into_receipts_for_their_senders(open: &Open) {
+    let Opened {
+        store,
+        clock,
+        mut notices,
+    } = open(100).await;
+    let (alice, bob, carol, dave) = (new_peer(), new_peer(), new_peer(), new_peer());
+    for peer in [alice, bob, carol, dave] {
+        store.watch(peer).await.unwrap();
+    }
+    let to_bob_1 = message(alice, bob, 1);
+    let a = store.append(to_bob_1.clone()).await.unwrap().seq;
+    let b = store.append(message(carol, bob, 2)).await.unwrap().seq;
+    let other = store.append(message(alice, dave, 3)).await.unwrap().seq;
+    for _ in 0..3 {
+        assert!(matches!(next_notice(&mut notices).await, Notice::Stored(_)));
+    }
+
+    clock.advance(100);
+    // Only the recipient can confirm; unknown seqs are ignored.
+    store.delivered(bob, vec![a, b, other, 999]).await.unwrap();
+    let mut receipts = Vec::new();
+    for _ in 0..2 {
+        match next_notice(&mut notices).await {
+            Notice::Receipt(receipt) => receipts.push(receipt),
+            other => panic!("a receipt, not {other:?}"),
+        }
+    }
+    receipts.sort_by_key(|r| r.sender == carol);
+    let ReceiptFor { sender, receipt } = receipts[0];
+    assert_eq!(sender, alice);
+    assert_eq!(
+        (receipt.id, receipt.to, receipt.delivered_at),
+        (to_bob_1.id, bob, clock.now_millis())
+    );
+    assert_eq!(receipts[1].sender, carol);
+
+    assert!(store.waiting(bob, 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.waiting(dave, 0, 10).await.unwrap().len(), 1);
+    // A second confirmation changes nothing.
+    store.delivered(bob, vec![a]).await.unwrap();
+
+    let kept = store.receipts(alice, 0, 10).await.unwrap();
+    assert_eq!(kept, [receipt], "the receipt waits for its sender");
+    assert_eq!(store.receipts(carol, 0, 10).await.unwrap().len(), 1);
+    // Someone else cannot forget alice's receipts (a seq names one of the sender's own).
+    store
+        .forget_receipts(dave, vec![receipt.seq])
+        .await
+        .unwrap();
+    assert_eq!(store.receipts(alice, 0, 10).await.unwrap().len(), 1);
+    store
+        .forget_receipts(alice, vec![receipt.seq])
+        .await
+        .unwrap();
+    assert!(store.receipts(alice, 0, 10).await.unwrap().is_empty());
+}
+
+async fn a_resend_of_a_waiting_message_is_noticed_again(open: &Open) {
+    let Opened {
+        store, mut notices, ..
+    } = open(100).await;
+    let (alice, bob) = (new_peer(), new_peer());
+    store.watch(bob).await.unwrap();
+    let m = message(alice, bob, 1);
+    store.append(m.clone()).await.unwrap();
+    let Notice::Stored(first) = next_notice(&mut notices).await else {
+        panic!("a stored notice");
+    };
+    assert_eq!((first.id, first.body.as_str()), (m.id, "message 1"));
+    // Its first delivery may never have happened (a crash right after the commit).
+    store.append(m.clone()).await.unwrap();
+    assert_eq!(next_notice(&mut notices).await, Notice::Stored(first));
+}
+
+async fn each_recipient_has_a_bounded_queue(open: &Open) {
+    let Opened { store, .. } = open(2).await;
+    let (alice, bob, eve) = (new_peer(), new_peer(), new_peer());
+    let first = message(alice, bob, 1);
+    let first_seq = store.append(first.clone()).await.unwrap().seq;
+    store.append(message(alice, bob, 2)).await.unwrap();
+    assert!(matches!(
+        store.append(message(alice, bob, 3)).await,
+        Err(AppendError::QueueFull { limit: 2 })
+    ));
+    // A resend of a stored message is not refused, and other recipients are fine.
+    assert!(store.append(first).await.unwrap().duplicate);
+    store.append(message(alice, eve, 4)).await.unwrap();
+    // Confirming frees a place.
+    store.delivered(bob, vec![first_seq]).await.unwrap();
+    store.append(message(alice, bob, 3)).await.unwrap();
+}
+
+async fn what_waited_past_the_ttl_is_dropped(open: &Open) {
+    let Opened { store, clock, .. } = open(2).await;
+    let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
+    store.append(message(alice, bob, 1)).await.unwrap();
+    let confirmed = store.append(message(alice, carol, 2)).await.unwrap().seq;
+    store.delivered(carol, vec![confirmed]).await.unwrap();
+    clock.advance(TTL_MS / 2);
+    store.append(message(alice, bob, 2)).await.unwrap();
+    store.expire().await.unwrap();
+    assert_eq!(store.waiting(bob, 0, 10).await.unwrap().len(), 2);
+    assert_eq!(store.receipts(alice, 0, 10).await.unwrap().len(), 1);
+
+    clock.advance(TTL_MS / 2 + 1);
+    while store.expire().await.unwrap() > 0 {}
+    let left = store.waiting(bob, 0, 10).await.unwrap();
+    assert_eq!(
+        left.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
+        ["message 2"],
+        "the first message is older than the TTL"
+    );
+    assert!(
+        store.receipts(alice, 0, 10).await.unwrap().is_empty(),
+        "so is the receipt"
+    );
+    // Its place is free again.
+    store.append(message(alice, bob, 3)).await.unwrap();
+}
+
+/// Runs every case against one backend, naming the case that fails.
+async fn run_contract(backend: &str, open: Open) {
+    macro_rules! cases {
+        ($($case:ident),* $(,)?) => {
+            $(
+                println!("{backend}: {}", stringify!($case));
+                $case(&open).await;
+            )*
+        };
+    }
+    cases!(
+        claims,
+        appends_are_ordered_idempotent_and_paged,
+        operations_see_those_called_before_them,
+        confirming_turns_messages_into_receipts_for_their_senders,
+        a_resend_of_a_waiting_message_is_noticed_again,
+        each_recipient_has_a_bounded_queue,
+        what_waited_past_the_ttl_is_dropped,
+    );
+}
+
+fn settings(max_queue: u32) -> Settings {
+    Settings {
+        max_queue,
+        ttl: TTL,
+    }
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(1_800_000_000_000))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_meets_the_contract() {
+    let dirs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let open: Open = Box::new(move |max_queue| {
+        let dirs = dirs.clone();
+        Box::pin(async move {
+            let dir = tempfile::tempdir().expect("a data directory");
+            let clock = clock();
+            let (tx, notices) = Notices::channel(1024);
+            let store = SqliteStore::open(
+                dir.path(),
+                settings(max_queue),
+                Durability::Normal,
+                clock.clone(),
+                tx,
+            )
+            .expect("the store opens");
+            dirs.lock().expect("dirs").push(dir);
+            Opened {
+                store: Arc::new(store),
+                clock,
+                notices,
+            }
+        })
+    });
+    run_contract("sqlite", open).await;
+}
+
+/// An `Open` for the Redis at `url`.
+fn redis_backend(url: String) -> Open {
+    Box::new(move |max_queue| {
+        let url = url.clone();
+        Box::pin(async move {
+            let clock = clock();
+            let (tx, notices) = Notices::channel(1024);
+            let (store, _link) = RedisStore::open(&url, settings(max_queue), clock.clone(), tx)
+                .await
+                .expect("the store connects");
+            Opened {
+                store: Arc::new(store),
+                clock,
+                notices,
+            }
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_meets_the_contract() {
+    let redis = RedisServer::start();
+    run_contract("redis", redis_backend(redis.url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_meets_the_contract() {
+    let cluster = RedisCluster::start();
+    run_contract("redis cluster", redis_backend(cluster.url())).await;
+}
+
+/// What only a shared store does: two nodes see each other's writes and notices, and
+/// a claim raced from both has one winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_redis_see_each_others_messages_and_claims() {
+    let redis = RedisServer::start();
+    let open = redis_backend(redis.url());
+    let (one, mut two) = (open(100).await, open(100).await);
+    let (alice, bob) = (new_peer(), new_peer());
+    two.store.watch(bob).await.unwrap();
+    let appended = one.store.append(message(alice, bob, 1)).await.unwrap();
+    let Notice::Stored(envelope) = next_notice(&mut two.notices).await else {
+        panic!("a stored notice on the other node");
+    };
+    assert_eq!((envelope.seq, envelope.to), (appended.seq, bob));
+
+    for round in 0..20 {
+        let id = new_peer();
+        let secrets = (hash("secret-one-000000"), hash("secret-two-000000"));
+        let (a, b) = tokio::join!(
+            one.store.claim(id, secrets.0),
+            two.store.claim(id, secrets.1)
+        );
+        let mut outcomes = [a.unwrap(), b.unwrap()];
+        outcomes.sort_by_key(|c| *c == Claim::Refused);
+        assert_eq!(outcomes, [Claim::Claimed, Claim::Refused], "round {round}");
+    }
+
+    two.store.unwatch(bob).await.unwrap();
+    one.store.append(message(alice, bob, 2)).await.unwrap();
+    let carol = new_peer();
+    two.store.watch(carol).await.unwrap();
+    one.store.append(message(alice, carol, 3)).await.unwrap();
+    let Notice::Stored(next) = next_notice(&mut two.notices).await else {
+        panic!("a stored notice");
+    };
+    assert_eq!(next.to, carol, "nothing more for bob once unwatched");
+}
