@@ -10,102 +10,30 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use fixture::{Peer, RawSocket, TestServer, new_peer, within};
+use fixture::{
+    Peer, RawSocket, TestServer,
+    load::{Shape, pairs_at_full_load},
+    new_peer, within,
+};
 use futures_util::FutureExt;
-use relay_shared::{PeerId, event, seed::SeedMessage};
+use relay_shared::{event, seed::SeedMessage};
 use serde_json::json;
-use tokio::sync::Notify;
 
 /// Sender/receiver pairs sending at once.
 const PAIRS: usize = 16;
 /// Messages per pair.
 const MESSAGES: usize = 1_500;
-/// Messages a sender may have in flight (sent, not yet received), well under the
-/// server's per-socket buffer.
-const WINDOW: usize = 256;
-
-#[derive(Clone, Copy)]
-enum Shape {
-    Seed,
-    Typed,
-}
-
-/// Runs [`PAIRS`] pairs at full speed in `shape`; each receiver checks it got
-/// 0..[`MESSAGES`] in order.
-async fn pairs_at_full_load(shape: Shape) {
-    let server = TestServer::start().await;
-    let mut tasks = Vec::new();
-    for _ in 0..PAIRS {
-        let (from, to) = (new_peer(), new_peer());
-        let mut sender = Peer::connect(&server).await;
-        let mut receiver = Peer::connect(&server).await;
-        match shape {
-            Shape::Seed => {
-                sender.init(from).await;
-                receiver.init(to).await;
-            }
-            Shape::Typed => {
-                sender.register(from).await;
-                receiver.register(to).await;
-            }
-        }
-        let received = Arc::new(AtomicUsize::new(0));
-        let progress = Arc::new(Notify::new());
-        tasks.push(tokio::spawn(send_all(
-            sender,
-            to,
-            shape,
-            received.clone(),
-            progress.clone(),
-        )));
-        tasks.push(tokio::spawn(async move {
-            for expected in 0..MESSAGES {
-                let body = match shape {
-                    Shape::Seed => receiver.expect(event::MESSAGE).await,
-                    Shape::Typed => receiver.expect(event::DELIVER).await["body"].clone(),
-                };
-                assert_eq!(body, json!(expected.to_string()), "out of order or lost");
-                received.store(expected + 1, Ordering::Release);
-                progress.notify_one();
-            }
-        }));
-    }
-    for task in tasks {
-        within("a pair to finish", task).await.expect("pair task");
-    }
-}
-
-async fn send_all(
-    sender: Peer,
-    to: PeerId,
-    shape: Shape,
-    received: Arc<AtomicUsize>,
-    progress: Arc<Notify>,
-) {
-    for i in 0..MESSAGES {
-        while i - received.load(Ordering::Acquire) >= WINDOW {
-            within("the receiver to catch up", progress.notified()).await;
-        }
-        let text = i.to_string();
-        match shape {
-            Shape::Seed => sender.seed_send(to, &text).await,
-            Shape::Typed => {
-                sender
-                    .emit(event::SEND, json!({"to": to, "body": text}))
-                    .await;
-            }
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_messages_keep_their_order_at_full_load() {
-    pairs_at_full_load(Shape::Seed).await;
+    let server = TestServer::start().await;
+    pairs_at_full_load(&server, &server, Shape::Seed, PAIRS, MESSAGES).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_messages_keep_their_order_at_full_load() {
-    pairs_at_full_load(Shape::Typed).await;
+    let server = TestServer::start().await;
+    pairs_at_full_load(&server, &server, Shape::Typed, PAIRS, MESSAGES).await;
 }
 
 /// With rust_socketio: emitting from the connect callback, the earliest a client can.
