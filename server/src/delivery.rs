@@ -14,7 +14,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use relay_shared::{Envelope, SendReply, event};
+use relay_shared::{Envelope, ErrorCode, Rejection, SendReply, event};
 use socketioxide::{
     BroadcastError, SendError, SocketError, SocketIo,
     adapter::{Adapter, LocalAdapter},
@@ -72,7 +72,8 @@ pub async fn dispatch<A: NodeAdapter>(
 
 /// Seed protocol: hands `envelope` to every socket registered under its recipient now,
 /// on every node, each in its protocol's shape. With `report`, says how many sockets it
-/// reached (in a cluster that asks every node).
+/// reached (in a cluster that asks every node). In a cluster without Redis, nothing goes
+/// out and the sender hears `unavailable`.
 pub async fn broadcast<A: NodeAdapter>(
     socket: &SocketRef<A>,
     envelope: &Envelope,
@@ -87,13 +88,19 @@ pub async fn broadcast<A: NodeAdapter>(
     };
     let failed = if A::SPANS_NODES {
         // The adapter publishes the broadcast for the other nodes, then emits here.
-        failures(socket.within(typed).emit(event::DELIVER, envelope).await)
-            + failures(
-                socket
-                    .within(seed)
-                    .emit(event::MESSAGE, &envelope.body)
-                    .await,
-            )
+        let typed = socket.within(typed).emit(event::DELIVER, envelope).await;
+        let seed = socket
+            .within(seed)
+            .emit(event::MESSAGE, &envelope.body)
+            .await;
+        if let Err(BroadcastError::Adapter(error)) = typed.as_ref().and(seed.as_ref()) {
+            tracing::warn!(%error, "could not reach the other nodes");
+            return SendReply::Rejected(Rejection::new(
+                ErrorCode::Unavailable,
+                "the server cannot reach the other nodes right now; try again",
+            ));
+        }
+        failures(typed) + failures(seed)
     } else {
         emit_here(socket.local().within(typed), event::DELIVER, envelope).await
             + emit_here(socket.local().within(seed), event::MESSAGE, &envelope.body).await

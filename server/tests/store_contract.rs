@@ -3,6 +3,8 @@
 //! the test. Each case opens a fresh store (with its own clock and limits) on the
 //! backend and uses fresh peer ids.
 
+#![allow(clippy::unwrap_used)] // the contract cases are test code called by the tests below
+
 mod fixture;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
