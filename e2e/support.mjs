@@ -2,7 +2,7 @@
 // 127.0.0.1; Debian's Chromium through playwright-core. Every wait is bounded.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -19,12 +19,13 @@ mkdirSync(ARTIFACTS, { recursive: true });
 
 /**
  * Starts the server on `port` (0: any free one) with `dataDir` (a new temporary one by
- * default; pass the previous server's to restart it) and waits for its address.
+ * default; pass the previous server's to restart it) and `extraArgs`, and waits for its
+ * address.
  */
-export async function startServer({ port = 0, dataDir = mkdtempSync(join(tmpdir(), "relay-e2e-")) } = {}) {
+export async function startServer({ port = 0, dataDir = mkdtempSync(join(tmpdir(), "relay-e2e-")), extraArgs = [] } = {}) {
   const child = spawn(
     SERVER_BIN,
-    ["--addr", `127.0.0.1:${port}`, "--static-dir", DIST, "--data-dir", dataDir, "--log", "warn"],
+    ["--addr", `127.0.0.1:${port}`, "--static-dir", DIST, "--data-dir", dataDir, "--log", "warn", ...extraArgs],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const lines = createInterface({ input: child.stdout });
@@ -110,3 +111,109 @@ export function message(page, direction, text) {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A free port on 127.0.0.1. */
+export async function freePort() {
+  const { createServer } = await import("node:net");
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address();
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
+/** Starts `program` with `args` and waits until `ready()` resolves true, within 20 s. */
+async function startProcess(program, args, env, ready) {
+  const child = spawn(program, args, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } });
+  const started = Date.now();
+  while (!(await ready())) {
+    if (child.exitCode !== null) throw new Error(`${program} exited with ${child.exitCode}`);
+    if (Date.now() - started > 20_000) throw new Error(`${program} not ready in 20 s`);
+    await sleep(100);
+  }
+  return {
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, "exit");
+      child.kill(signal);
+      await Promise.race([exited, sleep(10_000).then(() => child.kill("SIGKILL"))]);
+    },
+  };
+}
+
+/** Whether `GET url` answers 200. */
+async function answers(url) {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** The first of `names` found on PATH or in /usr/sbin. */
+function binary(name) {
+  for (const dir of [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/usr/bin"]) {
+    const path = join(dir, name);
+    if (existsSync(path)) return path;
+  }
+  throw new Error(`${name} is not installed; cargo xtask test installs it`);
+}
+
+/**
+ * A cluster as `cargo xtask cluster` runs it: redis-server, three nodes sharing it, and
+ * HAProxy with the repository's deploy/haproxy.cfg in front, all on 127.0.0.1.
+ * `url` is HAProxy's; `nodes[i].stop("SIGKILL")` kills a node.
+ */
+export async function startCluster() {
+  const redisPort = await freePort();
+  const redisDir = mkdtempSync(join(tmpdir(), "relay-e2e-redis-"));
+  const redis = await startProcess(
+    binary("redis-server"),
+    ["--bind", "127.0.0.1", "--port", String(redisPort), "--dir", redisDir, "--save", "",
+      "--appendonly", "yes", "--appendfsync", "always", "--loglevel", "warning"],
+    {},
+    async () => {
+      const { connect } = await import("node:net");
+      return new Promise((resolve) => {
+        const socket = connect(redisPort, "127.0.0.1");
+        socket.once("connect", () => socket.write("PING\r\n"));
+        socket.once("data", (data) => { socket.destroy(); resolve(data.toString().startsWith("+PONG")); });
+        socket.once("error", () => resolve(false));
+      });
+    },
+  );
+  const nodes = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      nodes.push(await startServer({ extraArgs: ["--redis-url", `redis://127.0.0.1:${redisPort}`] }));
+    }
+    const frontPort = await freePort();
+    const url = `http://127.0.0.1:${frontPort}`;
+    const haproxy = await startProcess(
+      binary("haproxy"),
+      ["-db", "-f", `${root}deploy/haproxy.cfg`],
+      {
+        RELAY_FRONT: `127.0.0.1:${frontPort}`,
+        RELAY_NODE1: `127.0.0.1:${nodes[0].port}`,
+        RELAY_NODE2: `127.0.0.1:${nodes[1].port}`,
+        RELAY_NODE3: `127.0.0.1:${nodes[2].port}`,
+      },
+      () => answers(`${url}/healthz`),
+    );
+    return {
+      url,
+      nodes,
+      async stop() {
+        await haproxy.stop();
+        for (const node of nodes) await node.stop();
+        await redis.stop();
+      },
+    };
+  } catch (error) {
+    for (const node of nodes) await node.stop();
+    await redis.stop();
+    throw error;
+  }
+}

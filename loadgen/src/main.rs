@@ -28,6 +28,9 @@ struct Cli {
 enum Scenario {
     /// Sender/receiver pairs, at full load (a window) or at a fixed rate.
     Pairs {
+        /// Where the receivers connect, if not to `--url` (another node of a cluster).
+        #[arg(long)]
+        receivers_url: Option<String>,
         #[arg(long, default_value_t = 50)]
         pairs: usize,
         /// Unanswered messages a sender may have at once.
@@ -68,12 +71,12 @@ enum Scenario {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let url = cli.url;
-    anyhow::ensure!(
-        url.starts_with("http://127.") || url.starts_with("http://localhost"),
-        "load goes to loopback only"
-    );
+    let loopback =
+        |url: &str| url.starts_with("http://127.") || url.starts_with("http://localhost");
+    anyhow::ensure!(loopback(&url), "load goes to loopback only");
     match cli.scenario {
         Scenario::Pairs {
+            receivers_url,
             pairs,
             window,
             rate,
@@ -82,8 +85,13 @@ async fn main() -> anyhow::Result<()> {
             duration,
             drain,
         } => {
+            anyhow::ensure!(
+                receivers_url.as_deref().is_none_or(loopback),
+                "load goes to loopback only"
+            );
             let report = pairs::run(pairs::Pairs {
                 url,
+                receivers_url,
                 pairs,
                 window,
                 rate,

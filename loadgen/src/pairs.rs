@@ -31,8 +31,11 @@ pub enum Protocol {
 /// A pairs run.
 #[derive(Debug, Clone)]
 pub struct Pairs {
-    /// The server, `http://host:port`.
+    /// The server, `http://host:port`: the senders' (and the receivers', unless
+    /// `receivers_url` says otherwise).
     pub url: String,
+    /// Where the receivers connect, when not to `url`: another node of a cluster.
+    pub receivers_url: Option<String>,
     /// How many sender/receiver pairs.
     pub pairs: usize,
     /// Messages a sender may have unanswered at once.
@@ -73,7 +76,8 @@ pub async fn run(config: Pairs) -> anyhow::Result<PairsReport> {
     let clock = Clock::start();
     let mut links = Vec::with_capacity(config.pairs);
     for _ in 0..config.pairs {
-        links.push(Link::connect(&config.url, config.protocol).await?);
+        let receivers = config.receivers_url.as_deref().unwrap_or(&config.url);
+        links.push(Link::connect(&config.url, receivers, config.protocol).await?);
     }
     let start = Instant::now() + config.warmup;
     let end = start + config.duration;
@@ -232,12 +236,12 @@ enum Link {
 }
 
 impl Link {
-    async fn connect(url: &str, protocol: Protocol) -> anyhow::Result<Self> {
+    async fn connect(url: &str, receivers: &str, protocol: Protocol) -> anyhow::Result<Self> {
         let to = new_id();
         match protocol {
             Protocol::Seed => {
                 let config = ClientConfig::default();
-                let mut receiver = Connection::connect(url, config.clone()).await?;
+                let mut receiver = Connection::connect(receivers, config.clone()).await?;
                 let mut sender = Connection::connect(url, config).await?;
                 receiver.emit(event::INIT, &to.to_string())?;
                 sender.emit(event::INIT, &new_id().to_string())?;
@@ -261,7 +265,7 @@ impl Link {
                 })
             }
             Protocol::Typed => {
-                let mut receiver = Box::new(typed_peer(url, to));
+                let mut receiver = Box::new(typed_peer(receivers, to));
                 let mut sender = Box::new(typed_peer(url, new_id()));
                 for peer in [&mut receiver, &mut sender] {
                     registered(peer).await?;

@@ -29,6 +29,7 @@ async fn server() -> Running {
 fn tiny_pairs(url: &str, protocol: pairs::Protocol, rate: Option<f64>) -> pairs::Pairs {
     pairs::Pairs {
         url: url.to_owned(),
+        receivers_url: None,
         pairs: 3,
         window: 8,
         rate,

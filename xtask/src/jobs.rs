@@ -9,6 +9,7 @@ use anyhow::Context;
 use xshell::{Shell, cmd};
 
 use crate::{
+    deployment,
     process::{BackgroundServer, ChildGuard},
     step, toolchain, web_app,
 };
@@ -42,6 +43,48 @@ pub fn dev(sh: &Shell) -> anyhow::Result<()> {
     cmd!(sh, "trunk serve")
         .env("PATH", toolchain::path_with_tools(sh)?)
         .run()?;
+    Ok(())
+}
+
+/// Where `cargo xtask cluster` serves the app (HAProxy's front), unless
+/// `RELAY_CLUSTER_ADDR` says otherwise.
+const CLUSTER_ADDR: &str = "127.0.0.1:8000";
+
+/// `cargo xtask cluster`: redis-server, three nodes sharing it and HAProxy in front, all
+/// on 127.0.0.1, the app served through HAProxy until Ctrl-C.
+pub fn cluster(sh: &Shell) -> anyhow::Result<()> {
+    web_app::build_release(sh)?;
+    toolchain::ensure_debian_packages(
+        sh,
+        &[("redis-server", "redis-server"), ("haproxy", "haproxy")],
+    )?;
+    step("building the server");
+    cmd!(sh, "cargo build --release --locked -p relay-server").run()?;
+    let bin = sh.current_dir().join("target/release/relay-server");
+    let dist = sh.current_dir().join("dist");
+    // Kept across runs, like `cargo xtask run`'s data/: the messages survive a restart.
+    let redis_dir = sh.current_dir().join("target/cluster/redis");
+    let redis = deployment::redis(sh, &redis_dir, deployment::free_port()?)?;
+    let nodes = (0..3)
+        .map(|_| deployment::relay_node(&bin, &redis.url, &dist, None))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let front: std::net::SocketAddr = std::env::var("RELAY_CLUSTER_ADDR")
+        .unwrap_or_else(|_| CLUSTER_ADDR.to_owned())
+        .parse()
+        .context("RELAY_CLUSTER_ADDR is not an address")?;
+    let mut proxy = deployment::haproxy(sh, front, [&nodes[0].url, &nodes[1].url, &nodes[2].url])?;
+    step(&format!(
+        "the app on http://{front} through HAProxy; nodes on {}, {}, {}; Redis on {} (data in {}). Ctrl-C stops all of it",
+        nodes[0].url,
+        nodes[1].url,
+        nodes[2].url,
+        redis.url,
+        redis_dir.display()
+    ));
+    // Ctrl-C reaches every process of the terminal's group: HAProxy, the nodes and
+    // Redis each stop, and this returns.
+    let status = proxy.0.wait().context("waiting for haproxy")?;
+    eprintln!("haproxy stopped ({status}); stopping the nodes and Redis");
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! `../shared/TOOLCHAIN.md`), so a fresh machine needs nothing by hand.
 
 mod bench;
+mod deployment;
 mod jobs;
 mod process;
 mod toolchain;
@@ -27,6 +28,9 @@ enum Job {
     /// Development: the server on 127.0.0.1:3000 and `trunk serve` on
     /// http://127.0.0.1:8080, rebuilding the app on change and proxying /socket.io.
     Dev,
+    /// Redis, three nodes sharing it and HAProxy in front, on 127.0.0.1: the app at
+    /// http://127.0.0.1:8000 (RELAY_CLUSTER_ADDR) through HAProxy, until Ctrl-C.
+    Cluster,
     /// Install what the tests need, then the fmt check, clippy with -D warnings, and
     /// every test. CI runs exactly this.
     Test,
@@ -42,6 +46,7 @@ fn main() -> anyhow::Result<()> {
     match cli.job {
         Job::Run => jobs::run(&sh),
         Job::Dev => jobs::dev(&sh),
+        Job::Cluster => jobs::cluster(&sh),
         Job::Test => jobs::test(&sh),
         Job::Bench => bench::run(&sh),
     }
