@@ -25,7 +25,7 @@ use socketioxide::{
 use crate::{
     local_peers::LocalPeers,
     protocol::{Protocol, room},
-    store::{Notice, NoticeStream},
+    store::{Notice, NoticeStream, Store},
 };
 
 /// What Relay needs to know of a Socket.IO adapter: whether rooms span nodes.
@@ -51,16 +51,22 @@ pub async fn dispatch<A: NodeAdapter>(
     };
     while let Some(notice) = notices.next().await {
         match notice {
-            Notice::Stored(envelope) => {
+            Notice::Message(envelope) => {
                 let to = envelope.to;
-                let typed = here.clone().within(room(to, Protocol::Typed));
-                emit_here(typed, event::DELIVER, &envelope).await;
-                let seed = here.clone().within(room(to, Protocol::Seed));
-                emit_here(seed, event::MESSAGE, &envelope.body).await;
+                if peers.here(to, Protocol::Typed) {
+                    let typed = here.clone().within(room(to, Protocol::Typed));
+                    emit_here(typed, event::DELIVER, &envelope).await;
+                }
+                if peers.here(to, Protocol::Seed) {
+                    let seed = here.clone().within(room(to, Protocol::Seed));
+                    emit_here(seed, event::MESSAGE, &envelope.body).await;
+                }
             }
             Notice::Receipt(notice) => {
-                let typed = here.clone().within(room(notice.sender, Protocol::Typed));
-                emit_here(typed, event::RECEIPT, &notice.receipt).await;
+                if peers.here(notice.sender, Protocol::Typed) {
+                    let typed = here.clone().within(room(notice.sender, Protocol::Typed));
+                    emit_here(typed, event::RECEIPT, &notice.receipt).await;
+                }
             }
             Notice::Missed => {
                 tracing::warn!("notices may have been missed: sending what waits again");
@@ -71,14 +77,19 @@ pub async fn dispatch<A: NodeAdapter>(
 }
 
 /// Seed protocol: hands `envelope` to every socket registered under its recipient now,
-/// on every node, each in its protocol's shape. With `report`, says how many sockets it
-/// reached (in a cluster that asks every node). In a cluster without Redis, nothing goes
-/// out and the sender hears `unavailable`.
+/// each in its protocol's shape, on this node or, in a cluster, on every node (through
+/// the store's channel of the recipient, as a notice: only the nodes where the recipient
+/// has sockets hear of it). With `report` (the sender asked for an answer), says how
+/// many sockets it reached (in a cluster that asks every node); in a cluster without
+/// Redis, nothing goes out and such a sender hears `unavailable`.
 pub async fn broadcast<A: NodeAdapter>(
     socket: &SocketRef<A>,
-    envelope: &Envelope,
+    store: &dyn Store,
+    peers: &LocalPeers,
+    envelope: Envelope,
     report: bool,
 ) -> SendReply {
+    let id = envelope.id;
     let typed = room(envelope.to, Protocol::Typed);
     let seed = room(envelope.to, Protocol::Seed);
     let reached = if report {
@@ -87,47 +98,48 @@ pub async fn broadcast<A: NodeAdapter>(
         Some(0)
     };
     let failed = if A::SPANS_NODES {
-        // The adapter publishes the broadcast for the other nodes, then emits here.
-        let typed = socket.within(typed).emit(event::DELIVER, envelope).await;
-        let seed = socket
-            .within(seed)
-            .emit(event::MESSAGE, &envelope.body)
-            .await;
-        if let Err(BroadcastError::Adapter(error)) = typed.as_ref().and(seed.as_ref()) {
-            tracing::warn!(%error, "could not reach the other nodes");
+        // Queued now, in the order the socket's events came; waited for only when the
+        // sender asked for an answer, so a sender's next message need not wait on Redis.
+        let published = store.publish(envelope);
+        if !report {
+            return SendReply::Delivered { id, sockets: 0 };
+        }
+        if let Err(error) = published.await {
+            tracing::warn!(%error, "could not relay a message to the other nodes");
             return SendReply::Rejected(Rejection::new(
                 ErrorCode::Unavailable,
                 "the server cannot reach the other nodes right now; try again",
             ));
         }
-        failures(typed) + failures(seed)
+        0
     } else {
-        emit_here(socket.local().within(typed), event::DELIVER, envelope).await
-            + emit_here(socket.local().within(seed), event::MESSAGE, &envelope.body).await
+        let to = envelope.to;
+        let mut failed = 0;
+        if peers.here(to, Protocol::Typed) {
+            failed += emit_here(socket.local().within(typed), event::DELIVER, &envelope).await;
+        }
+        if peers.here(to, Protocol::Seed) {
+            failed += emit_here(socket.local().within(seed), event::MESSAGE, &envelope.body).await;
+        }
+        failed
     };
     match reached {
-        Some(0) if report => SendReply::Offline { id: envelope.id },
+        Some(0) if report => SendReply::Offline { id },
         Some(reached) => SendReply::Delivered {
-            id: envelope.id,
+            id,
             sockets: u32::try_from(reached.saturating_sub(failed)).unwrap_or(u32::MAX),
         },
-        None => SendReply::Delivered {
-            id: envelope.id,
-            sockets: 0,
-        },
+        None => SendReply::Delivered { id, sockets: 0 },
     }
 }
 
 /// Emits to the sockets of a room on this node, cutting those too far behind to take
-/// it; returns how many it did not reach. An empty room costs no encoding.
+/// it; returns how many it did not reach.
 async fn emit_here<A: Adapter, T: serde::Serialize + ?Sized>(
     here: BroadcastOperators<A>,
     event: &str,
     data: &T,
 ) -> usize {
-    if here.clone().sockets().is_empty() {
-        return 0;
-    }
     match here.clone().emit(event, data).await {
         Ok(()) => 0,
         Err(error) => {

@@ -1,6 +1,7 @@
-//! [`LocalPeers`]: which peers have sockets registered on this node, so that the node
-//! watches them in the store (and only them) and can send their sessions what waits
-//! again when notices were missed.
+//! [`LocalPeers`]: which peers have sockets registered on this node, and in which
+//! protocol, so that the node watches them in the store (and only them), skips the
+//! rooms nobody here is in, and can send their sessions what waits again when notices
+//! were missed.
 
 use std::{
     collections::HashMap,
@@ -10,7 +11,10 @@ use std::{
 use futures_util::future::BoxFuture;
 use relay_shared::PeerId;
 
-use crate::store::{Store, StoreError};
+use crate::{
+    protocol::{Protocol, Registration},
+    store::{Store, StoreError},
+};
 
 /// A socket's session, as the registry knows it.
 pub trait Member: Send + Sync + 'static {
@@ -18,10 +22,13 @@ pub trait Member: Send + Sync + 'static {
     fn resync(self: Arc<Self>);
 }
 
+/// The sessions registered under one peer id here, each with its protocol.
+type Members = Vec<(Protocol, Weak<dyn Member>)>;
+
 /// The peers registered on this node, each with its sessions.
 pub struct LocalPeers {
     store: Arc<dyn Store>,
-    peers: Mutex<HashMap<PeerId, Vec<Weak<dyn Member>>>>,
+    peers: Mutex<HashMap<PeerId, Members>>,
 }
 
 impl LocalPeers {
@@ -33,16 +40,17 @@ impl LocalPeers {
         }
     }
 
-    /// `member` now speaks for `peer`. The returned future completes once the node
-    /// watches `peer` (at once if another session here already did).
+    /// `member` now speaks for `registration.id`. The returned future completes once
+    /// the node watches the peer (at once if another session here already did).
     pub fn enter(
         &self,
-        peer: PeerId,
+        registration: Registration,
         member: Weak<dyn Member>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
+        let peer = registration.id;
         let mut peers = self.lock();
         let members = peers.entry(peer).or_default();
-        members.push(member);
+        members.push((registration.protocol, member));
         if members.len() == 1 {
             // Called under the lock, so watches and unwatches of one peer reach the
             // store in the order its first and last sessions came and went.
@@ -58,7 +66,7 @@ impl LocalPeers {
         let Some(members) = peers.get_mut(&peer) else {
             return;
         };
-        members.retain(|m| !Weak::ptr_eq(m, member) && m.strong_count() > 0);
+        members.retain(|(_, m)| !Weak::ptr_eq(m, member) && m.strong_count() > 0);
         if members.is_empty() {
             peers.remove(&peer);
             let unwatch = self.store.unwatch(peer);
@@ -70,13 +78,21 @@ impl LocalPeers {
         }
     }
 
+    /// Whether a socket here is registered under `peer` in `protocol`: whether its room
+    /// here has anyone to emit to.
+    pub fn here(&self, peer: PeerId, protocol: Protocol) -> bool {
+        self.lock()
+            .get(&peer)
+            .is_some_and(|members| members.iter().any(|(p, _)| *p == protocol))
+    }
+
     /// Asks every session here to send what waits again.
     pub fn resync(&self) {
         let members: Vec<Arc<dyn Member>> = self
             .lock()
             .values()
             .flatten()
-            .filter_map(Weak::upgrade)
+            .filter_map(|(_, member)| member.upgrade())
             .collect();
         for member in members {
             member.resync();
@@ -95,7 +111,7 @@ impl LocalPeers {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, Vec<Weak<dyn Member>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, Members>> {
         self.peers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -144,8 +160,24 @@ mod tests {
             Arc::downgrade(&a) as Weak<dyn Member>,
             Arc::downgrade(&b) as Weak<dyn Member>,
         );
-        peers.enter(peer, wa.clone()).await.unwrap();
-        peers.enter(peer, wb.clone()).await.unwrap();
+        let typed = Registration {
+            id: peer,
+            protocol: Protocol::Typed,
+        };
+        peers.enter(typed, wa.clone()).await.unwrap();
+        assert!(peers.here(peer, Protocol::Typed));
+        assert!(!peers.here(peer, Protocol::Seed));
+        peers
+            .enter(
+                Registration {
+                    protocol: Protocol::Seed,
+                    ..typed
+                },
+                wb.clone(),
+            )
+            .await
+            .unwrap();
+        assert!(peers.here(peer, Protocol::Seed));
         assert_eq!(peers.len(), 1);
         peers.resync();
         assert_eq!(
@@ -155,6 +187,7 @@ mod tests {
 
         peers.leave(peer, &wa);
         assert_eq!(peers.len(), 1, "b is still here");
+        assert!(!peers.here(peer, Protocol::Typed));
         peers.resync();
         assert_eq!(
             (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)),

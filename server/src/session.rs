@@ -296,7 +296,8 @@ impl<A: NodeAdapter> Session<A> {
                     }
                 }
                 Effect::Broadcast { envelope, report } => {
-                    let reply = delivery::broadcast(socket, &envelope, report).await;
+                    let (store, peers) = (self.node.relay.store(), &self.node.peers);
+                    let reply = delivery::broadcast(socket, store, peers, envelope, report).await;
                     if let Some(ack) = ack.take() {
                         ack.send(socket, &Reply::Send(reply));
                     }
@@ -354,7 +355,7 @@ impl<A: NodeAdapter> Session<A> {
             }
             socket.join(next.room());
             *current = Some(next);
-            self.node.peers.enter(next.id, me.clone())
+            self.node.peers.enter(next, me.clone())
         };
         tracing::debug!(sid = %socket.id, peer = %next.id, protocol = ?next.protocol, "registered");
         if let Err(error) = watched.await {

@@ -270,8 +270,9 @@ async fn a_slow_reader_on_a_remote_node_is_cut_off() {
     })
     .await;
     within("bob to be cut off", bob.expect_closed()).await;
-    // Nothing was lost: it all waits for his next connection.
-    let mut bob = native_peer(&receiving, bob_id);
+    // Nothing was lost: it all waits for his next connection (on a node whose buffer
+    // holds a page of what waits).
+    let mut bob = native_peer(&sending, bob_id);
     let mut received = 0;
     until(&mut bob, "everything stored for bob", |u| {
         received += usize::from(matches!(u, Update::Received(_)));

@@ -136,7 +136,10 @@ async fn confirming_turns_messages_into_receipts_for_their_senders(open: &Open) 
     let b = store.append(message(carol, bob, 2)).await.unwrap().seq;
     let other = store.append(message(alice, dave, 3)).await.unwrap().seq;
     for _ in 0..3 {
-        assert!(matches!(next_notice(&mut notices).await, Notice::Stored(_)));
+        assert!(matches!(
+            next_notice(&mut notices).await,
+            Notice::Message(_)
+        ));
     }
 
     clock.advance(100);
@@ -187,13 +190,13 @@ async fn a_resend_of_a_waiting_message_is_noticed_again(open: &Open) {
     store.watch(bob).await.unwrap();
     let m = message(alice, bob, 1);
     store.append(m.clone()).await.unwrap();
-    let Notice::Stored(first) = next_notice(&mut notices).await else {
+    let Notice::Message(first) = next_notice(&mut notices).await else {
         panic!("a stored notice");
     };
     assert_eq!((first.id, first.body.as_str()), (m.id, "message 1"));
     // Its first delivery may never have happened (a crash right after the commit).
     store.append(m.clone()).await.unwrap();
-    assert_eq!(next_notice(&mut notices).await, Notice::Stored(first));
+    assert_eq!(next_notice(&mut notices).await, Notice::Message(first));
 }
 
 async fn each_recipient_has_a_bounded_queue(open: &Open) {
@@ -343,7 +346,7 @@ async fn nodes_sharing_redis_see_each_others_messages_and_claims() {
     let (alice, bob) = (new_peer(), new_peer());
     two.store.watch(bob).await.unwrap();
     let appended = one.store.append(message(alice, bob, 1)).await.unwrap();
-    let Notice::Stored(envelope) = next_notice(&mut two.notices).await else {
+    let Notice::Message(envelope) = next_notice(&mut two.notices).await else {
         panic!("a stored notice on the other node");
     };
     assert_eq!((envelope.seq, envelope.to), (appended.seq, bob));
@@ -365,7 +368,7 @@ async fn nodes_sharing_redis_see_each_others_messages_and_claims() {
     let carol = new_peer();
     two.store.watch(carol).await.unwrap();
     one.store.append(message(alice, carol, 3)).await.unwrap();
-    let Notice::Stored(next) = next_notice(&mut two.notices).await else {
+    let Notice::Message(next) = next_notice(&mut two.notices).await else {
         panic!("a stored notice");
     };
     assert_eq!(next.to, carol, "nothing more for bob once unwatched");

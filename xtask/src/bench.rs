@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: the benchmark scenarios against the seed's Node.js server and
-//! ours, in one run, side by side. Prints the table and writes `docs/benchmarks.md`.
+//! ours, and, on two nodes sharing one Redis, against socket.io with its official Redis
+//! adapter, in one run, side by side. Prints the table and writes `docs/benchmarks.md`.
 //!
 //! Every measurement starts fresh server processes and runs `relay-loadgen` (our client
 //! core with its native driver) against them. These machines are noisy, so the figures
@@ -20,6 +21,7 @@ use serde_json::Value;
 use xshell::{Shell, cmd};
 
 use crate::{
+    deployment,
     jobs::{path_str, tempdir},
     process::{BackgroundServer, ChildGuard},
     step, toolchain, web_app,
@@ -27,6 +29,8 @@ use crate::{
 
 /// Rounds of the side-by-side scenarios; each server's figure is their mean.
 const ROUNDS: usize = 2;
+/// Rounds of the cluster scenarios, noisier (four processes and Redis on two cores).
+const CLUSTER_ROUNDS: usize = 3;
 /// Scenario 3's held connections.
 const HELD: usize = 10_000;
 /// Connections one load generator process opens for the "most held" run: two of them
@@ -125,6 +129,68 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
         )?;
         report.backlog = Some(Backlog::from_json(&backlog)?);
     }
+    step(
+        "scenario 6: two nodes on one Redis, seed protocol, full load (senders on one node, receivers on the other)",
+    );
+    for round in 0..CLUSTER_ROUNDS {
+        for who in Server::order(round) {
+            let cluster = bench.start_cluster(who)?;
+            let result = bench.loadgen(
+                &cluster.nodes[0].url,
+                &[
+                    "pairs",
+                    "--receivers-url",
+                    &cluster.nodes[1].url,
+                    "--pairs",
+                    "50",
+                    "--window",
+                    "64",
+                    "--duration",
+                    "10s",
+                ],
+                Duration::from_secs(90),
+            )?;
+            report.cluster_full.push(who, Pairs::from_json(&result)?);
+        }
+    }
+    step("scenario 7: two nodes on one Redis, 10,000 messages/s, seed protocol");
+    for round in 0..CLUSTER_ROUNDS {
+        for who in Server::order(round) {
+            let cluster = bench.start_cluster(who)?;
+            let result = bench.loadgen(
+                &cluster.nodes[0].url,
+                &[
+                    "pairs",
+                    "--receivers-url",
+                    &cluster.nodes[1].url,
+                    "--rate",
+                    "10000",
+                    "--duration",
+                    "10s",
+                ],
+                Duration::from_secs(90),
+            )?;
+            report.cluster_rate.push(who, Pairs::from_json(&result)?);
+        }
+    }
+    step("scenario 8: two nodes on one Redis, typed protocol, durable (Relay only)");
+    {
+        let cluster = bench.start_cluster(Server::Relay)?;
+        let result = bench.loadgen(
+            &cluster.nodes[0].url,
+            &[
+                "pairs",
+                "--receivers-url",
+                &cluster.nodes[1].url,
+                "--protocol",
+                "typed",
+                "--duration",
+                "10s",
+            ],
+            Duration::from_secs(90),
+        )?;
+        report.cluster_durable = Some(Pairs::from_json(&result)?);
+    }
     step("scenario 5: the web app's release bundle");
     report.bundle = bundle_sizes(&sh.current_dir().join("dist"))?;
 
@@ -140,7 +206,8 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
 /// One of the two servers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
-    /// The seed's Node.js server, `../shared/peers/seed-node`.
+    /// The Node.js side: the seed's server, `../shared/peers/seed-node`; in the cluster
+    /// scenarios, socket.io with its Redis adapter, `../shared/peers/socketio-redis`.
     Seed,
     /// Ours.
     Relay,
@@ -157,45 +224,83 @@ impl Server {
     }
 }
 
-/// What the scenarios need: the binaries, the seed's directory, a scratch directory.
+/// What the scenarios need: the binaries, the Node.js peers' directories, a scratch
+/// directory.
 struct Bench {
     relay: PathBuf,
     loadgen: PathBuf,
     seed: PathBuf,
+    socketio_redis: PathBuf,
     dist: PathBuf,
     scratch: PathBuf,
+    sh: Shell,
+}
+
+/// Two nodes sharing one redis-server.
+struct Cluster {
+    nodes: [BackgroundServer; 2],
+    _redis: BackgroundServer,
 }
 
 impl Bench {
-    /// Finds the seed's server (`RELAY_SEED_DIR`, or `../shared/peers/seed-node`),
-    /// copies it under `target/` and installs its npm packages there when missing.
+    /// Finds the Node.js peers (`RELAY_SEED_DIR` or `../shared/peers/seed-node`,
+    /// `RELAY_SOCKETIO_REDIS_DIR` or `../shared/peers/socketio-redis`), copies them under
+    /// `target/` and installs their npm packages there when missing; installs
+    /// redis-server when missing.
     fn prepare(sh: &Shell) -> anyhow::Result<Self> {
         let root = sh.current_dir();
-        let source = std::env::var_os("RELAY_SEED_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("../shared/peers/seed-node"));
-        if !source.join("server.js").is_file() {
-            bail!(
-                "the seed's server is not at {} (set RELAY_SEED_DIR)",
-                source.display()
-            );
-        }
-        let seed = root.join("target/bench/seed-node");
-        std::fs::create_dir_all(&seed)?;
-        for file in ["server.js", "package.json", "package-lock.json"] {
-            let (from, to) = (source.join(file), seed.join(file));
-            let same = std::fs::read(&from).ok() == std::fs::read(&to).ok();
-            if !same {
-                std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
-            }
-        }
-        toolchain::ensure_npm_packages(sh, &seed, "the seed's server")?;
+        let seed = node_peer(sh, "RELAY_SEED_DIR", "seed-node", "the seed's server")?;
+        let socketio_redis = node_peer(
+            sh,
+            "RELAY_SOCKETIO_REDIS_DIR",
+            "socketio-redis",
+            "socket.io with its Redis adapter",
+        )?;
+        toolchain::ensure_debian_packages(sh, &[("redis-server", "redis-server")])?;
         Ok(Self {
             relay: root.join("target/release/relay-server"),
             loadgen: root.join("target/release/relay-loadgen"),
             dist: root.join("dist"),
             seed,
+            socketio_redis,
             scratch: tempdir(sh, "bench")?,
+            sh: sh.clone(),
+        })
+    }
+
+    /// Starts a fresh redis-server and two fresh nodes of `who` on it.
+    fn start_cluster(&self, who: Server) -> anyhow::Result<Cluster> {
+        let n = unique();
+        let redis = deployment::redis(
+            &self.sh,
+            &self.scratch.join(format!("redis-{n}")),
+            deployment::free_port()?,
+        )?;
+        let node = |i: usize| -> anyhow::Result<BackgroundServer> {
+            let log = std::fs::File::create(self.scratch.join(format!("node-{n}-{i}.log")))?;
+            match who {
+                Server::Relay => {
+                    deployment::relay_node(&self.relay, &redis.url, &self.dist, Some(log))
+                }
+                Server::Seed => {
+                    let port = deployment::free_port()?;
+                    let mut node = Command::new("node");
+                    node.arg("server.js")
+                        .current_dir(&self.socketio_redis)
+                        .env("PORT", port.to_string())
+                        .env("REDIS_URL", &redis.url)
+                        .stderr(log);
+                    // "socketio-redis listening on http://127.0.0.1:PORT pid=N (redis adapter)"
+                    BackgroundServer::start(node, Duration::from_secs(30), |line| {
+                        let (_, rest) = line.split_once("listening on ")?;
+                        rest.split_whitespace().next().map(str::to_owned)
+                    })
+                }
+            }
+        };
+        Ok(Cluster {
+            nodes: [node(0)?, node(1)?],
+            _redis: redis,
         })
     }
 
@@ -321,6 +426,29 @@ impl Holder {
         wait(&mut self.child.0, Duration::from_secs(30))?;
         Ok(())
     }
+}
+
+/// A Node.js peer's copy under `target/bench/<name>`, from `$variable` or
+/// `../shared/peers/<name>`, with its npm packages installed.
+fn node_peer(sh: &Shell, variable: &str, name: &str, what: &str) -> anyhow::Result<PathBuf> {
+    let root = sh.current_dir();
+    let source = std::env::var_os(variable)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/peers").join(name));
+    if !source.join("server.js").is_file() {
+        bail!("{what} is not at {} (set {variable})", source.display());
+    }
+    let copy = root.join("target/bench").join(name);
+    std::fs::create_dir_all(&copy)?;
+    for file in ["server.js", "package.json", "package-lock.json"] {
+        let (from, to) = (source.join(file), copy.join(file));
+        let same = std::fs::read(&from).ok() == std::fs::read(&to).ok();
+        if !same {
+            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+        }
+    }
+    toolchain::ensure_npm_packages(sh, &copy, what)?;
+    Ok(copy)
 }
 
 /// The first line `stdout` prints, within `limit`.
@@ -578,6 +706,9 @@ struct Report {
     durable_full: Option<Pairs>,
     durable_paced: Option<Pairs>,
     backlog: Option<Backlog>,
+    cluster_full: SideBySide<Pairs>,
+    cluster_rate: SideBySide<Pairs>,
+    cluster_durable: Option<Pairs>,
     bundle: Vec<BundleFile>,
     about: About,
 }
@@ -783,6 +914,85 @@ impl Report {
                 "",
             );
         }
+        let c6 = &self.cluster_full;
+        let (peer_rate, relay_rate) = c6.mean(|p| p.per_sec);
+        let (peer_lost, relay_lost) = c6.mean(|p| p.lost);
+        let (peer_ooo, relay_ooo) = c6.mean(|p| p.out_of_order);
+        row(
+            "6 two nodes, full load",
+            "delivered msg/s",
+            rate(peer_rate),
+            rate(relay_rate),
+            ratio(peer_rate, relay_rate),
+            &verdict(
+                relay_rate >= 3.0 * peer_rate && relay_lost == 0.0 && relay_ooo == 0.0,
+                "≥ 3×, none lost or out of order",
+            ),
+        );
+        row(
+            "6 two nodes, full load",
+            "lost / out of order (mean per round)",
+            format!("{} / {}", count(peer_lost), count(peer_ooo)),
+            format!("{} / {}", count(relay_lost), count(relay_ooo)),
+            String::new(),
+            "",
+        );
+        let (peer_p99, relay_p99) = c6.mean(|p| p.p99_ms);
+        row(
+            "6 two nodes, full load",
+            "latency p99",
+            ms(peer_p99),
+            ms(relay_p99),
+            ratio(peer_p99, relay_p99),
+            "",
+        );
+        let c7 = &self.cluster_rate;
+        let (peer_p50, relay_p50) = c7.mean(|p| p.p50_ms);
+        let (peer_p99, relay_p99) = c7.mean(|p| p.p99_ms);
+        let (peer_got, relay_got) = c7.mean(|p| p.per_sec);
+        row(
+            "7 two nodes, 10k msg/s",
+            "delivered msg/s",
+            rate(peer_got),
+            rate(relay_got),
+            String::new(),
+            "",
+        );
+        row(
+            "7 two nodes, 10k msg/s",
+            "latency p50",
+            ms(peer_p50),
+            ms(relay_p50),
+            ratio(peer_p50, relay_p50),
+            "",
+        );
+        row(
+            "7 two nodes, 10k msg/s",
+            "latency p99",
+            ms(peer_p99),
+            ms(relay_p99),
+            ratio(peer_p99, relay_p99),
+            &verdict(relay_p99 <= 0.6 * peer_p99, "≤ 0.6×"),
+        );
+        if let Some(durable) = &self.cluster_durable {
+            let single = self.durable_full.map_or(f64::NAN, |d| d.per_sec);
+            row(
+                "8 two nodes, typed, durable",
+                "stored + delivered msg/s (full load), Redis AOF fsync always",
+                format!("{} (Relay, one node, SQLite)", rate(single)),
+                rate(durable.per_sec),
+                ratio(single, durable.per_sec),
+                "",
+            );
+            row(
+                "8 two nodes, typed, durable",
+                "lost / out of order",
+                String::new(),
+                format!("{} / {}", count(durable.lost), count(durable.out_of_order)),
+                String::new(),
+                "",
+            );
+        }
         for file in &self.bundle {
             row(
                 "5 web app bundle",
@@ -799,7 +1009,7 @@ impl Report {
     /// The table, as Markdown.
     fn table(&self) -> String {
         let mut out = String::from(
-            "| Scenario | Metric | Seed (Node.js) | Relay | Relay / seed | Target |\n|---|---|---:|---:|---:|---|\n",
+            "| Scenario | Metric | Node.js | Relay | Relay / Node.js | Target |\n|---|---|---:|---:|---:|---|\n",
         );
         for r in self.rows() {
             let _ = writeln!(
@@ -818,10 +1028,13 @@ impl Report {
         let _ = writeln!(
             out,
             "# Benchmarks\n\n\
-             Written by `cargo xtask bench`: do not edit by hand. Relay against the seed's \
-             Node.js server (`../shared/peers/seed-node`, socket.io 4) in one run, on the same \
-             machine, driven by `relay-loadgen` (our Socket.IO client core over its native \
-             driver). Compare the ratios: these machines are noisy.\n\n\
+             Written by `cargo xtask bench`: do not edit by hand. Relay against, in one run on \
+             the same machine: the seed's Node.js server (`../shared/peers/seed-node`, socket.io \
+             4) in scenarios 1–4, and socket.io 4 with its official Redis adapter \
+             (`../shared/peers/socketio-redis`, what a Node.js user runs to scale the seed out) \
+             in scenarios 6–7, both sides then on two nodes sharing one redis-server. Driven by \
+             `relay-loadgen` (our Socket.IO client core over its native driver). Compare the \
+             ratios: these machines are noisy.\n\n\
              - Date: {}\n- Commit: {}\n- Machine: {} cores ({}), {:.1} GiB, Linux {}\n\
              - Toolchain: {}, node {}\n- The run took {:.0} s\n",
             a.date,
@@ -837,19 +1050,23 @@ impl Report {
         let _ = writeln!(out, "## Results\n\n{}", self.table());
         let _ = writeln!(
             out,
-            "Figures for the seed and Relay are means over {ROUNDS} rounds; the rounds \
-             alternate which server goes first, and every measurement starts fresh server \
-             processes.\n"
+            "Figures are means over {ROUNDS} rounds ({CLUSTER_ROUNDS} for scenarios 6–7); \
+             the rounds alternate which side goes first, and every measurement starts fresh \
+             server processes (and a fresh redis-server).\n"
         );
         let (s1_seed, s1_relay) = self.full_load.rounds(|p| rate(p.per_sec));
         let (s2_seed, s2_relay) = self.fixed_rate.rounds(|p| ms(p.p99_ms));
         let (s3_seed, s3_relay) = self.held.rounds(|h| kib(h.bytes_per_connection));
+        let (s6_peer, s6_relay) = self.cluster_full.rounds(|p| rate(p.per_sec));
+        let (s7_peer, s7_relay) = self.cluster_rate.rounds(|p| ms(p.p99_ms));
         let _ = writeln!(
             out,
-            "### Each round\n\n| Figure | Seed | Relay |\n|---|---|---|\n\
+            "### Each round\n\n| Figure | Node.js | Relay |\n|---|---|---|\n\
              | 1: delivered msg/s | {s1_seed} | {s1_relay} |\n\
              | 2: latency p99 | {s2_seed} | {s2_relay} |\n\
-             | 3: RSS per connection | {s3_seed} | {s3_relay} |\n"
+             | 3: RSS per connection | {s3_seed} | {s3_relay} |\n\
+             | 6: delivered msg/s, two nodes | {s6_peer} | {s6_relay} |\n\
+             | 7: latency p99, two nodes | {s7_peer} | {s7_relay} |\n"
         );
         out.push_str(SCENARIOS);
         out
@@ -876,6 +1093,16 @@ const SCENARIOS: &str = "\
    at 1,000 messages/s for the latency of an online recipient. Then one sender stores
    10,000 messages for a recipient who is away, and the recipient comes and drains them.
 5. **The web app's release bundle**, as `trunk build --release` writes it to `dist/`.
+6. **Two nodes, full load, seed protocol.** A fresh redis-server (AOF, `appendfsync
+   always`) and two nodes on it: Relay's (`--redis-url`), or socket.io's with the
+   official Redis adapter and a room per uuid. The 50 pairs of scenario 1 with every
+   sender on the first node and every receiver on the second, so each message crosses
+   Redis.
+7. **Two nodes, fixed rate.** The same, at 10,000 messages/s in all.
+8. **Two nodes, typed protocol, durable (Relay only).** Scenario 4's full load across
+   the two nodes: each message stored in Redis before it is acknowledged, delivered on
+   the other node, confirmed, and its receipt carried back. Compared with scenario 4 (one
+   node, SQLite).
 
 Where the memory per connection goes, and what was done about it, is in
 [performance.md](performance.md).
@@ -886,10 +1113,11 @@ Where the memory per connection goes, and what was done about it, is in
 cargo xtask bench
 ```
 
-It builds in release, installs the seed's npm packages under `target/bench/` when they
-are missing (`RELAY_SEED_DIR` points elsewhere than `../shared/peers/seed-node`), runs
-every scenario against 127.0.0.1 only, prints the table and rewrites this file. About
-four minutes on a 2-core machine. A single scenario against any server:
+It builds in release, installs the Node.js peers' npm packages under `target/bench/`
+when they are missing (`RELAY_SEED_DIR` and `RELAY_SOCKETIO_REDIS_DIR` point elsewhere
+than `../shared/peers/`) and redis-server when it is missing, runs every scenario against
+127.0.0.1 only, prints the table and rewrites this file. About ten minutes on a 2-core
+machine. A single scenario against any server:
 
 ```sh
 cargo run --release -p relay-loadgen -- --url http://127.0.0.1:3000 pairs --help

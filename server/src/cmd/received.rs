@@ -133,7 +133,7 @@ mod tests {
         let [Effect::Reply(Reply::Send(SendReply::Sent { id, seq, .. }))] = effects[..] else {
             panic!("{effects:?}");
         };
-        assert!(matches!(t.notices.next().await, Some(Notice::Stored(_))));
+        assert!(matches!(t.notices.next().await, Some(Notice::Message(_))));
 
         t.clock.advance(250);
         let confirm = Confirm {

@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(sent_at, t.clock.now_millis());
         assert_eq!(
             t.notices.next().await,
-            Some(Notice::Stored(Envelope {
+            Some(Notice::Message(Envelope {
                 id: MessageId::from_uuid(Uuid::from_u128(2)),
                 from: peer(ALICE),
                 to: peer(BOB),

@@ -144,7 +144,7 @@ pub trait Store: Send + Sync + 'static {
     fn is_claimed(&self, id: PeerId) -> BoxFuture<'static, Result<bool, StoreError>>;
 
     /// Stores `message` durably, stamped with the time, or finds it already stored.
-    /// Either way, while it waits, its recipient's watchers get a [`Notice::Stored`].
+    /// Either way, while it waits, its recipient's watchers get a [`Notice::Message`].
     fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>>;
 
     /// `recipient`'s client holds the messages `seqs`: they stop waiting and become
@@ -179,6 +179,10 @@ pub trait Store: Send + Sync + 'static {
         after: u64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Receipt>, StoreError>>;
+
+    /// Hands `envelope`, which is not kept, to the nodes watching its recipient as a
+    /// [`Notice::Message`]: at most once, now (the seed protocol across nodes).
+    fn publish(&self, envelope: Envelope) -> BoxFuture<'static, Result<(), StoreError>>;
 
     /// From now on, send this node the notices of `peer` (its messages and receipts).
     /// Completes once in effect: whatever is stored after that is noticed.

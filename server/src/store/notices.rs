@@ -20,9 +20,10 @@ use super::ReceiptFor;
 /// Something a store committed that sockets may be waiting for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    /// A message for `envelope.to` is stored (or was stored again, a resend of one still
-    /// waiting: its first delivery may never have happened).
-    Stored(Envelope),
+    /// A message for `envelope.to`: stored (or stored again, a resend of one still
+    /// waiting: its first delivery may never have happened), or, with `seq` 0, relayed
+    /// live and not kept (the seed protocol).
+    Message(Envelope),
     /// A message of `sender` reached its recipient's client.
     Receipt(ReceiptFor),
     /// Some notices may have been lost: read what waits from the store again.
@@ -111,12 +112,12 @@ mod tests {
     #[tokio::test]
     async fn notices_arrive_in_order_and_an_overflow_is_reported_as_missed() {
         let (notices, mut stream) = Notices::channel(2);
-        notices.send(Notice::Stored(envelope(1)));
-        notices.send(Notice::Stored(envelope(2)));
-        notices.send(Notice::Stored(envelope(3))); // no room: dropped
+        notices.send(Notice::Message(envelope(1)));
+        notices.send(Notice::Message(envelope(2)));
+        notices.send(Notice::Message(envelope(3))); // no room: dropped
         assert_eq!(stream.next().await, Some(Notice::Missed));
-        assert_eq!(stream.next().await, Some(Notice::Stored(envelope(1))));
-        assert_eq!(stream.next().await, Some(Notice::Stored(envelope(2))));
+        assert_eq!(stream.next().await, Some(Notice::Message(envelope(1))));
+        assert_eq!(stream.next().await, Some(Notice::Message(envelope(2))));
         drop(notices);
         assert_eq!(stream.next().await, None);
     }

@@ -10,14 +10,17 @@
 //!
 //! Confirming messages is the one operation spanning peers (the recipient's messages
 //! become their senders' receipts). It runs in steps, each atomic on one peer: the
-//! messages move to the recipient's outbox; each sender's receipts are added; the
-//! outbox is cleared. A node dying between steps leaves the outbox, which the
-//! recipient's next confirmation hands over again (a receipt may then come twice;
-//! clients do not mind).
+//! messages move to the recipient's outbox; each sender's receipts are added (for every
+//! confirmation of a batch at once, one round trip); the outbox is cleared with the next
+//! pipeline. A node dying between steps leaves the outbox, which the recipient's next
+//! confirmation hands over again (a receipt may then come twice; clients do not mind).
+//! So the receipts a confirmation makes for other peers are in place when its future
+//! completes, not before operations called after it on those peers.
 //!
-//! Functions publish what they store on the peer's channel `relay:{<peer id>}:live`;
-//! each node subscribes to the channels of the peers it [watches](Store::watch), and
-//! turns what comes into [`Notice`]s. A dropped connection means messages published
+//! Functions publish what they store on the peer's channel `relay:{<peer id>}:live`
+//! (and [`Store::publish`] what is relayed without being kept); each node subscribes to
+//! the channels of the peers it [watches](Store::watch), and turns what comes into
+//! [`Notice`]s. A dropped connection means messages published
 //! meanwhile are gone: once Redis answers again, [`Notice::Missed`].
 
 mod link;
@@ -44,6 +47,9 @@ const LIBRARY: &str = include_str!("relay.lua");
 const MAX_BATCH: usize = 1024;
 /// Messages or receipts per page read, at most (whatever the caller asks).
 const MAX_PAGE: usize = 1024;
+/// How long an outbox entry (a receipt not yet handed to its sender) may sit before a
+/// later confirmation takes it for one its node failed to finish.
+const STALE_HANDOVER: Duration = Duration::from_secs(10);
 
 /// The Redis store. Cheap to share: operations are messages to its task.
 pub struct RedisStore {
@@ -61,6 +67,7 @@ enum Op {
     ForgetReceipts(PeerId, Vec<u64>, Reply<()>),
     Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
     Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
+    Publish(Envelope, Reply<()>),
     Watch(PeerId, Reply<()>),
     Unwatch(PeerId, Reply<()>),
 }
@@ -96,6 +103,7 @@ impl RedisStore {
                 clock,
                 settings,
                 cleanup: Vec::new(),
+                handovers: Vec::new(),
             }
             .run(rx),
         );
@@ -154,12 +162,26 @@ struct Runner {
     settings: Settings,
     /// Outbox entries handed over, to clear with the next pipeline.
     cleanup: Vec<(PeerId, redis::Cmd)>,
+    /// Confirmations whose receipts go to their senders with the next pipeline.
+    handovers: Vec<Handover>,
 }
 
 impl Runner {
     async fn run(mut self, mut ops: mpsc::UnboundedReceiver<Op>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while ops.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        loop {
+            if self.cleanup.is_empty() && self.handovers.is_empty() {
+                if ops.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                    return;
+                }
+            } else {
+                // Work is riding along: take what is queued, without waiting for more.
+                while batch.len() < MAX_BATCH
+                    && let Ok(op) = ops.try_recv()
+                {
+                    batch.push(op);
+                }
+            }
             let mut run = Vec::new();
             for op in batch.drain(..) {
                 match op {
@@ -173,26 +195,17 @@ impl Runner {
                         let result = self.link.unsubscribe(&channel(peer)).await;
                         let _ = reply.send(result.map_err(StoreError::backend));
                     }
-                    // The next steps of a confirmation must land before what was called
-                    // after it: it ends the pipeline.
-                    delivered @ Op::Delivered(..) => {
-                        run.push(delivered);
-                        self.pipeline(std::mem::take(&mut run)).await;
-                    }
                     op => run.push(op),
                 }
             }
             self.pipeline(run).await;
-            if !self.cleanup.is_empty() {
-                self.pipeline(Vec::new()).await;
-            }
         }
     }
 
-    /// Sends `ops` in one round trip (after the outbox cleanup waiting), then answers
-    /// each.
+    /// Sends `ops` in one round trip, with the cleanup and the handovers waiting, then
+    /// answers each (a confirmation once its receipts are handed over, with the next).
     async fn pipeline(&mut self, ops: Vec<Op>) {
-        if ops.is_empty() && self.cleanup.is_empty() {
+        if ops.is_empty() && self.cleanup.is_empty() && self.handovers.is_empty() {
             return;
         }
         let now = self.clock.now_millis();
@@ -200,6 +213,9 @@ impl Runner {
         let cleanup = std::mem::take(&mut self.cleanup);
         let cleaned = cleanup.len();
         let mut commands = cleanup;
+        let handing = Handing::new(std::mem::take(&mut self.handovers));
+        commands.extend(handing.commands(self, now, cutoff));
+        let handed = handing.senders.len();
         commands.extend(ops.iter().map(|op| self.command(op, now, cutoff)));
         let mut results = self.link.run(commands).await.into_iter();
         for result in results.by_ref().take(cleaned) {
@@ -207,12 +223,16 @@ impl Runner {
                 tracing::warn!(%error, "could not clear a confirmed outbox; it goes again");
             }
         }
+        let handover_results: Vec<_> = results.by_ref().take(handed).collect();
+        handing.answer(handover_results, &mut self.cleanup);
         let mut reload = false;
         for (op, result) in ops.into_iter().zip(results) {
             if let Err(error) = &result {
                 reload |= missing_function(error);
             }
-            self.answer(op, result, now, cutoff).await;
+            if let Some(handover) = self.answer(op, result) {
+                self.handovers.push(handover);
+            }
         }
         if reload {
             tracing::warn!(
@@ -230,6 +250,7 @@ impl Runner {
         let peer = match op {
             Op::Claim(id, ..) | Op::IsClaimed(id, _) => *id,
             Op::Append(m, _) => m.to,
+            Op::Publish(envelope, _) => envelope.to,
             Op::Waiting(peer, ..)
             | Op::Delivered(peer, ..)
             | Op::ForgetReceipts(peer, ..)
@@ -252,7 +273,7 @@ impl Runner {
                 cmd
             }
             Op::Append(m, _) => {
-                let mut cmd = fcall("relay_append", m.to, &["inbox", "ids", "meta"]);
+                let mut cmd = fcall("relay_append", m.to, &["inbox", "ids"]);
                 let json = serde_json::to_string(&StoredMessage {
                     id: m.id,
                     from: m.from,
@@ -281,6 +302,7 @@ impl Runner {
                     .arg(now)
                     .arg(cutoff)
                     .arg(ttl)
+                    .arg(now.saturating_sub(STALE_HANDOVER.as_millis() as u64))
                     .arg(seqs);
                 cmd
             }
@@ -294,13 +316,21 @@ impl Runner {
                 cmd.arg(after).arg((*limit).min(MAX_PAGE)).arg(cutoff);
                 cmd
             }
+            Op::Publish(envelope, _) => {
+                let mut cmd = redis::cmd(self.link.publish_command());
+                let mut payload = String::from("L");
+                payload.push_str(&serde_json::to_string(envelope).unwrap_or_default());
+                cmd.arg(channel(envelope.to)).arg(payload);
+                cmd
+            }
             Op::Watch(..) | Op::Unwatch(..) => unreachable!("subscriptions are not pipelined"),
         };
         (peer, command)
     }
 
-    /// Answers `op` from its command's result.
-    async fn answer(&mut self, op: Op, result: RedisResult<Value>, now: u64, cutoff: u64) {
+    /// Answers `op` from its command's result; a confirmation is answered once its
+    /// receipts are handed over, so it is given back as a [`Handover`].
+    fn answer(&mut self, op: Op, result: RedisResult<Value>) -> Option<Handover> {
         match op {
             Op::Claim(_, hash, reply) => {
                 let claim = result.and_then(|value| match value {
@@ -368,76 +398,126 @@ impl Runner {
             Op::ForgetReceipts(_, _, reply) => {
                 let _ = reply.send(result.map(|_| ()).map_err(StoreError::backend));
             }
-            Op::Delivered(peer, _, reply) => {
-                let handed = match parse::<Vec<String>>(result) {
-                    Ok(outbox) => self.hand_over(peer, outbox, now, cutoff).await,
-                    Err(error) => Err(error),
-                };
-                let _ = reply.send(handed);
-            }
-            Op::Watch(_, reply) | Op::Unwatch(_, reply) => {
+            Op::Delivered(recipient, _, reply) => match parse::<Vec<String>>(result) {
+                Ok(outbox) => {
+                    return Some(Handover {
+                        recipient,
+                        outbox,
+                        reply,
+                    });
+                }
+                Err(error) => {
+                    let _ = reply.send(Err(error));
+                }
+            },
+            Op::Publish(_, reply) | Op::Watch(_, reply) | Op::Unwatch(_, reply) => {
                 let _ = reply.send(result.map(|_| ()).map_err(StoreError::backend));
             }
         }
+        None
     }
+}
 
-    /// Adds the receipts of `recipient`'s outbox (flat: seq, "sender\njson", …) to their
-    /// senders, one call per sender; the entries handed over are cleared with the next
-    /// pipeline.
-    async fn hand_over(
-        &mut self,
-        recipient: PeerId,
-        outbox: Vec<String>,
-        now: u64,
-        cutoff: u64,
-    ) -> Result<(), StoreError> {
-        let mut by_sender: BTreeMap<PeerId, (Vec<String>, Vec<String>)> = BTreeMap::new();
-        for entry in outbox.chunks(2) {
-            let [seq, value] = entry else { continue };
-            let Some((sender, json)) = value.split_once('\n') else {
-                continue;
-            };
-            let Ok(sender) = sender.parse::<PeerId>() else {
-                continue;
-            };
-            let (seqs, receipts) = by_sender.entry(sender).or_default();
-            seqs.push(seq.clone());
-            receipts.push(json.to_owned());
-        }
-        if by_sender.is_empty() {
-            return Ok(());
-        }
-        let commands = by_sender
-            .iter()
-            .map(|(sender, (_, receipts))| {
-                let mut cmd = fcall("relay_receipt_add", *sender, &["receipts", "meta"]);
-                cmd.arg(sender.to_string())
-                    .arg(now)
-                    .arg(cutoff)
-                    .arg(self.settings.ttl_millis())
-                    .arg(channel(*sender))
-                    .arg(self.link.publish_command())
-                    .arg(receipts);
-                (*sender, cmd)
-            })
-            .collect();
-        let results = self.link.run(commands).await;
-        let mut done = Vec::new();
-        let mut failed = None;
-        for ((_, (seqs, _)), result) in by_sender.into_iter().zip(results) {
-            match result {
-                Ok(_) => done.extend(seqs),
-                Err(error) => failed = Some(error),
+/// A confirmation whose receipts are still to be handed to their senders.
+struct Handover {
+    recipient: PeerId,
+    /// The outbox entries to hand over, flat: seq, "sender\njson", …
+    outbox: Vec<String>,
+    reply: Reply<()>,
+}
+
+/// The receipts of a batch of confirmations, grouped by sender: one call per sender.
+struct Handing {
+    confirmed: Vec<Handover>,
+    /// sender -> its receipts, each with where it came from (recipient, outbox seq).
+    senders: BTreeMap<PeerId, Vec<(PeerId, String, String)>>,
+}
+
+impl Handing {
+    fn new(confirmed: Vec<Handover>) -> Self {
+        let mut senders: BTreeMap<PeerId, Vec<(PeerId, String, String)>> = BTreeMap::new();
+        // Two confirmations of one recipient in a batch both return its whole outbox.
+        let mut seen = std::collections::HashSet::new();
+        for handover in &confirmed {
+            for entry in handover.outbox.chunks(2) {
+                let [seq, value] = entry else { continue };
+                if !seen.insert((handover.recipient, seq.as_str())) {
+                    continue;
+                }
+                let Some((sender, json)) = value.split_once('\n') else {
+                    continue;
+                };
+                let Ok(sender) = sender.parse::<PeerId>() else {
+                    continue;
+                };
+                senders.entry(sender).or_default().push((
+                    handover.recipient,
+                    seq.clone(),
+                    json.to_owned(),
+                ));
             }
         }
-        if !done.is_empty() {
-            let mut cmd = fcall("relay_outbox_done", recipient, &["outbox"]);
-            cmd.arg(done);
-            self.cleanup.push((recipient, cmd));
+        Self { confirmed, senders }
+    }
+
+    /// One `relay_receipt_add` per sender.
+    fn commands(
+        &self,
+        runner: &Runner,
+        now: u64,
+        cutoff: u64,
+    ) -> impl Iterator<Item = (PeerId, redis::Cmd)> {
+        let (ttl, publish) = (runner.settings.ttl_millis(), runner.link.publish_command());
+        self.senders.iter().map(move |(sender, receipts)| {
+            let mut cmd = fcall("relay_receipt_add", *sender, &["receipts", "meta"]);
+            cmd.arg(sender.to_string())
+                .arg(now)
+                .arg(cutoff)
+                .arg(ttl)
+                .arg(channel(*sender))
+                .arg(publish);
+            for (_, _, json) in receipts {
+                cmd.arg(json);
+            }
+            (*sender, cmd)
+        })
+    }
+
+    /// Answers the confirmations from the senders' `results`; queues the clearing of
+    /// what was handed over.
+    fn answer(self, results: Vec<RedisResult<Value>>, cleanup: &mut Vec<(PeerId, redis::Cmd)>) {
+        // recipient -> the outbox entries handed over, and whether any failed.
+        let mut done: BTreeMap<PeerId, (Vec<String>, bool)> = BTreeMap::new();
+        for (receipts, result) in self.senders.into_values().zip(results) {
+            if let Err(error) = &result {
+                tracing::warn!(%error, "could not hand receipts to their sender; they go again");
+            }
+            for (recipient, seq, _) in receipts {
+                let (seqs, failed) = done.entry(recipient).or_default();
+                match result {
+                    Ok(_) => seqs.push(seq),
+                    Err(_) => *failed = true,
+                }
+            }
         }
-        match failed {
-            Some(error) => Err(StoreError::backend(error)),
-            None => Ok(()),
+        for handover in self.confirmed {
+            let failed = done
+                .get(&handover.recipient)
+                .is_some_and(|(_, failed)| *failed);
+            let _ = handover.reply.send(if failed {
+                Err(StoreError::backend(
+                    "some receipts could not be handed to their senders",
+                ))
+            } else {
+                Ok(())
+            });
+        }
+        for (recipient, (seqs, _)) in done {
+            if !seqs.is_empty() {
+                let mut cmd = fcall("relay_outbox_done", recipient, &["outbox"]);
+                cmd.arg(seqs);
+                cleanup.push((recipient, cmd));
+            }
         }
     }
 }
@@ -529,11 +609,13 @@ fn decode_receipt(member: &str) -> Option<Receipt> {
     })
 }
 
-/// A payload of a live channel: `"S" + inbox member` or `"R<sender>\n" + receipts member`.
+/// A payload of a live channel: `"S" + inbox member`, `"R<sender>\n" + receipts
+/// member`, or `"L" + envelope` (relayed, not stored).
 fn decode_notice(payload: &[u8]) -> Option<Notice> {
     let text = std::str::from_utf8(payload).ok()?;
     match text.split_at_checked(1)? {
-        ("S", member) => decode_message(member).map(Notice::Stored),
+        ("L", json) => serde_json::from_str(json).ok().map(Notice::Message),
+        ("S", member) => decode_message(member).map(Notice::Message),
         ("R", rest) => {
             let (sender, member) = rest.split_once('\n')?;
             Some(Notice::Receipt(ReceiptFor {
@@ -596,6 +678,10 @@ impl Store for RedisStore {
         self.call(|reply| Op::Receipts(sender, after, limit, reply))
     }
 
+    fn publish(&self, envelope: Envelope) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(|reply| Op::Publish(envelope, reply))
+    }
+
     fn watch(&self, peer: PeerId) -> BoxFuture<'static, Result<(), StoreError>> {
         self.call(|reply| Op::Watch(peer, reply))
     }
@@ -625,7 +711,7 @@ mod tests {
         );
         assert_eq!(
             decode_notice(format!("S{member}").as_bytes()),
-            Some(Notice::Stored(envelope))
+            Some(Notice::Message(envelope))
         );
         let receipt = "7\n{\"id\":\"0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c\",\"to\":\"b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e\",\"delivered_at\":5}";
         let notice =

@@ -4,8 +4,9 @@
 -- Cluster. Keys of peer P:
 --   relay:{P}:owner     string  SHA-256 of the secret that claimed P (plain SET NX, no function)
 --   relay:{P}:inbox     zset    messages waiting for P, scored by seq
---   relay:{P}:ids       hash    "<sender>:<message id>" -> "<seq> <sent_at>" of those messages
---   relay:{P}:meta      hash    seq: last message seq given; rseq: last receipt seq given
+--   relay:{P}:ids       hash    "<sender>:<message id>" -> "<seq> <sent_at>" of those messages,
+--                               and "!seq": the last message seq given
+--   relay:{P}:meta      hash    rseq: the last receipt seq given
 --   relay:{P}:outbox    hash    receipts of messages P confirmed, not yet handed to their senders
 --   relay:{P}:receipts  zset    receipts of P's own messages, scored by their seq
 -- and the channel relay:{P}:live, where what is stored for P is published.
@@ -24,6 +25,15 @@ local EXPIRE_BATCH = 1000
 
 local function num(n)
   return string.format('%.0f', n)
+end
+
+-- Keys expire a TTL after their last write, so a peer gone for good leaves nothing
+-- behind. Renewed only once half of it has passed: a read costs less than a write,
+-- which goes to the AOF.
+local function keep(key, ttl)
+  if redis.call('PTTL', key) < tonumber(ttl) / 2 then
+    redis.call('PEXPIRE', key, ttl)
+  end
 end
 
 -- The next seq of `field` in `meta`.
@@ -62,14 +72,14 @@ local function expire_receipts(receipts, cutoff)
   redis.call('ZREMRANGEBYSCORE', receipts, '-inf', '(' .. num(tonumber(cutoff) * SCALE))
 end
 
--- KEYS: inbox, ids, meta
+-- KEYS: inbox, ids
 -- ARGV: dedup key, json, now, cutoff, max queue, ttl ms, live channel, publish command
--- Returns {seq, sent_at, duplicate (0/1)}, or {"full"}.
+-- Returns {seq, sent_at, duplicate (0/1)}, or {"full"}. What expired is dropped only
+-- when the queue is full (reads drop it too): the common append stays short.
 local function append(keys, args)
-  local inbox, ids, meta = keys[1], keys[2], keys[3]
+  local inbox, ids = keys[1], keys[2]
   local dedup, json, now, cutoff = args[1], args[2], args[3], args[4]
   local max_queue, ttl, channel, publish = tonumber(args[5]), args[6], args[7], args[8]
-  expire_inbox(inbox, ids, cutoff)
   local found = redis.call('HGET', ids, dedup)
   if found then
     local space = string.find(found, ' ', 1, true)
@@ -80,13 +90,18 @@ local function append(keys, args)
     return { seq, sent_at, 1 }
   end
   if redis.call('ZCARD', inbox) >= max_queue then
-    return { 'full' }
+    expire_inbox(inbox, ids, cutoff)
+    if redis.call('ZCARD', inbox) >= max_queue then
+      return { 'full' }
+    end
   end
-  local seq = num(next_seq(meta, 'seq', now))
+  local last = tonumber(redis.call('HGET', ids, '!seq') or '0')
+  local seq = num(math.max(last + 1, tonumber(now) * SCALE))
   local member = seq .. '\n' .. now .. '\n' .. dedup .. '\n' .. json
   redis.call('ZADD', inbox, seq, member)
-  redis.call('HSET', ids, dedup, seq .. ' ' .. now)
-  for _, key in ipairs(keys) do redis.call('PEXPIRE', key, ttl) end
+  redis.call('HSET', ids, '!seq', seq, dedup, seq .. ' ' .. now)
+  keep(inbox, ttl)
+  keep(ids, ttl)
   redis.call(publish, channel, 'S' .. member)
   return { seq, now, 0 }
 end
@@ -101,27 +116,40 @@ end
 -- The recipient confirmed messages: they leave its inbox for its outbox, from where the
 -- caller hands each to its sender (receipt_add) and then clears it (outbox_done).
 -- KEYS: inbox, ids, outbox
--- ARGV: recipient, at, cutoff, ttl ms, seq...
--- Returns the whole outbox, {seq, "<sender>\n<receipt json>", ...}: what an earlier
--- caller failed to hand over goes again.
+-- ARGV: recipient, at, cutoff, ttl ms, stale, seq...
+-- Returns {seq, "<sender>\n<receipt json>", ...}: the entries just moved, and those an
+-- earlier caller left behind (moved before `stale`, ms: its node died before clearing
+-- them), which go again.
 local function deliver(keys, args)
   local inbox, ids, outbox = keys[1], keys[2], keys[3]
-  local recipient, at, cutoff, ttl = args[1], args[2], args[3], args[4]
+  local recipient, at, cutoff, ttl, stale = args[1], args[2], args[3], args[4], tonumber(args[5])
   expire_inbox(inbox, ids, cutoff)
-  for i = 5, #args do
+  local out = {}
+  local left = redis.call('HGETALL', outbox)
+  for i = 1, #left, 2 do
+    local f = fields(left[i + 1], 1)
+    if f and tonumber(f[1]) < stale then
+      out[#out + 1] = left[i]
+      out[#out + 1] = f[2]
+    end
+  end
+  for i = 6, #args do
     local member = redis.call('ZRANGEBYSCORE', inbox, args[i], args[i])[1]
     if member then
       local f = fields(member, 3)
       local colon = string.find(f[3], ':', 1, true)
       local sender, id = string.sub(f[3], 1, colon - 1), string.sub(f[3], colon + 1)
+      local entry = sender .. '\n{"id":"' .. id .. '","to":"' .. recipient
+        .. '","delivered_at":' .. at .. '}'
       redis.call('ZREM', inbox, member)
       redis.call('HDEL', ids, f[3])
-      redis.call('HSET', outbox, f[1], sender .. '\n{"id":"' .. id .. '","to":"' .. recipient
-        .. '","delivered_at":' .. at .. '}')
+      redis.call('HSET', outbox, f[1], at .. '\n' .. entry)
+      out[#out + 1] = f[1]
+      out[#out + 1] = entry
     end
   end
-  if redis.call('EXISTS', outbox) == 1 then redis.call('PEXPIRE', outbox, ttl) end
-  return redis.call('HGETALL', outbox)
+  if #out > 0 then keep(outbox, ttl) end
+  return out
 end
 
 -- KEYS: outbox
@@ -130,20 +158,20 @@ local function outbox_done(keys, args)
   return redis.call('HDEL', keys[1], unpack(args))
 end
 
--- Receipts for a sender, from its recipients' outboxes.
+-- Receipts for a sender, from its recipients' outboxes (what expired is dropped by the
+-- reads).
 -- KEYS: receipts, meta
 -- ARGV: sender, now, cutoff, ttl ms, live channel, publish command, receipt json...
 local function receipt_add(keys, args)
   local receipts, meta = keys[1], keys[2]
   local sender, now, cutoff, ttl, channel, publish = args[1], args[2], args[3], args[4], args[5], args[6]
-  expire_receipts(receipts, cutoff)
   for i = 7, #args do
     local seq = num(next_seq(meta, 'rseq', now))
     local member = seq .. '\n' .. args[i]
     redis.call('ZADD', receipts, seq, member)
     redis.call(publish, channel, 'R' .. sender .. '\n' .. member)
   end
-  for _, key in ipairs(keys) do redis.call('PEXPIRE', key, ttl) end
+  for _, key in ipairs(keys) do keep(key, ttl) end
   return #args - 6
 end
 
