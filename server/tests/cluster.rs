@@ -10,7 +10,7 @@ use fixture::{
     Peer, RawSocket, ServerProcess, TestServer,
     load::{Shape, pairs_at_full_load},
     native_peer, new_peer,
-    redis::RedisServer,
+    redis::{RedisCluster, RedisServer},
     secret_of, until, within,
 };
 use relay_shared::{
@@ -279,4 +279,47 @@ async fn a_slow_reader_on_a_remote_node_is_cut_off() {
         (received == 400).then_some(())
     })
     .await;
+}
+
+/// Nodes on a Redis Cluster: keys and channels spread over three masters by hash slot,
+/// pub/sub sharded; both protocols still cross nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_on_a_redis_cluster_reach_each_other() {
+    let redis = RedisCluster::start();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        nodes.push(TestServer::start_with(|c| c.redis_url = Some(redis.url())).await);
+    }
+    let (alice_id, bob_id, carol_id, dave_id) = (new_peer(), new_peer(), new_peer(), new_peer());
+    let alice = Peer::connect(&nodes[0]).await;
+    assert_eq!(alice.register(alice_id).await["status"], "registered");
+    let mut bob = Peer::connect(&nodes[1]).await;
+    assert_eq!(bob.register(bob_id).await["status"], "registered");
+    for n in 0..20 {
+        let reply = alice.send(bob_id, &format!("typed {n}")).await;
+        assert_eq!(reply["status"], "sent", "{reply}");
+    }
+    for n in 0..20 {
+        assert_eq!(
+            bob.expect(event::DELIVER).await["body"],
+            json!(format!("typed {n}"))
+        );
+    }
+    let mut carol = Peer::connect(&nodes[0]).await;
+    carol.init(carol_id).await;
+    let mut dave = Peer::connect(&nodes[1]).await;
+    dave.init(dave_id).await;
+    carol.seed_send(dave_id, "seed across").await;
+    assert_eq!(dave.expect(event::MESSAGE).await, json!("seed across"));
+    dave.seed_send(carol_id, "and back").await;
+    assert_eq!(carol.expect(event::MESSAGE).await, json!("and back"));
+    // A claim is seen from the other node.
+    let thief = Peer::connect(&nodes[1]).await;
+    let reply = thief
+        .call(
+            event::REGISTER,
+            json!({ "id": alice_id, "secret": "not-alices-secret-0000" }),
+        )
+        .await;
+    assert_eq!(reply["code"], "forbidden", "{reply}");
 }

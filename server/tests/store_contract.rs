@@ -331,6 +331,12 @@ async fn redis_meets_the_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_a_unix_socket_meets_the_contract() {
+    let redis = RedisServer::start_with_unix_socket();
+    run_contract("redis over a unix socket", redis_backend(redis.unix_url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_cluster_meets_the_contract() {
     let cluster = RedisCluster::start();
     run_contract("redis cluster", redis_backend(cluster.url())).await;
