@@ -379,3 +379,54 @@ async fn nodes_sharing_redis_see_each_others_messages_and_claims() {
     };
     assert_eq!(next.to, carol, "nothing more for bob once unwatched");
 }
+
+/// Confirming spans peers in steps; a node that dies between them leaves the receipt in
+/// the recipient's outbox, and a later confirmation of that recipient hands it over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_a_dead_node_left_in_an_outbox_reaches_its_sender_later() {
+    let redis = RedisServer::start();
+    let open = redis_backend(redis.url());
+    let Opened {
+        store,
+        clock,
+        mut notices,
+    } = open(100).await;
+    let (alice, bob) = (new_peer(), new_peer());
+    store.watch(alice).await.unwrap();
+    // What a node that died after the first step leaves behind.
+    let id = MessageId::from_uuid(uuid::Uuid::new_v4());
+    let entry = format!(
+        "{}\n{alice}\n{{\"id\":\"{id}\",\"to\":\"{bob}\",\"delivered_at\":{}}}",
+        clock.now_millis(),
+        clock.now_millis()
+    );
+    let added = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "HSET"])
+        .arg(format!("relay:{{{bob}}}:outbox"))
+        .arg("12345")
+        .arg(&entry)
+        .output()
+        .expect("redis-cli runs");
+    assert!(added.status.success());
+
+    // A confirmation right away leaves it to its node (it may still be at work)...
+    store.delivered(bob, vec![]).await.unwrap();
+    assert!(store.receipts(alice, 0, 10).await.unwrap().is_empty());
+    // ...one ten seconds later takes it over.
+    clock.advance(11_000);
+    store.delivered(bob, vec![]).await.unwrap();
+    let receipts = store.receipts(alice, 0, 10).await.unwrap();
+    assert_eq!(
+        receipts.iter().map(|r| (r.id, r.to)).collect::<Vec<_>>(),
+        [(id, bob)]
+    );
+    let Notice::Receipt(ReceiptFor { sender, receipt }) = next_notice(&mut notices).await else {
+        panic!("a receipt notice");
+    };
+    assert_eq!((sender, receipt.id), (alice, id));
+    // Handed over once: the outbox is cleared with the next operation.
+    clock.advance(11_000);
+    store.delivered(bob, vec![]).await.unwrap();
+    store.is_claimed(bob).await.unwrap();
+    assert_eq!(store.receipts(alice, 0, 10).await.unwrap().len(), 1);
+}
