@@ -34,6 +34,13 @@ impl Registration {
     }
 }
 
+/// The id a socket speaks for in the typed protocol, if it registered in it.
+pub fn typed_id(registration: Option<Registration>) -> Option<PeerId> {
+    registration
+        .filter(|r| r.protocol == Protocol::Typed)
+        .map(|r| r.id)
+}
+
 /// The name of the room of `id`'s sockets registered in `protocol`.
 pub fn room(id: PeerId, protocol: Protocol) -> String {
     match protocol {

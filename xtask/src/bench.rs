@@ -22,8 +22,8 @@ use xshell::{Shell, cmd};
 
 use crate::{
     deployment,
-    jobs::{path_str, tempdir},
-    process::{BackgroundServer, ChildGuard},
+    jobs::tempdir,
+    process::{BackgroundServer, ChildGuard, path_str},
     step, toolchain, web_app,
 };
 

@@ -13,8 +13,7 @@ use anyhow::{Context, bail};
 use xshell::Shell;
 
 use crate::{
-    jobs::path_str,
-    process::{BackgroundServer, ChildGuard},
+    process::{BackgroundServer, ChildGuard, path_str},
     toolchain,
 };
 

@@ -1,16 +1,13 @@
 //! The jobs behind `cargo xtask run | dev | test`.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{path::PathBuf, process::Command};
 
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
 use crate::{
     deployment,
-    process::{BackgroundServer, ChildGuard},
+    process::{BackgroundServer, ChildGuard, path_str},
     step, toolchain, web_app,
 };
 
@@ -153,10 +150,4 @@ pub fn tempdir(sh: &Shell, name: &str) -> anyhow::Result<PathBuf> {
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
-}
-
-/// `path` as UTF-8, for a command line.
-pub fn path_str(path: &Path) -> anyhow::Result<&str> {
-    path.to_str()
-        .with_context(|| format!("not UTF-8: {}", path.display()))
 }

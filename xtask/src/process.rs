@@ -90,3 +90,9 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// `path` as UTF-8, for a command line.
+pub fn path_str(path: &Path) -> anyhow::Result<&str> {
+    path.to_str()
+        .with_context(|| format!("not UTF-8: {}", path.display()))
+}

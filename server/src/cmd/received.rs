@@ -14,7 +14,7 @@ use socketioxide::ParserError;
 use crate::{
     cmd::backlog::Backlogs,
     effects::{Effect, Effects, Reply},
-    protocol::{Protocol, Registration},
+    protocol::{Protocol, Registration, typed_id},
     relay::{Relay, invalid_payload, not_registered},
     store::StoreError,
 };
@@ -52,15 +52,11 @@ impl Confirm {
     /// Whose confirmation this is, given the socket's registration: its typed id, or the
     /// refusal to carry out instead.
     pub fn recipient(registration: Option<Registration>) -> Result<PeerId, Effects> {
-        match registration {
-            Some(Registration {
-                id,
-                protocol: Protocol::Typed,
-            }) => Ok(id),
-            _ => Err(vec![Effect::Reply(Reply::Rejected(not_registered(
+        typed_id(registration).ok_or_else(|| {
+            vec![Effect::Reply(Reply::Rejected(not_registered(
                 Protocol::Typed,
-            )))]),
-        }
+            )))]
+        })
     }
 
     /// Queues the store's writes for `me`, which the store takes in call order.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     effects::{Effect, Effects, Reply},
-    protocol::{Protocol, Registration},
+    protocol::{Protocol, Registration, typed_id},
     relay::{Relay, invalid_payload, not_registered, unavailable},
     store::{AppendError, Appended, NewMessage},
 };
@@ -61,15 +61,11 @@ impl Send {
     /// Who sends, given the socket's registration: its typed id, or the refusal to carry
     /// out instead.
     pub fn sender(registration: Option<Registration>) -> Result<PeerId, Effects> {
-        match registration {
-            Some(Registration {
-                id,
-                protocol: Protocol::Typed,
-            }) => Ok(id),
-            _ => Err(vec![Effect::Reply(Reply::Rejected(not_registered(
+        typed_id(registration).ok_or_else(|| {
+            vec![Effect::Reply(Reply::Rejected(not_registered(
                 Protocol::Typed,
-            )))]),
-        }
+            )))]
+        })
     }
 
     /// Queues the message from `from` in the store, which takes it in call order.

@@ -25,7 +25,14 @@
 
 mod link;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use futures_util::{FutureExt, future::BoxFuture};
 use redis::{FromRedisValue, RedisResult, Value};
@@ -91,9 +98,18 @@ impl RedisStore {
             });
         }
         {
+            // One watcher at a time, however many times the connection drops meanwhile.
+            let waiting = Arc::new(AtomicBool::new(false));
             let link_again = link.clone();
             link.on_disconnect(move || {
-                tokio::spawn(report_missed_once_back(link_again.clone(), notices.clone()));
+                if !waiting.swap(true, Ordering::AcqRel) {
+                    let (link, notices, waiting) =
+                        (link_again.clone(), notices.clone(), waiting.clone());
+                    tokio::spawn(async move {
+                        report_missed_once_back(link, notices).await;
+                        waiting.store(false, Ordering::Release);
+                    });
+                }
             });
         }
         let (ops, rx) = mpsc::unbounded_channel();
