@@ -74,6 +74,19 @@ pub struct Config {
     /// Log filter, in `tracing_subscriber::EnvFilter` syntax (`info`, `relay_server=debug`).
     #[arg(long, env = "RELAY_LOG", default_value = "info")]
     pub log: String,
+
+    /// `text` for people, `json` (one object per line) for log shippers.
+    #[arg(long, env = "RELAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Config {
@@ -120,6 +133,7 @@ impl Default for Config {
             backlog: Self::DEFAULT_BACKLOG,
             redis_url: None,
             log: "info".into(),
+            log_format: LogFormat::Text,
         }
     }
 }

@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use relay_shared::PeerId;
 
 use crate::{
-    protocol::{Protocol, Registration},
+    protocol::{Protocol, Registration, Short},
     store::{Store, StoreError},
 };
 
@@ -72,7 +72,7 @@ impl LocalPeers {
             let unwatch = self.store.unwatch(peer);
             tokio::spawn(async move {
                 if let Err(error) = unwatch.await {
-                    tracing::warn!(%error, %peer, "could not stop watching a peer");
+                    tracing::warn!(%error, peer = %Short(peer), "could not stop watching a peer");
                 }
             });
         }

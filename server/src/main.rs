@@ -3,19 +3,21 @@
 
 use anyhow::Context;
 use clap::Parser;
-use relay_server::{Config, Server};
+use relay_server::{Config, Server, config::LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_new(&config.log)
-                .with_context(|| format!("invalid log filter {:?}", config.log))?,
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_new(&config.log)
+        .with_context(|| format!("invalid log filter {:?}", config.log))?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 
     let server = Server::bind(&config).await?;
     let addr = server.local_addr();

@@ -41,6 +41,18 @@ pub fn typed_id(registration: Option<Registration>) -> Option<PeerId> {
         .map(|r| r.id)
 }
 
+/// A peer id as logs at info level and above show it: its first eight digits, enough to
+/// follow one peer through the logs, not enough to write to it or register as it.
+#[derive(Debug, Clone, Copy)]
+pub struct Short(pub PeerId);
+
+impl std::fmt::Display for Short {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id = self.0.to_string();
+        write!(f, "{}…", &id[..8])
+    }
+}
+
 /// The name of the room of `id`'s sockets registered in `protocol`.
 pub fn room(id: PeerId, protocol: Protocol) -> String {
     match protocol {
@@ -52,6 +64,12 @@ pub fn room(id: PeerId, protocol: Protocol) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_show_a_peer_id_shortened() {
+        let id: PeerId = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap();
+        assert_eq!(Short(id).to_string(), "3f2b8c1e…");
+    }
 
     #[test]
     fn each_protocol_has_its_own_room() {

@@ -42,7 +42,7 @@ use crate::{
     effects::{Effect, Effects, Emit, Reply},
     inbox::{DrainGuard, Inbox, Pushed},
     local_peers::{LocalPeers, Member},
-    protocol::{Protocol, Registration, room},
+    protocol::{Protocol, Registration, Short, room},
     relay::{Relay, unavailable},
     store::StoreError,
 };
@@ -292,7 +292,7 @@ impl<A: NodeAdapter> Session<A> {
                 }
                 Effect::DisconnectSeed(id) => {
                     if let Err(error) = socket.within(room(id, Protocol::Seed)).disconnect().await {
-                        tracing::warn!(%error, peer = %id, "could not disconnect the seed sockets of a claimed id");
+                        tracing::warn!(%error, peer = %Short(id), "could not disconnect the seed sockets of a claimed id");
                     }
                 }
                 Effect::Broadcast { envelope, report } => {

@@ -7,7 +7,7 @@ use socketioxide::ParserError;
 use crate::{
     effects::{Effect, Effects, Reply},
     identity::SecretHash,
-    protocol::{Protocol, Registration},
+    protocol::{Protocol, Registration, Short},
     relay::{Relay, forbidden, invalid_payload, unavailable},
     store::Claim,
 };
@@ -54,7 +54,7 @@ impl Register {
             protocol: Protocol::Typed,
         })];
         if claim == Claim::Claimed {
-            tracing::info!(peer = %id, "id claimed");
+            tracing::info!(peer = %Short(id), "id claimed");
             effects.push(Effect::DisconnectSeed(id));
         }
         effects.extend([
