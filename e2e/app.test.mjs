@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { io } from "socket.io-client";
 import {
   ARTIFACTS, idOf, launchBrowser, message, online, openApp, sendFrom, startServer,
@@ -211,5 +212,41 @@ test("the keyboard alone can send", { timeout: 60_000 }, async () => {
     assert.equal(await page.getByLabel("Message", { exact: true }).getAttribute("data-testid"), "message-input");
   } finally {
     await server.stop();
+  }
+});
+
+test("a page from another origin cannot open a socket, unless allowed", { timeout: 60_000 }, async () => {
+  const { createServer } = await import("node:http");
+  // A page on another port of 127.0.0.1: another origin, as another site would be.
+  const other = createServer((_, response) => {
+    response.writeHead(200, { "content-type": "text/html" });
+    response.end("<!doctype html><title>elsewhere</title>");
+  });
+  other.listen(0, "127.0.0.1");
+  await once(other, "listening");
+  const otherOrigin = `http://127.0.0.1:${other.address().port}`;
+  const tryOpening = async (server) => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(otherOrigin);
+    const socketUrl = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket";
+    const result = await page.evaluate((url) => new Promise((resolve) => {
+      const ws = new WebSocket(url);
+      ws.onmessage = (event) => { resolve(`opened: ${String(event.data).slice(0, 1)}`); ws.close(); };
+      ws.onerror = () => resolve("refused");
+      setTimeout(() => resolve("timed out"), 5_000);
+    }), socketUrl);
+    await page.context().close();
+    return result;
+  };
+  let server = await startServer();
+  try {
+    assert.equal(await tryOpening(server), "refused");
+    // The app on the server's own origin connects, as every other test shows.
+    await server.stop();
+    server = await startServer({ extraArgs: ["--allowed-origins", otherOrigin] });
+    assert.equal(await tryOpening(server), "opened: 0", "the Engine.IO open packet");
+  } finally {
+    await server.stop();
+    other.close();
   }
 });

@@ -65,6 +65,12 @@ pub struct Config {
     #[arg(long, env = "RELAY_BACKLOG", default_value_t = Config::DEFAULT_BACKLOG)]
     pub backlog: u32,
 
+    /// Web origins (`scheme://host[:port]`, comma-separated; `*` for any) whose pages may
+    /// open a socket, besides the server's own. Clients that are not browsers send no
+    /// origin and are always let in.
+    #[arg(long, env = "RELAY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
     /// Cluster mode: the Redis shared by the nodes (`redis://host:port`,
     /// `redis+unix:///path/to/socket`; a Redis Cluster is found out by itself). Messages,
     /// identities and rooms then live there, and `--data-dir` is unused.
@@ -131,6 +137,7 @@ impl Default for Config {
             socket_buffer: Self::DEFAULT_SOCKET_BUFFER,
             ws_read_buffer: Self::DEFAULT_WS_READ_BUFFER,
             backlog: Self::DEFAULT_BACKLOG,
+            allowed_origins: Vec::new(),
             redis_url: None,
             log: "info".into(),
             log_format: LogFormat::Text,

@@ -14,6 +14,7 @@ mod effects;
 pub mod identity;
 mod inbox;
 mod local_peers;
+mod origins;
 mod protocol;
 mod relay;
 pub mod server;

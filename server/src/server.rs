@@ -26,6 +26,7 @@ use crate::{
     config::Config,
     delivery::{self, NodeAdapter},
     local_peers::LocalPeers,
+    origins::{self, Origins},
     relay::{Limits, Relay},
     session::{self, Node, SocketHandle},
     store::{NoticeStream, Notices, RedisStore, Settings, SqliteStore, Store, StoreError},
@@ -305,6 +306,10 @@ fn router<A: NodeAdapter>(config: &Config, socket_io: SocketIoLayer<A>) -> Route
         .fallback_service(web_app)
         .layer(TraceLayer::new_for_http())
         .layer(socket_io)
+        .layer(axum::middleware::from_fn_with_state(
+            Origins::new(&config.allowed_origins),
+            origins::check,
+        ))
         // Outermost, so that what socketioxide keeps of a request is compact.
         .layer(axum::middleware::map_request(compact_request))
 }

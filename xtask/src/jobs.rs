@@ -13,6 +13,9 @@ use crate::{
 
 /// Where `cargo xtask dev` runs the server: the backend of Trunk.toml's proxy.
 const DEV_SERVER_ADDR: &str = "127.0.0.1:3000";
+/// Where `trunk serve` serves the app in `cargo xtask dev`: pages from there may open
+/// sockets.
+const TRUNK_ORIGINS: &str = "http://127.0.0.1:8080,http://localhost:8080";
 
 /// `cargo xtask run`: build the app in release and serve it until Ctrl-C.
 pub fn run(sh: &Shell) -> anyhow::Result<()> {
@@ -34,6 +37,8 @@ pub fn dev(sh: &Shell) -> anyhow::Result<()> {
     let _server = ChildGuard(
         Command::new(sh.current_dir().join("target/debug/relay-server"))
             .env("RELAY_ADDR", DEV_SERVER_ADDR)
+            // The app comes from trunk's origin, whose proxy passes the page's Origin on.
+            .env("RELAY_ALLOWED_ORIGINS", TRUNK_ORIGINS)
             .spawn()
             .context("starting the server")?,
     );
