@@ -184,8 +184,10 @@ impl Server {
             .expect("a bound TCP listener has a local address")
     }
 
-    /// Serves until `shutdown` completes, then disconnects every socket and waits up to
-    /// a few seconds for connections to close.
+    /// Serves until `shutdown` completes; then stops accepting, disconnects every socket
+    /// (their clients reconnect, to another node if there is one), waits up to a few
+    /// seconds for connections to close, lets the store finish what it was given, and
+    /// returns.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let Self {
             listener,
@@ -200,7 +202,7 @@ impl Server {
             Io::Single(io) => tokio::spawn(delivery::dispatch(notices, io.clone(), peers)),
             Io::Cluster(io) => tokio::spawn(delivery::dispatch(notices, io.clone(), peers)),
         };
-        let sweeper = tokio::spawn(sweep(node, message_ttl));
+        let sweeper = tokio::spawn(sweep(node.clone(), message_ttl));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let listener = listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {
@@ -229,6 +231,14 @@ impl Server {
         };
         sweeper.abort();
         dispatcher.abort();
+        // Every socket is gone: what they left in the store's queue becomes durable
+        // (its acks could not be sent; the clients send those messages again, stored
+        // once), and the store stops.
+        match tokio::time::timeout(SHUTDOWN_GRACE, node.relay.store().close()).await {
+            Ok(Ok(())) => tracing::info!("store closed"),
+            Ok(Err(error)) => tracing::error!(%error, "the store could not finish"),
+            Err(_) => tracing::error!("the store did not finish within {SHUTDOWN_GRACE:?}"),
+        }
         result
     }
 }

@@ -245,6 +245,21 @@ async fn what_waited_past_the_ttl_is_dropped(open: &Open) {
     store.append(message(alice, bob, 3)).await.unwrap();
 }
 
+async fn closing_finishes_what_was_called_before(open: &Open) {
+    let Opened { store, .. } = open(100).await;
+    let (alice, bob) = (new_peer(), new_peer());
+    let appends: Vec<_> = (0..50)
+        .map(|n| store.append(message(alice, bob, n)))
+        .collect();
+    let close = store.close();
+    let after = store.append(message(alice, bob, 99));
+    close.await.unwrap();
+    for append in appends {
+        append.await.expect("called before the close: done");
+    }
+    assert!(after.await.is_err(), "called after the close: refused");
+}
+
 /// Runs every case against one backend, naming the case that fails.
 async fn run_contract(backend: &str, open: Open) {
     macro_rules! cases {
@@ -263,6 +278,7 @@ async fn run_contract(backend: &str, open: Open) {
         a_resend_of_a_waiting_message_is_noticed_again,
         each_recipient_has_a_bounded_queue,
         what_waited_past_the_ttl_is_dropped,
+        closing_finishes_what_was_called_before,
     );
 }
 

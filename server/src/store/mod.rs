@@ -194,4 +194,9 @@ pub trait Store: Send + Sync + 'static {
     /// Drops some of what waited longer than the TTL; returns how many. The server calls
     /// it now and then, until it returns 0.
     fn expire(&self) -> BoxFuture<'static, Result<u64, StoreError>>;
+
+    /// Completes once every operation called before is durable (or failed), and stops
+    /// the store: operations called after fail with [`StoreError::Closed`]. For a clean
+    /// shutdown.
+    fn close(&self) -> BoxFuture<'static, Result<(), StoreError>>;
 }

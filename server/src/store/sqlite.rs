@@ -148,6 +148,8 @@ enum Op {
     Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
     Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
     Expire(Reply<u64>),
+    /// Everything before is applied: stop.
+    Close(Reply<()>),
 }
 
 /// An append's result, before it is known whether the batch commits.
@@ -186,7 +188,20 @@ impl Writer {
         while let Ok(first) = ops.recv() {
             let mut batch = vec![first];
             batch.extend(ops.try_iter().take(MAX_BATCH - 1));
+            // A close ends the batch, and the writer once the batch is applied.
+            let close = batch
+                .iter()
+                .position(|op| matches!(op, Op::Close(_)))
+                .map(|at| {
+                    let rest = batch.split_off(at);
+                    rest.into_iter().next()
+                });
             self.apply(batch);
+            if let Some(Some(Op::Close(reply))) = close {
+                let _ = reply.send(Ok(()));
+                // Whatever came after the close fails: the receiver goes with the thread.
+                return;
+            }
         }
     }
 
@@ -294,6 +309,7 @@ impl Batch<'_> {
                 completion(reply, self.receipts(sender, after, limit))
             }
             Op::Expire(reply) => completion(reply, self.expire()),
+            Op::Close(reply) => completion(reply, Ok(())),
         }
     }
 
@@ -562,6 +578,7 @@ fn fail(op: Op) -> Completion {
         Op::Waiting(.., r) => closed(r),
         Op::Receipts(.., r) => closed(r),
         Op::Expire(r) => closed(r),
+        Op::Close(r) => closed(r),
     }
 }
 
@@ -669,6 +686,10 @@ impl Store for SqliteStore {
 
     fn expire(&self) -> BoxFuture<'static, Result<u64, StoreError>> {
         self.call(Op::Expire)
+    }
+
+    fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(Op::Close)
     }
 }
 

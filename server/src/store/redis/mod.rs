@@ -77,6 +77,8 @@ enum Op {
     Publish(Envelope, Reply<()>),
     Watch(PeerId, Reply<()>),
     Unwatch(PeerId, Reply<()>),
+    /// Everything before is sent and answered: stop.
+    Close(Reply<()>),
 }
 
 impl RedisStore {
@@ -211,6 +213,16 @@ impl Runner {
                         let result = self.link.unsubscribe(&channel(peer)).await;
                         let _ = reply.send(result.map_err(StoreError::backend));
                     }
+                    Op::Close(reply) => {
+                        self.pipeline(std::mem::take(&mut run)).await;
+                        // The confirmations of that last pipeline hand their receipts
+                        // over, and the outboxes are cleared.
+                        while !self.handovers.is_empty() || !self.cleanup.is_empty() {
+                            self.pipeline(Vec::new()).await;
+                        }
+                        let _ = reply.send(Ok(()));
+                        return;
+                    }
                     op => run.push(op),
                 }
             }
@@ -273,6 +285,7 @@ impl Runner {
             | Op::Receipts(peer, ..)
             | Op::Watch(peer, _)
             | Op::Unwatch(peer, _) => *peer,
+            Op::Close(_) => unreachable!("a close is not pipelined"),
         };
         let command = match op {
             Op::Claim(id, hash, _) => {
@@ -339,7 +352,9 @@ impl Runner {
                 cmd.arg(channel(envelope.to)).arg(payload);
                 cmd
             }
-            Op::Watch(..) | Op::Unwatch(..) => unreachable!("subscriptions are not pipelined"),
+            Op::Watch(..) | Op::Unwatch(..) | Op::Close(_) => {
+                unreachable!("subscriptions and closes are not pipelined")
+            }
         };
         (peer, command)
     }
@@ -426,7 +441,10 @@ impl Runner {
                     let _ = reply.send(Err(error));
                 }
             },
-            Op::Publish(_, reply) | Op::Watch(_, reply) | Op::Unwatch(_, reply) => {
+            Op::Publish(_, reply)
+            | Op::Watch(_, reply)
+            | Op::Unwatch(_, reply)
+            | Op::Close(reply) => {
                 let _ = reply.send(result.map(|_| ()).map_err(StoreError::backend));
             }
         }
@@ -710,6 +728,10 @@ impl Store for RedisStore {
         // Every function drops what expired in the keys it touches, and keys untouched
         // for the TTL expire in Redis itself.
         futures_util::future::ready(Ok(0)).boxed()
+    }
+
+    fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(Op::Close)
     }
 }
 
