@@ -14,12 +14,14 @@ struct Running {
 
 async fn server() -> Running {
     let data = tempfile::tempdir().expect("temporary directory");
-    let config = Config {
+    let mut config = Config {
         addr: "127.0.0.1:0".parse().expect("address"),
         static_dir: data.path().join("no-web-app"),
         data_dir: data.path().to_owned(),
         ..Config::default()
     };
+    // As in the benchmark: one process plays many clients, as fast as it can.
+    config.lift_limits();
     let server = Server::bind(&config).await.expect("server binds");
     let url = format!("http://{}", server.local_addr());
     tokio::spawn(server.run(std::future::pending()));

@@ -28,6 +28,9 @@ pub struct Peer {
 
 /// Events after which [`Peer::next_update`] confirms even if more are ready.
 const CONFIRM_EVERY: usize = 256;
+/// How often [`Peer::next_update`], while waiting, sends again what was refused for a
+/// passing reason.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Peer {
     /// A peer `me`, proving it with `secret`, talking to the server at `server`; it
@@ -73,7 +76,16 @@ impl Peer {
                 Some(event) => event?,
                 None => {
                     self.confirm();
-                    self.connection.next_event().await?
+                    // Messages the server refused for a passing reason (a limit, a full
+                    // queue of events, an outage) go again now and then.
+                    match tokio::time::timeout(RETRY_EVERY, self.connection.next_event()).await {
+                        Ok(event) => event?,
+                        Err(_) => {
+                            let (client, now) = self.connection.core();
+                            self.messenger.retry(client, now);
+                            continue;
+                        }
+                    }
                 }
             };
             self.handle(&event);

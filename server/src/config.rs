@@ -65,6 +65,33 @@ pub struct Config {
     #[arg(long, env = "RELAY_BACKLOG", default_value_t = Config::DEFAULT_BACKLOG)]
     pub backlog: u32,
 
+    /// Messages one socket may send per second, on average (bursts of twice that); past
+    /// that, `rate_limited`. 0: no limit.
+    #[arg(long, env = "RELAY_SOCKET_RATE", default_value_t = Config::DEFAULT_SOCKET_RATE)]
+    pub socket_rate: u32,
+
+    /// Messages the sockets of one peer id may send per second together, on this node.
+    /// 0: no limit.
+    #[arg(long, env = "RELAY_PEER_RATE", default_value_t = Config::DEFAULT_PEER_RATE)]
+    pub peer_rate: u32,
+
+    /// Connections open at once from one client address. 0: no limit.
+    #[arg(long, env = "RELAY_CONNECTIONS_PER_IP", default_value_t = Config::DEFAULT_CONNECTIONS_PER_IP)]
+    pub connections_per_ip: u32,
+
+    /// Registrations (`register`, `init`) from one client address per minute. 0: no limit.
+    #[arg(long, env = "RELAY_REGISTRATIONS_PER_MINUTE", default_value_t = Config::DEFAULT_REGISTRATIONS_PER_MINUTE)]
+    pub registrations_per_minute: u32,
+
+    /// How long a socket may stay connected without registering before it is closed.
+    #[arg(long, env = "RELAY_REGISTER_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub register_timeout: Duration,
+
+    /// Addresses of the proxies (HAProxy) whose `X-Forwarded-For` header names the
+    /// client, for the per-address limits; comma-separated.
+    #[arg(long, env = "RELAY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Web origins (`scheme://host[:port]`, comma-separated; `*` for any) whose pages may
     /// open a socket, besides the server's own. Clients that are not browsers send no
     /// origin and are always let in.
@@ -108,9 +135,39 @@ impl Config {
     pub const DEFAULT_MAX_QUEUE: u32 = 10_000;
     /// Default time a message waits for its recipient.
     pub const DEFAULT_MESSAGE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Default messages per second per socket.
+    pub const DEFAULT_SOCKET_RATE: u32 = 100;
+    /// Default messages per second per peer id.
+    pub const DEFAULT_PEER_RATE: u32 = 200;
+    /// Default connections per client address.
+    pub const DEFAULT_CONNECTIONS_PER_IP: u32 = 1000;
+    /// Default registrations per client address per minute.
+    pub const DEFAULT_REGISTRATIONS_PER_MINUTE: u32 = 600;
+    /// Default time a socket may stay unregistered.
+    pub const DEFAULT_REGISTER_TIMEOUT: Duration = Duration::from_secs(30);
     /// Default listen backlog (tokio's own default, 128, drops connections when a few
     /// hundred clients connect at once).
     pub const DEFAULT_BACKLOG: u32 = 1024;
+
+    /// The limits that keep one client from hurting others.
+    pub fn rate_limits(&self) -> crate::limits::RateLimits {
+        crate::limits::RateLimits {
+            socket_rate: self.socket_rate,
+            peer_rate: self.peer_rate,
+            connections_per_ip: self.connections_per_ip,
+            registrations_per_minute: self.registrations_per_minute,
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+
+    /// Turns every per-client rate and count limit off: for benchmarks of capacity, and
+    /// tests that push one socket as hard as it goes.
+    pub fn lift_limits(&mut self) {
+        self.socket_rate = 0;
+        self.peer_rate = 0;
+        self.connections_per_ip = 0;
+        self.registrations_per_minute = 0;
+    }
 
     /// The largest Engine.IO frame or polling body accepted: room for a body at the limit
     /// even when JSON escaping doubles it. A larger frame closes its connection.
@@ -137,6 +194,12 @@ impl Default for Config {
             socket_buffer: Self::DEFAULT_SOCKET_BUFFER,
             ws_read_buffer: Self::DEFAULT_WS_READ_BUFFER,
             backlog: Self::DEFAULT_BACKLOG,
+            socket_rate: Self::DEFAULT_SOCKET_RATE,
+            peer_rate: Self::DEFAULT_PEER_RATE,
+            connections_per_ip: Self::DEFAULT_CONNECTIONS_PER_IP,
+            registrations_per_minute: Self::DEFAULT_REGISTRATIONS_PER_MINUTE,
+            register_timeout: Self::DEFAULT_REGISTER_TIMEOUT,
+            trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             redis_url: None,
             log: "info".into(),

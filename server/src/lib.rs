@@ -13,6 +13,7 @@ mod delivery;
 mod effects;
 pub mod identity;
 mod inbox;
+pub mod limits;
 mod local_peers;
 mod origins;
 mod protocol;

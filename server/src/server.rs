@@ -2,7 +2,6 @@
 //! until told to stop.
 
 use std::{
-    convert::Infallible,
     future::{Future, ready},
     io,
     net::SocketAddr,
@@ -25,6 +24,7 @@ use crate::{
     cluster::{self, ClusterAdapter},
     config::Config,
     delivery::{self, NodeAdapter},
+    limits::Limiter,
     local_peers::LocalPeers,
     origins::{self, Origins},
     relay::{Limits, Relay},
@@ -140,6 +140,8 @@ impl Server {
                 clock,
             ),
             peers: Arc::new(LocalPeers::new(store)),
+            limiter: Limiter::new(config.rate_limits()),
+            register_timeout: config.register_timeout,
         });
         let (router, io) = match link {
             None => {
@@ -209,7 +211,8 @@ impl Server {
                 tracing::debug!(%error, "could not set TCP_NODELAY");
             }
         });
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: disconnecting sockets");
             let _ = stopping_tx.send(());
@@ -249,6 +252,7 @@ async fn sweep(node: Arc<Node>, ttl: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        node.limiter.forget_quiet();
         match node.relay.expire().await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "expired messages dropped"),
@@ -296,8 +300,7 @@ fn attach_sessions<A: NodeAdapter + DefinedAdapter>(
     io.ns(
         "/",
         on_connect.with(move |socket: SocketRef<A>, handle: SocketHandle<A>| {
-            session::attach(&socket, handle, node.clone());
-            ready(Ok::<(), Infallible>(()))
+            ready(session::attach(&socket, handle, node.clone()))
         }),
     )
 }

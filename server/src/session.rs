@@ -18,13 +18,19 @@
 use std::{
     convert::Infallible,
     future::Future,
+    net::IpAddr,
     sync::{
         Arc, Mutex, PoisonError, Weak,
         atomic::{AtomicBool, Ordering},
     },
+    time::{Duration, Instant},
 };
 
-use relay_shared::{ErrorCode, PeerId, Rejection, event};
+/// How long past the time it was told a refused message keeps its socket's later ones
+/// waiting for it: a client that gave it up does not block the socket for long.
+const HOLD_AT_MOST: Duration = Duration::from_secs(10);
+
+use relay_shared::{ErrorCode, MessageId, PeerId, Rejection, event};
 use socketioxide::{
     SendError, SocketError,
     extract::{AckSender, Event, SocketRef, TryData},
@@ -41,26 +47,40 @@ use crate::{
     delivery::{self, NodeAdapter, cut_slow_consumer},
     effects::{Effect, Effects, Emit, Reply},
     inbox::{DrainGuard, Inbox, Pushed},
+    limits::{ConnectionSlot, Limiter, SocketBucket, TooManyConnections},
     local_peers::{LocalPeers, Member},
     protocol::{Protocol, Registration, Short, room},
     relay::{Relay, unavailable},
     store::StoreError,
 };
 
-/// What every session of a node shares: the relay, and the registry of the peers whose
-/// sockets are here.
+/// What every session of a node shares: the relay, the registry of the peers whose
+/// sockets are here, and the limits.
 pub struct Node {
     /// The commands' services.
     pub relay: Relay,
     /// The peers registered on this node.
     pub peers: Arc<LocalPeers>,
+    /// The per-client limits and their state.
+    pub limiter: Limiter,
+    /// How long a socket may stay unregistered.
+    pub register_timeout: Duration,
 }
 
-/// Registers the event handlers of a freshly connecting socket. Run it as a connect
-/// middleware, so that it completes before the client learns it is connected.
-pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, handle: SocketHandle<A>, node: Arc<Node>) {
+/// Registers the event handlers of a freshly connecting socket, unless its address has
+/// too many connections already. Run it as a connect middleware, so that it completes
+/// before the client learns it is connected (or hears the refusal).
+pub fn attach<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    handle: SocketHandle<A>,
+    node: Arc<Node>,
+) -> Result<(), TooManyConnections> {
+    let ip = node.limiter.client_ip(socket.req_parts());
+    let slot = node.limiter.connect(ip)?;
     let max_body = node.relay.limits().max_body_bytes;
-    let session = Arc::new(Session::new(node, handle.0));
+    let register_timeout = node.register_timeout;
+    let session = Arc::new(Session::new(node, handle.0, ip, slot));
+    close_if_unregistered(&session, register_timeout);
 
     let s = session.clone();
     socket.on(
@@ -119,6 +139,28 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, handle: SocketHandle<A>, no
         session.close();
         std::future::ready(())
     });
+    Ok(())
+}
+
+/// Closes the socket of `session` if it has not registered within `timeout`: a socket
+/// that never says who it is holds memory for nothing.
+fn close_if_unregistered<A: NodeAdapter>(session: &Arc<Session<A>>, timeout: Duration) {
+    if timeout.is_zero() {
+        return;
+    }
+    let session = Arc::downgrade(session);
+    tokio::spawn(async move {
+        tokio::time::sleep(timeout).await;
+        let Some(session) = session.upgrade() else {
+            return;
+        };
+        if session.registration().is_none()
+            && let Some(socket) = session.socket.upgrade()
+        {
+            tracing::debug!(sid = %socket.id, "closing a socket that did not register in time");
+            let _ = SocketRef::from(socket).disconnect();
+        }
+    });
 }
 
 /// One socket's state. Referenced only from the socket's own handlers (and weakly from
@@ -136,6 +178,17 @@ struct Session<A: NodeAdapter> {
     /// Read and written by the completions' drainer only.
     backlogs: Mutex<Backlogs>,
     closed: AtomicBool,
+    /// The client's address, for the per-address limits.
+    ip: Option<IpAddr>,
+    /// This socket's own message bucket.
+    bucket: SocketBucket,
+    /// A typed message a limit refused, and when its client may send it again. Until it
+    /// comes again (or a while after that time), this socket's later typed messages are
+    /// refused too: a client that sends again oldest first then stores them in the
+    /// order it first sent them, none slipping in ahead of the refused one.
+    held: Mutex<Option<(MessageId, Instant)>>,
+    /// This socket's place among its address's connections, freed with the session.
+    _slot: Option<ConnectionSlot>,
 }
 
 /// An event waiting for its turn.
@@ -164,9 +217,18 @@ enum Completion<A: NodeAdapter> {
 }
 
 impl<A: NodeAdapter> Session<A> {
-    fn new(node: Arc<Node>, socket: Weak<Socket<A>>) -> Self {
+    fn new(
+        node: Arc<Node>,
+        socket: Weak<Socket<A>>,
+        ip: Option<IpAddr>,
+        slot: Option<ConnectionSlot>,
+    ) -> Self {
         let capacity = node.relay.limits().max_pending_events;
         Self {
+            bucket: node.limiter.socket_bucket(),
+            held: Mutex::new(None),
+            ip,
+            _slot: slot,
             node,
             socket,
             inbox: Inbox::new(capacity),
@@ -235,6 +297,9 @@ impl<A: NodeAdapter> Session<A> {
             Ok(command) => command,
             Err(rejection) => return ack.reject(&socket, rejection),
         };
+        if let Err(limited) = self.within_limits(&command) {
+            return ack.reject(&socket, limited);
+        }
         let relay = &self.node.relay;
         let effects = match command {
             Command::Init(init) => init.apply(relay).await,
@@ -266,6 +331,39 @@ impl<A: NodeAdapter> Session<A> {
             },
         };
         self.carry_out(&socket, Some(ack), effects).await;
+    }
+
+    /// Whether the limits let `command` through: registrations per address, messages per
+    /// socket and per peer.
+    fn within_limits(&self, command: &Command) -> Result<(), Rejection> {
+        let limiter = &self.node.limiter;
+        let from = || self.registration().map(|r| r.id);
+        match command {
+            Command::Init(_) | Command::Register(_) => limiter.registration(self.ip),
+            Command::Message(_) => limiter.message(&self.bucket, from()),
+            Command::Send(send) => {
+                let now = Instant::now();
+                let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some((id, retry_at)) = *held {
+                    if send.id != Some(id) && now < retry_at + HOLD_AT_MOST {
+                        let wait = retry_at.saturating_duration_since(now);
+                        return Err(Rejection::retry_after(
+                            ErrorCode::RateLimited,
+                            "an earlier message of this socket was refused: send that one again first",
+                            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+                        ));
+                    }
+                    *held = None;
+                }
+                let allowed = limiter.message(&self.bucket, from());
+                if let (Err(refused), Some(id)) = (&allowed, send.id) {
+                    let wait = Duration::from_millis(refused.retry_after_ms.unwrap_or(0));
+                    *held = Some((id, now + wait));
+                }
+                allowed
+            }
+            Command::Confirm(_) => Ok(()),
+        }
     }
 
     /// Does what a command decided, in order. The ack goes with the first reply.

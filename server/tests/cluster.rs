@@ -19,11 +19,18 @@ use relay_shared::{
 };
 use serde_json::json;
 
-/// `count` nodes in this process on the Redis at `redis`.
+/// `count` nodes in this process on the Redis at `redis`, without the per-client
+/// limits (the load tests push single sockets as hard as they go).
 async fn nodes(redis: &RedisServer, count: usize) -> Vec<TestServer> {
     let mut nodes = Vec::new();
     for _ in 0..count {
-        nodes.push(TestServer::start_with(|c| c.redis_url = Some(redis.url())).await);
+        nodes.push(
+            TestServer::start_with(|c| {
+                c.redis_url = Some(redis.url());
+                c.lift_limits();
+            })
+            .await,
+        );
     }
     nodes
 }
@@ -241,7 +248,11 @@ async fn a_sent_message_arrives_though_the_senders_node_dies_right_after_the_ack
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_reader_on_a_remote_node_is_cut_off() {
     let redis = RedisServer::start();
-    let sending = TestServer::start_with(|c| c.redis_url = Some(redis.url())).await;
+    let sending = TestServer::start_with(|c| {
+        c.redis_url = Some(redis.url());
+        c.lift_limits();
+    })
+    .await;
     let receiving = TestServer::start_with(|c| {
         c.redis_url = Some(redis.url());
         c.socket_buffer = 16;

@@ -26,13 +26,13 @@ const MESSAGES: usize = 1_500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_messages_keep_their_order_at_full_load() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(relay_server::Config::lift_limits).await;
     pairs_at_full_load(&server, &server, Shape::Seed, PAIRS, MESSAGES).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_messages_keep_their_order_at_full_load() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(relay_server::Config::lift_limits).await;
     pairs_at_full_load(&server, &server, Shape::Typed, PAIRS, MESSAGES).await;
 }
 
@@ -76,7 +76,8 @@ async fn events_emitted_in_the_connect_callback_are_handled() {
 async fn the_first_events_after_connect_are_never_lost() {
     const CONNECTIONS: usize = 10_000;
     const CONCURRENCY: usize = 8;
-    let server = Arc::new(TestServer::start().await);
+    // Ten thousand registrations from one address: past the per-address limit.
+    let server = Arc::new(TestServer::start_with(relay_server::Config::lift_limits).await);
     let next = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {

@@ -31,6 +31,9 @@ pub enum ErrorCode {
     QueueFull,
     /// The server cannot store messages right now; try again.
     Unavailable,
+    /// The client sent faster than its limit allows; the rejection's `retry_after_ms`
+    /// says when the same event would be taken.
+    RateLimited,
     /// A code this version of the protocol does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -51,6 +54,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::QueueFull => "queue_full",
             Self::Unavailable => "unavailable",
+            Self::RateLimited => "rate_limited",
             Self::Unknown => "unknown",
         }
     }
@@ -70,6 +74,9 @@ pub struct Rejection {
     pub code: ErrorCode,
     /// What went wrong, for people.
     pub message: String,
+    /// For a limit: in how many milliseconds the same event would be taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl Rejection {
@@ -78,6 +85,15 @@ impl Rejection {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// A rejection that says when to try again.
+    pub fn retry_after(code: ErrorCode, message: impl Into<String>, millis: u64) -> Self {
+        Self {
+            retry_after_ms: Some(millis),
+            ..Self::new(code, message)
         }
     }
 }
@@ -100,11 +116,25 @@ mod tests {
             ErrorCode::Forbidden,
             ErrorCode::QueueFull,
             ErrorCode::Unavailable,
+            ErrorCode::RateLimited,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
         }
+    }
+
+    #[test]
+    fn only_a_limit_says_when_to_retry() {
+        let plain = Rejection::new(ErrorCode::Forbidden, "no");
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            serde_json::json!({"code": "forbidden", "message": "no"})
+        );
+        let limited = Rejection::retry_after(ErrorCode::RateLimited, "slow down", 250);
+        let json = serde_json::to_value(&limited).unwrap();
+        assert_eq!(json["retry_after_ms"], 250);
+        assert_eq!(serde_json::from_value::<Rejection>(json).unwrap(), limited);
     }
 
     #[test]

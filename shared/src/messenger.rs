@@ -93,6 +93,8 @@ pub struct Messenger {
     seen: HashSet<(PeerId, MessageId)>,
     /// What to confirm to the server on the next [`confirm`](Self::confirm).
     to_confirm: Received,
+    /// Until when nothing more is sent: the server said how long to wait (a limit).
+    hold_until: Option<Duration>,
 }
 
 impl Messenger {
@@ -111,6 +113,7 @@ impl Messenger {
             awaiting: HashMap::new(),
             seen: seen.into_iter().collect(),
             to_confirm: Received::default(),
+            hold_until: None,
         }
     }
 
@@ -184,7 +187,7 @@ impl Messenger {
                     Err(_) => Vec::new(),
                 },
                 Some(Awaiting::Send(message)) => {
-                    let updates = self.sent(message, payload.decode());
+                    let updates = self.sent(message, payload.decode(), now);
                     self.fill_window(client, now);
                     updates
                 }
@@ -227,10 +230,16 @@ impl Messenger {
         self.fill_window(client, now);
     }
 
-    /// Emits unsent messages, oldest first, while fewer than [`WINDOW`] await an answer.
+    /// Emits unsent messages, oldest first, while fewer than [`WINDOW`] await an answer
+    /// (and not while the server asked to wait).
     fn fill_window(&mut self, client: &mut Client, now: Duration) {
         if !client.is_connected() {
             return;
+        }
+        match self.hold_until {
+            Some(until) if now < until => return,
+            Some(_) => self.hold_until = None,
+            None => {}
         }
         let in_flight: HashSet<MessageId> = self
             .awaiting
@@ -283,12 +292,18 @@ impl Messenger {
         &mut self,
         message: MessageId,
         reply: Result<SendReply, crate::socketio::DecodeError>,
+        now: Duration,
     ) -> Vec<Update> {
         let status = match reply {
             Ok(SendReply::Sent { seq, sent_at, .. }) => Status::Sent { seq, sent_at },
             Ok(SendReply::Rejected(rejection)) if transient(rejection.code) => {
                 // Not stored, and worth another try: it stays unsent, for
-                // [`retry`](Self::retry) or the next connection.
+                // [`retry`](Self::retry) or the next connection; not before the time the
+                // server said, if it said one.
+                if let Some(millis) = rejection.retry_after_ms {
+                    let until = now + Duration::from_millis(millis);
+                    self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
+                }
                 return Vec::new();
             }
             Ok(SendReply::Rejected(rejection)) => Status::Failed(rejection.message),
@@ -302,7 +317,10 @@ impl Messenger {
 
 /// Rejections that may go away by themselves.
 fn transient(code: ErrorCode) -> bool {
-    matches!(code, ErrorCode::Overloaded | ErrorCode::Unavailable)
+    matches!(
+        code,
+        ErrorCode::Overloaded | ErrorCode::Unavailable | ErrorCode::RateLimited
+    )
 }
 
 /// Splits confirmations into payloads within [`MAX_RECEIVED_IDS`].

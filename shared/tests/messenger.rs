@@ -285,6 +285,39 @@ fn lasting_refusals_fail_passing_ones_are_retried() {
 }
 
 #[test]
+fn a_rate_limited_message_waits_the_time_the_server_said_then_goes_first() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    let now = h.now;
+    h.messenger
+        .send(&mut h.client, bob(), "a".into(), id(1), now);
+    h.messenger
+        .send(&mut h.client, bob(), "b".into(), id(2), now);
+    h.pump();
+    h.emitted();
+    h.frame(r#"431[{"status":"rejected","code":"rate_limited","message":"slow down","retry_after_ms":500}]"#);
+    h.frame(r#"432[{"status":"rejected","code":"rate_limited","message":"slow down","retry_after_ms":500}]"#);
+    assert!(h.updates().is_empty(), "still unsent, not failed");
+    assert!(h.emitted().is_empty(), "not sent again at once");
+    h.now += Duration::from_millis(400);
+    let now = h.now;
+    h.messenger.retry(&mut h.client, now);
+    h.pump();
+    assert!(h.emitted().is_empty(), "not before the time said");
+    h.now += Duration::from_millis(200);
+    let now = h.now;
+    h.messenger.retry(&mut h.client, now);
+    h.pump();
+    let again: Vec<Value> = h
+        .emitted()
+        .into_iter()
+        .map(|(.., p)| p["id"].clone())
+        .collect();
+    assert_eq!(again, [json!(id(1)), json!(id(2))], "oldest first");
+}
+
+#[test]
 fn an_unanswered_send_is_sent_again_with_the_same_id() {
     let mut h = Harness::new(Vec::new());
     h.connect();

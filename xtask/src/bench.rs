@@ -27,6 +27,19 @@ use crate::{
     step, toolchain, web_app,
 };
 
+/// Relay's per-client limits, off for the capacity scenarios: one load generator
+/// process plays thousands of clients from one address, each sending as fast as it can.
+const UNLIMITED: [&str; 8] = [
+    "--socket-rate",
+    "0",
+    "--peer-rate",
+    "0",
+    "--connections-per-ip",
+    "0",
+    "--registrations-per-minute",
+    "0",
+];
+
 /// Rounds of the side-by-side scenarios; each server's figure is their mean.
 const ROUNDS: usize = 2;
 /// Rounds of the cluster scenarios, noisier (four processes and Redis on two cores).
@@ -279,9 +292,13 @@ impl Bench {
         let node = |i: usize| -> anyhow::Result<BackgroundServer> {
             let log = std::fs::File::create(self.scratch.join(format!("node-{n}-{i}.log")))?;
             match who {
-                Server::Relay => {
-                    deployment::relay_node(&self.relay, &redis.url, &self.dist, Some(log))
-                }
+                Server::Relay => deployment::relay_node(
+                    &self.relay,
+                    &redis.url,
+                    &self.dist,
+                    &UNLIMITED,
+                    Some(log),
+                ),
                 Server::Seed => {
                     let port = deployment::free_port()?;
                     let mut node = Command::new("node");
@@ -321,6 +338,7 @@ impl Bench {
                         path_str(&self.dist)?,
                     ],
                 );
+                relay.args(UNLIMITED);
                 relay.stderr(log);
                 BackgroundServer::start_relay(relay)
             }

@@ -41,17 +41,20 @@ pub fn redis(sh: &Shell, dir: &Path, port: u16) -> anyhow::Result<BackgroundServ
     })
 }
 
-/// A Relay node in cluster mode on `redis_url`, on a free port, serving `dist`.
+/// A Relay node in cluster mode on `redis_url`, on a free port, serving `dist`, with
+/// `args` besides.
 pub fn relay_node(
     bin: &Path,
     redis_url: &str,
     dist: &Path,
+    args: &[&str],
     log: Option<std::fs::File>,
 ) -> anyhow::Result<BackgroundServer> {
     let mut command = BackgroundServer::relay_command(
         bin,
         &["--redis-url", redis_url, "--static-dir", path_str(dist)?],
     );
+    command.args(args);
     if let Some(log) = log {
         command.stderr(log);
     }

@@ -68,7 +68,16 @@ pub fn cluster(sh: &Shell) -> anyhow::Result<()> {
     let redis_dir = sh.current_dir().join("target/cluster/redis");
     let redis = deployment::redis(sh, &redis_dir, deployment::free_port()?)?;
     let nodes = (0..3)
-        .map(|_| deployment::relay_node(&bin, &redis.url, &dist, None))
+        // HAProxy, on 127.0.0.1, names each client in X-Forwarded-For.
+        .map(|_| {
+            deployment::relay_node(
+                &bin,
+                &redis.url,
+                &dist,
+                &["--trusted-proxies", "127.0.0.1"],
+                None,
+            )
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let front: std::net::SocketAddr = std::env::var("RELAY_CLUSTER_ADDR")
         .unwrap_or_else(|_| CLUSTER_ADDR.to_owned())

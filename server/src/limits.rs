@@ -1,0 +1,302 @@
+//! [`Limiter`]: the limits that keep one client from hurting everyone else: messages per
+//! second per socket and per peer id (token buckets, `governor`), connections per client
+//! address, registrations per address per minute. What is over a limit is refused with
+//! `rate_limited` and when to try again, or, for a connection, with a connect error.
+//!
+//! Each node applies its limits to what it sees: a peer with sockets on three nodes may
+//! send three times its per-peer rate in all, and a client address spreading connections
+//! over nodes has each node's allowance.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use axum::{extract::ConnectInfo, http::request::Parts};
+use governor::{
+    DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
+use relay_shared::{ErrorCode, PeerId, Rejection};
+
+/// The limits, as configured; 0 turns one off.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Messages a socket may send per second, on average (bursts of twice that).
+    pub socket_rate: u32,
+    /// Messages the sockets of one peer id may send per second together.
+    pub peer_rate: u32,
+    /// Connections open at once from one client address.
+    pub connections_per_ip: u32,
+    /// Registrations (`register`, `init`) from one client address per minute.
+    pub registrations_per_minute: u32,
+    /// Addresses of proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// A node's limits and their state.
+pub struct Limiter {
+    settings: RateLimits,
+    per_peer: Option<DefaultKeyedRateLimiter<PeerId>>,
+    registrations: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    connections: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    clock: DefaultClock,
+}
+
+/// One socket's own message bucket.
+pub struct SocketBucket(Option<DefaultDirectRateLimiter>);
+
+/// A connection counted against its address, released when dropped.
+pub struct ConnectionSlot {
+    ip: IpAddr,
+    connections: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+impl Limiter {
+    /// The limiter of a node.
+    pub fn new(settings: RateLimits) -> Self {
+        Self {
+            per_peer: per_second(settings.peer_rate).map(RateLimiter::keyed),
+            registrations: NonZeroU32::new(settings.registrations_per_minute)
+                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            connections: Arc::default(),
+            clock: DefaultClock::default(),
+            settings,
+        }
+    }
+
+    /// The message bucket of a new socket.
+    pub fn socket_bucket(&self) -> SocketBucket {
+        SocketBucket(per_second(self.settings.socket_rate).map(RateLimiter::direct))
+    }
+
+    /// Whether `socket`'s peer `from` may send one more message now.
+    pub fn message(&self, socket: &SocketBucket, from: Option<PeerId>) -> Result<(), Rejection> {
+        if let Some(bucket) = &socket.0
+            && let Err(not_until) = bucket.check()
+        {
+            return Err(self.limited(
+                "this socket is sending faster than it may",
+                not_until.wait_time_from(self.clock.now()),
+            ));
+        }
+        if let (Some(per_peer), Some(from)) = (&self.per_peer, from)
+            && let Err(not_until) = per_peer.check_key(&from)
+        {
+            return Err(self.limited(
+                "this id's sockets are sending faster than they may",
+                not_until.wait_time_from(self.clock.now()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `ip` may register one more socket now.
+    pub fn registration(&self, ip: Option<IpAddr>) -> Result<(), Rejection> {
+        if let (Some(registrations), Some(ip)) = (&self.registrations, ip)
+            && let Err(not_until) = registrations.check_key(&ip)
+        {
+            return Err(self.limited(
+                "too many registrations from this address",
+                not_until.wait_time_from(self.clock.now()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a new connection from `ip`, or refuses it when the address has too many.
+    pub fn connect(
+        &self,
+        ip: Option<IpAddr>,
+    ) -> Result<Option<ConnectionSlot>, TooManyConnections> {
+        let (Some(ip), Some(limit)) = (ip, NonZeroU32::new(self.settings.connections_per_ip))
+        else {
+            return Ok(None);
+        };
+        let mut connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let open = connections.entry(ip).or_default();
+        if *open >= limit.get() {
+            return Err(TooManyConnections { limit: limit.get() });
+        }
+        *open += 1;
+        Ok(Some(ConnectionSlot {
+            ip,
+            connections: self.connections.clone(),
+        }))
+    }
+
+    /// The client's address: the connection's, or, from a trusted proxy, the last one
+    /// it added to `X-Forwarded-For`.
+    pub fn client_ip(&self, parts: &Parts) -> Option<IpAddr> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())?;
+        if !self.settings.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|ip| ip.trim().parse().ok())
+            .next_back()
+            .or(Some(peer))
+    }
+
+    /// Forgets the buckets of peers and addresses quiet long enough to be full again,
+    /// so that their number stays bounded. Call now and then.
+    pub fn forget_quiet(&self) {
+        if let Some(per_peer) = &self.per_peer {
+            per_peer.retain_recent();
+        }
+        if let Some(registrations) = &self.registrations {
+            registrations.retain_recent();
+        }
+    }
+
+    fn limited(&self, what: &str, wait: Duration) -> Rejection {
+        let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        Rejection::retry_after(
+            ErrorCode::RateLimited,
+            format!("{what}; try again in {millis} ms"),
+            millis,
+        )
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(open) = connections.get_mut(&self.ip) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                connections.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A connection refused: its address has `limit` open already.
+#[derive(Debug, thiserror::Error)]
+#[error("too many connections from this address (at most {limit}); close some and try again")]
+pub struct TooManyConnections {
+    /// The bound.
+    pub limit: u32,
+}
+
+/// `rate` per second with bursts of twice that; `None` for 0.
+fn per_second(rate: u32) -> Option<Quota> {
+    let rate = NonZeroU32::new(rate)?;
+    let burst = NonZeroU32::new(rate.get().saturating_mul(2)).unwrap_or(rate);
+    Some(Quota::per_second(rate).allow_burst(burst))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> RateLimits {
+        RateLimits {
+            socket_rate: 5,
+            peer_rate: 8,
+            connections_per_ip: 2,
+            registrations_per_minute: 3,
+            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn a_socket_gets_its_burst_then_is_told_when_to_retry() {
+        let limiter = Limiter::new(limits());
+        let bucket = limiter.socket_bucket();
+        for _ in 0..10 {
+            limiter
+                .message(&bucket, None)
+                .expect("within the burst of 2 × 5");
+        }
+        let refused = limiter.message(&bucket, None).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::RateLimited);
+        let wait = refused.retry_after_ms.unwrap();
+        assert!((1..=250).contains(&wait), "{wait} ms");
+    }
+
+    #[test]
+    fn the_sockets_of_one_peer_share_its_bucket() {
+        let limiter = Limiter::new(limits());
+        let peer: PeerId = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap();
+        let (a, b) = (limiter.socket_bucket(), limiter.socket_bucket());
+        for n in 0..16 {
+            let socket = if n % 2 == 0 { &a } else { &b };
+            limiter.message(socket, Some(peer)).expect("within 2 × 8");
+        }
+        let refused = limiter.message(&limiter.socket_bucket(), Some(peer));
+        assert_eq!(refused.unwrap_err().code, ErrorCode::RateLimited);
+        let other: PeerId = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b72".parse().unwrap();
+        limiter
+            .message(&limiter.socket_bucket(), Some(other))
+            .expect("another peer has its own");
+    }
+
+    #[test]
+    fn connections_are_counted_per_address_and_released() {
+        let limiter = Limiter::new(limits());
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let first = limiter.connect(Some(ip)).unwrap();
+        let second = limiter.connect(Some(ip)).unwrap();
+        assert!(limiter.connect(Some(ip)).is_err(), "a third is refused");
+        assert!(limiter.connect(Some("192.0.2.8".parse().unwrap())).is_ok());
+        drop(first);
+        assert!(limiter.connect(Some(ip)).is_ok(), "a place was freed");
+        drop(second);
+    }
+
+    #[test]
+    fn registrations_are_limited_per_address() {
+        let limiter = Limiter::new(limits());
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..3 {
+            limiter.registration(Some(ip)).unwrap();
+        }
+        assert_eq!(
+            limiter.registration(Some(ip)).unwrap_err().code,
+            ErrorCode::RateLimited
+        );
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let limiter = Limiter::new(limits());
+        let parts = |peer: &str| {
+            let mut request = axum::http::Request::builder()
+                .header("x-forwarded-for", "198.51.100.1, 203.0.113.9")
+                .body(())
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            request.into_parts().0
+        };
+        assert_eq!(
+            limiter.client_ip(&parts("10.0.0.1:4000")),
+            Some("203.0.113.9".parse().unwrap()),
+            "the address the proxy saw"
+        );
+        assert_eq!(
+            limiter.client_ip(&parts("192.0.2.50:4000")),
+            Some("192.0.2.50".parse().unwrap()),
+            "anyone else's header is ignored"
+        );
+    }
+}
