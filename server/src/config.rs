@@ -31,6 +31,15 @@ pub struct Config {
     #[arg(long, env = "RELAY_MAX_QUEUE", default_value_t = Config::DEFAULT_MAX_QUEUE)]
     pub max_queue: u32,
 
+    /// Of those, how many one sender may have waiting for a recipient who has written to
+    /// it: no one sender fills another's queue. Past that, that sender gets `queue_full`.
+    #[arg(long, env = "RELAY_MAX_QUEUE_PER_SENDER", default_value_t = Config::DEFAULT_MAX_QUEUE_PER_SENDER)]
+    pub max_queue_per_sender: u32,
+
+    /// And for a recipient who never has (a stranger: ids are cheap to mint).
+    #[arg(long, env = "RELAY_MAX_QUEUE_PER_STRANGER", default_value_t = Config::DEFAULT_MAX_QUEUE_PER_STRANGER)]
+    pub max_queue_per_stranger: u32,
+
     /// How long a message waits for its recipient (and a receipt for its sender) before it
     /// is dropped: `7d`, `12h`, `90s`.
     #[arg(long, env = "RELAY_MESSAGE_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
@@ -133,6 +142,10 @@ impl Config {
     pub const DEFAULT_WS_READ_BUFFER: usize = 1024;
     /// Default bound of each recipient's queue of waiting messages.
     pub const DEFAULT_MAX_QUEUE: u32 = 10_000;
+    /// Default share of one sender in a recipient's queue, for a contact.
+    pub const DEFAULT_MAX_QUEUE_PER_SENDER: u32 = 1000;
+    /// Default share of one sender in a recipient's queue, for a stranger.
+    pub const DEFAULT_MAX_QUEUE_PER_STRANGER: u32 = 100;
     /// Default time a message waits for its recipient.
     pub const DEFAULT_MESSAGE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
     /// Default messages per second per socket.
@@ -163,6 +176,8 @@ impl Config {
     /// Turns every per-client rate and count limit off: for benchmarks of capacity, and
     /// tests that push one socket as hard as it goes.
     pub fn lift_limits(&mut self) {
+        self.max_queue_per_sender = self.max_queue;
+        self.max_queue_per_stranger = self.max_queue;
         self.socket_rate = 0;
         self.peer_rate = 0;
         self.connections_per_ip = 0;
@@ -187,6 +202,8 @@ impl Default for Config {
             static_dir: "dist".into(),
             data_dir: "data".into(),
             max_queue: Self::DEFAULT_MAX_QUEUE,
+            max_queue_per_sender: Self::DEFAULT_MAX_QUEUE_PER_SENDER,
+            max_queue_per_stranger: Self::DEFAULT_MAX_QUEUE_PER_STRANGER,
             message_ttl: Self::DEFAULT_MESSAGE_TTL,
             durability: Durability::Full,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,

@@ -146,6 +146,8 @@ mod tests {
             dir.path(),
             Settings {
                 max_queue: 10,
+                max_queue_per_sender: u32::MAX,
+                max_queue_per_stranger: u32::MAX,
                 ttl: Duration::from_secs(60),
             },
             Durability::Normal,

@@ -101,6 +101,8 @@ impl Server {
         let (notice_tx, notices) = Notices::channel(NOTICE_BACKLOG);
         let settings = Settings {
             max_queue: config.max_queue,
+            max_queue_per_sender: config.max_queue_per_sender,
+            max_queue_per_stranger: config.max_queue_per_stranger,
             ttl: config.message_ttl,
         };
         let (store, link): (Arc<dyn Store>, _) = match &config.redis_url {

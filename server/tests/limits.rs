@@ -65,7 +65,11 @@ async fn a_socket_over_its_rate_is_told_when_to_retry_and_its_order_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_under_the_limit_gets_everything_through_once_in_order() {
     const COUNT: usize = 300;
-    let server = TestServer::start_with(|c| c.socket_rate = 100).await;
+    let server = TestServer::start_with(|c| {
+        c.socket_rate = 100;
+        c.max_queue_per_stranger = 1000;
+    })
+    .await;
     let (alice_id, bob_id) = (new_peer(), new_peer());
     let mut alice = native_peer(&server, alice_id);
     for i in 0..COUNT {
@@ -186,4 +190,64 @@ async fn a_socket_that_never_registers_is_closed() {
     // The registered one is still served.
     registered.send("421[\"received\",{}]").await;
     assert!(registered.recv().await.expect("ack").starts_with("431["));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_filling_its_share_does_not_lock_others_out() {
+    let server = TestServer::start_with(|c| {
+        c.max_queue = 100;
+        c.max_queue_per_sender = 20;
+        c.max_queue_per_stranger = 5;
+    })
+    .await;
+    let (bob_id, flooder_id, friend_id) = (new_peer(), new_peer(), new_peer());
+    // Bob has written to his friend once; then he is away.
+    let bob = Peer::connect(&server).await;
+    bob.register(bob_id).await;
+    assert_eq!(bob.send(friend_id, "see you").await["status"], "sent");
+    bob.disconnect().await;
+
+    let flooder = Peer::connect(&server).await;
+    flooder.register(flooder_id).await;
+    for n in 0..5 {
+        assert_eq!(
+            flooder.send(bob_id, &format!("spam {n}")).await["status"],
+            "sent"
+        );
+    }
+    let refused = flooder.send(bob_id, "spam 5").await;
+    assert_eq!(refused["code"], "queue_full", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("one sender")),
+        "{refused}"
+    );
+    // Bob's friend still gets through, up to a contact's share.
+    let friend = Peer::connect(&server).await;
+    friend.register(friend_id).await;
+    for n in 0..20 {
+        assert_eq!(
+            friend.send(bob_id, &format!("hi {n}")).await["status"],
+            "sent"
+        );
+    }
+    assert_eq!(friend.send(bob_id, "hi 20").await["code"], "queue_full");
+
+    // Bob comes back to both, everything stored delivered.
+    let mut bob = native_peer(&server, bob_id);
+    let mut from_friend = 0;
+    let mut from_flooder = 0;
+    until(&mut bob, "what waited", |u| {
+        if let Update::Received(envelope) = u {
+            if envelope.from == friend_id {
+                from_friend += 1;
+            } else {
+                from_flooder += 1;
+            }
+        }
+        (from_friend + from_flooder == 25).then_some(())
+    })
+    .await;
+    assert_eq!((from_friend, from_flooder), (20, 5));
 }

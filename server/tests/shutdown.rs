@@ -14,7 +14,15 @@ use relay_shared::messenger::{Status, Update};
 async fn sigterm_while_sending_loses_nothing_and_exits_promptly() {
     const COUNT: usize = 400;
     let data = tempfile::tempdir().expect("data dir");
-    let server = ServerProcess::start(data.path(), 0).await;
+    // One sender, 400 messages for one recipient: past a stranger's default share.
+    let env = |port: u16| {
+        vec![
+            ("RELAY_ADDR", format!("127.0.0.1:{port}")),
+            ("RELAY_DATA_DIR", data.path().display().to_string()),
+            ("RELAY_MAX_QUEUE_PER_STRANGER", COUNT.to_string()),
+        ]
+    };
+    let server = ServerProcess::start_with_env(&env(0)).await;
     let port = server.addr.port();
     let (alice_id, bob_id) = (new_peer(), new_peer());
 
@@ -51,7 +59,7 @@ async fn sigterm_while_sending_loses_nothing_and_exits_promptly() {
     assert!(took.as_secs() < 8, "within the shutdown bound: {took:?}");
 
     // A server is back; alice reconnects by herself and sends what was not acknowledged.
-    let server = ServerProcess::start(data.path(), port).await;
+    let server = ServerProcess::start_with_env(&env(port)).await;
     until(&mut alice, "everything stored", |u| {
         if let Update::Status(id, Status::Sent { .. }) = u {
             acknowledged.insert(id);

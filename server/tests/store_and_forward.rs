@@ -77,7 +77,8 @@ async fn an_offline_recipient_gets_everything_in_order_and_the_sender_hears_of_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backlog_comes_page_after_page_as_it_is_confirmed() {
-    let server = TestServer::start().await;
+    // 300 from one sender: more than a stranger's share of a queue by default.
+    let server = TestServer::start_with(|c| c.max_queue_per_stranger = 300).await;
     let (alice_id, bob_id) = (new_peer(), new_peer());
     let mut alice = native_peer(&server, alice_id);
     send_numbered(&mut alice, bob_id, 300).await;

@@ -35,8 +35,8 @@ struct Opened {
     notices: NoticeStream,
 }
 
-/// Opens a fresh store of one backend, allowing `max_queue` messages per recipient.
-type Open = Box<dyn Fn(u32) -> Pin<Box<dyn Future<Output = Opened>>>>;
+/// Opens a fresh store of one backend with these settings.
+type Open = Box<dyn Fn(Settings) -> Pin<Box<dyn Future<Output = Opened>>>>;
 
 fn message(from: PeerId, to: PeerId, n: u32) -> NewMessage {
     NewMessage {
@@ -58,7 +58,7 @@ async fn next_notice(notices: &mut NoticeStream) -> Notice {
 }
 
 async fn claims(open: &Open) {
-    let Opened { store, .. } = open(10).await;
+    let Opened { store, .. } = open(settings(10)).await;
     let id = new_peer();
     assert!(!store.is_claimed(id).await.unwrap());
     let (one, two) = (hash("secret-one-000000"), hash("secret-two-000000"));
@@ -70,7 +70,7 @@ async fn claims(open: &Open) {
 }
 
 async fn appends_are_ordered_idempotent_and_paged(open: &Open) {
-    let Opened { store, clock, .. } = open(100).await;
+    let Opened { store, clock, .. } = open(settings(100)).await;
     let (alice, bob) = (new_peer(), new_peer());
     let mut sent = Vec::new();
     for n in 0..5 {
@@ -105,7 +105,7 @@ async fn appends_are_ordered_idempotent_and_paged(open: &Open) {
 }
 
 async fn operations_see_those_called_before_them(open: &Open) {
-    let Opened { store, .. } = open(100).await;
+    let Opened { store, .. } = open(settings(100)).await;
     let (alice, bob) = (new_peer(), new_peer());
     // Not awaited before the read is called: still seen, the queue keeps call order.
     let append = store.append(message(alice, bob, 1));
@@ -126,7 +126,7 @@ async fn confirming_turns_messages_into_receipts_for_their_senders(open: &Open) 
         store,
         clock,
         mut notices,
-    } = open(100).await;
+    } = open(settings(100)).await;
     let (alice, bob, carol, dave) = (new_peer(), new_peer(), new_peer(), new_peer());
     for peer in [alice, bob, carol, dave] {
         store.watch(peer).await.unwrap();
@@ -185,7 +185,7 @@ async fn confirming_turns_messages_into_receipts_for_their_senders(open: &Open) 
 async fn a_resend_of_a_waiting_message_is_noticed_again(open: &Open) {
     let Opened {
         store, mut notices, ..
-    } = open(100).await;
+    } = open(settings(100)).await;
     let (alice, bob) = (new_peer(), new_peer());
     store.watch(bob).await.unwrap();
     let m = message(alice, bob, 1);
@@ -200,7 +200,7 @@ async fn a_resend_of_a_waiting_message_is_noticed_again(open: &Open) {
 }
 
 async fn each_recipient_has_a_bounded_queue(open: &Open) {
-    let Opened { store, .. } = open(2).await;
+    let Opened { store, .. } = open(settings(2)).await;
     let (alice, bob, eve) = (new_peer(), new_peer(), new_peer());
     let first = message(alice, bob, 1);
     let first_seq = store.append(first.clone()).await.unwrap().seq;
@@ -217,8 +217,39 @@ async fn each_recipient_has_a_bounded_queue(open: &Open) {
     store.append(message(alice, bob, 3)).await.unwrap();
 }
 
+async fn each_sender_has_a_share_of_a_recipients_queue(open: &Open) {
+    let Opened { store, .. } = open(Settings {
+        max_queue: 10,
+        max_queue_per_sender: 4,
+        max_queue_per_stranger: 2,
+        ttl: TTL,
+    })
+    .await;
+    let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
+    // Bob has never written to alice: a stranger's share.
+    let first = store.append(message(alice, bob, 1)).await.unwrap().seq;
+    store.append(message(alice, bob, 2)).await.unwrap();
+    assert!(matches!(
+        store.append(message(alice, bob, 3)).await,
+        Err(AppendError::ShareFull { limit: 2 })
+    ));
+    // Others still get through.
+    store.append(message(carol, bob, 4)).await.unwrap();
+    // Once bob writes to alice, she is a contact: the larger share.
+    store.append(message(bob, alice, 5)).await.unwrap();
+    store.append(message(alice, bob, 6)).await.unwrap();
+    store.append(message(alice, bob, 7)).await.unwrap();
+    assert!(matches!(
+        store.append(message(alice, bob, 8)).await,
+        Err(AppendError::ShareFull { limit: 4 })
+    ));
+    // What bob confirms frees alice's share.
+    store.delivered(bob, vec![first]).await.unwrap();
+    store.append(message(alice, bob, 9)).await.unwrap();
+}
+
 async fn what_waited_past_the_ttl_is_dropped(open: &Open) {
-    let Opened { store, clock, .. } = open(2).await;
+    let Opened { store, clock, .. } = open(settings(2)).await;
     let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
     store.append(message(alice, bob, 1)).await.unwrap();
     let confirmed = store.append(message(alice, carol, 2)).await.unwrap().seq;
@@ -246,7 +277,7 @@ async fn what_waited_past_the_ttl_is_dropped(open: &Open) {
 }
 
 async fn closing_finishes_what_was_called_before(open: &Open) {
-    let Opened { store, .. } = open(100).await;
+    let Opened { store, .. } = open(settings(100)).await;
     let (alice, bob) = (new_peer(), new_peer());
     let appends: Vec<_> = (0..50)
         .map(|n| store.append(message(alice, bob, n)))
@@ -277,14 +308,18 @@ async fn run_contract(backend: &str, open: Open) {
         confirming_turns_messages_into_receipts_for_their_senders,
         a_resend_of_a_waiting_message_is_noticed_again,
         each_recipient_has_a_bounded_queue,
+        each_sender_has_a_share_of_a_recipients_queue,
         what_waited_past_the_ttl_is_dropped,
         closing_finishes_what_was_called_before,
     );
 }
 
+/// A queue of `max_queue`, without sender shares.
 fn settings(max_queue: u32) -> Settings {
     Settings {
         max_queue,
+        max_queue_per_sender: max_queue,
+        max_queue_per_stranger: max_queue,
         ttl: TTL,
     }
 }
@@ -296,20 +331,15 @@ fn clock() -> Arc<ManualClock> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_meets_the_contract() {
     let dirs = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let open: Open = Box::new(move |max_queue| {
+    let open: Open = Box::new(move |settings| {
         let dirs = dirs.clone();
         Box::pin(async move {
             let dir = tempfile::tempdir().expect("a data directory");
             let clock = clock();
             let (tx, notices) = Notices::channel(1024);
-            let store = SqliteStore::open(
-                dir.path(),
-                settings(max_queue),
-                Durability::Normal,
-                clock.clone(),
-                tx,
-            )
-            .expect("the store opens");
+            let store =
+                SqliteStore::open(dir.path(), settings, Durability::Normal, clock.clone(), tx)
+                    .expect("the store opens");
             dirs.lock().expect("dirs").push(dir);
             Opened {
                 store: Arc::new(store),
@@ -323,12 +353,12 @@ async fn sqlite_meets_the_contract() {
 
 /// An `Open` for the Redis at `url`.
 fn redis_backend(url: String) -> Open {
-    Box::new(move |max_queue| {
+    Box::new(move |settings| {
         let url = url.clone();
         Box::pin(async move {
             let clock = clock();
             let (tx, notices) = Notices::channel(1024);
-            let (store, _link) = RedisStore::open(&url, settings(max_queue), clock.clone(), tx)
+            let (store, _link) = RedisStore::open(&url, settings, clock.clone(), tx)
                 .await
                 .expect("the store connects");
             Opened {
@@ -364,7 +394,7 @@ async fn a_redis_cluster_meets_the_contract() {
 async fn nodes_sharing_redis_see_each_others_messages_and_claims() {
     let redis = RedisServer::start();
     let open = redis_backend(redis.url());
-    let (one, mut two) = (open(100).await, open(100).await);
+    let (one, mut two) = (open(settings(100)).await, open(settings(100)).await);
     let (alice, bob) = (new_peer(), new_peer());
     two.store.watch(bob).await.unwrap();
     let appended = one.store.append(message(alice, bob, 1)).await.unwrap();
@@ -406,7 +436,7 @@ async fn a_receipt_a_dead_node_left_in_an_outbox_reaches_its_sender_later() {
         store,
         clock,
         mut notices,
-    } = open(100).await;
+    } = open(settings(100)).await;
     let (alice, bob) = (new_peer(), new_peer());
     store.watch(alice).await.unwrap();
     // What a node that died after the first step leaves behind.

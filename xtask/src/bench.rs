@@ -29,7 +29,11 @@ use crate::{
 
 /// Relay's per-client limits, off for the capacity scenarios: one load generator
 /// process plays thousands of clients from one address, each sending as fast as it can.
-const UNLIMITED: [&str; 8] = [
+const UNLIMITED: [&str; 12] = [
+    "--max-queue-per-sender",
+    "10000",
+    "--max-queue-per-stranger",
+    "10000",
     "--socket-rate",
     "0",
     "--peer-rate",

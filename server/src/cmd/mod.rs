@@ -121,6 +121,8 @@ pub(crate) mod testing {
                 dir.path(),
                 Settings {
                     max_queue,
+                    max_queue_per_sender: u32::MAX,
+                    max_queue_per_stranger: u32::MAX,
                     ttl: Self::TTL,
                 },
                 Durability::Normal,

@@ -101,6 +101,12 @@ impl Storing {
                 ErrorCode::QueueFull,
                 format!("{to} already has {limit} messages waiting; try again later"),
             )),
+            Err(AppendError::ShareFull { limit }) => SendReply::Rejected(Rejection::new(
+                ErrorCode::QueueFull,
+                format!(
+                    "you already have {limit} messages waiting for {to}, as many as one sender may; try again once some are read"
+                ),
+            )),
             Err(AppendError::Store(error)) => SendReply::Rejected(unavailable(&error)),
         };
         vec![Effect::Reply(Reply::Send(reply))]

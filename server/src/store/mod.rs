@@ -11,7 +11,10 @@
 //!   read called after an append sees it. An operation that fails had no effect;
 //! - a write's future completes once the write is durable;
 //! - [`Store::append`] is idempotent on the sender and message id (for one recipient);
-//! - at most `max_queue` undelivered messages wait per recipient;
+//! - at most `max_queue` undelivered messages wait per recipient, and of those at most
+//!   `max_queue_per_sender` from one sender the recipient has written to, or
+//!   `max_queue_per_stranger` from one it never has: no sender can fill a recipient's
+//!   queue for the others;
 //! - `seq`s of one recipient's messages increase in the order they were stored, as do
 //!   those of one sender's receipts;
 //! - after [`Store::expire`], nothing accepted more than the TTL ago is returned or
@@ -42,6 +45,11 @@ use crate::identity::SecretHash;
 pub struct Settings {
     /// Undelivered messages that may wait for one recipient.
     pub max_queue: u32,
+    /// Of those, how many one sender may have waiting, if the recipient has written to
+    /// it (a contact).
+    pub max_queue_per_sender: u32,
+    /// And if the recipient never has (a stranger, or a sender flooding a known id).
+    pub max_queue_per_stranger: u32,
     /// How long a message waits for its recipient, and a receipt for its sender.
     pub ttl: Duration,
 }
@@ -125,6 +133,12 @@ pub enum AppendError {
         /// The bound.
         limit: u32,
     },
+    /// The sender already has `limit` messages waiting for this recipient: its share.
+    #[error("the sender has {limit} messages waiting for the recipient")]
+    ShareFull {
+        /// The sender's share.
+        limit: u32,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -145,6 +159,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores `message` durably, stamped with the time, or finds it already stored.
     /// Either way, while it waits, its recipient's watchers get a [`Notice::Message`].
+    /// The sender becomes a contact of the recipient's: the recipient's messages to it
+    /// get the larger share.
     fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>>;
 
     /// `recipient`'s client holds the messages `seqs`: they stop waiting and become

@@ -9,7 +9,7 @@
 //! One node, so every notice is this node's: [`Store::watch`] has nothing to do.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{Arc, mpsc},
     thread,
@@ -81,13 +81,15 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let mut writer = Writer {
             conn,
-            counts: HashMap::new(),
+            queues: Queues::default(),
+            contacts: HashSet::new(),
             settings,
             path,
             clock,
             notices: notices.clone(),
         };
         writer.load_counts().map_err(backend)?;
+        writer.load_contacts().map_err(backend)?;
         let (ops, rx) = mpsc::channel();
         thread::Builder::new()
             .name("relay-store".into())
@@ -134,6 +136,14 @@ CREATE INDEX IF NOT EXISTS waiting_by_recipient ON messages (recipient, seq)
     WHERE delivered_at IS NULL;
 CREATE INDEX IF NOT EXISTS receipts_by_sender ON messages (sender, seq)
     WHERE delivered_at IS NOT NULL;
+
+-- `writer` has sent `reader` a message: `writer` is a contact of `reader`'s, whose
+-- messages to `writer` then get the larger share of `writer`'s queue.
+CREATE TABLE IF NOT EXISTS contacts (
+    writer BLOB NOT NULL,
+    reader BLOB NOT NULL,
+    PRIMARY KEY (writer, reader)
+) WITHOUT ROWID;
 ";
 
 type Reply<T, E = StoreError> = oneshot::Sender<Result<T, E>>;
@@ -156,7 +166,14 @@ enum Op {
 /// An append's result, before it is known whether the batch commits.
 enum AppendOutcome {
     Stored(Appended),
-    Full(u32),
+    Refused(AppendRefusal),
+}
+
+/// Why an append was not stored, as its batch decided.
+#[derive(Clone, Copy)]
+enum AppendRefusal {
+    QueueFull(u32),
+    ShareFull(u32),
 }
 
 /// A reply held until its batch commits.
@@ -173,10 +190,47 @@ fn completion<T: Send + 'static>(reply: Reply<T>, result: rusqlite::Result<T>) -
     })
 }
 
+/// Undelivered messages per recipient, and per recipient and sender: the queue bounds.
+#[derive(Default)]
+struct Queues {
+    total: HashMap<PeerId, u32>,
+    from: HashMap<(PeerId, PeerId), u32>,
+}
+
+impl Queues {
+    fn total(&self, recipient: PeerId) -> u32 {
+        self.total.get(&recipient).copied().unwrap_or(0)
+    }
+
+    fn from(&self, recipient: PeerId, sender: PeerId) -> u32 {
+        self.from.get(&(recipient, sender)).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, recipient: PeerId, sender: PeerId) {
+        *self.total.entry(recipient).or_default() += 1;
+        *self.from.entry((recipient, sender)).or_default() += 1;
+    }
+
+    fn remove(&mut self, recipient: PeerId, sender: PeerId) {
+        fn down<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K) {
+            if let Some(count) = map.get_mut(&key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    map.remove(&key);
+                }
+            }
+        }
+        down(&mut self.total, recipient);
+        down(&mut self.from, (recipient, sender));
+    }
+}
+
 struct Writer {
     conn: Connection,
-    /// Undelivered messages per recipient, to enforce the queue bound.
-    counts: HashMap<PeerId, u32>,
+    /// Undelivered messages per recipient and sender, to enforce the queue bounds.
+    queues: Queues,
+    /// Who has written to whom: (writer, reader).
+    contacts: HashSet<(PeerId, PeerId)>,
     settings: Settings,
     path: PathBuf,
     clock: Arc<dyn Clock>,
@@ -207,13 +261,15 @@ impl Writer {
 
     fn apply(&mut self, ops: Vec<Op>) {
         let mut done: Vec<Completion> = Vec::with_capacity(ops.len());
-        let mut counts = std::mem::take(&mut self.counts);
+        let mut queues = std::mem::take(&mut self.queues);
+        let mut contacts = std::mem::take(&mut self.contacts);
         let mut noticed = Vec::new();
         let commit = match self.conn.transaction() {
             Ok(tx) => {
                 let mut batch = Batch {
                     tx: &tx,
-                    counts: &mut counts,
+                    queues: &mut queues,
+                    contacts: &mut contacts,
                     settings: self.settings,
                     now: self.clock.now_millis(),
                     noticed: &mut noticed,
@@ -230,12 +286,13 @@ impl Writer {
                 Err(e)
             }
         };
-        self.counts = counts;
+        self.queues = queues;
+        self.contacts = contacts;
         let commit_error = commit.err().map(|e| e.to_string());
         if let Some(error) = &commit_error {
             tracing::error!(path = %self.path.display(), %error, "store commit failed");
-            if let Err(error) = self.load_counts() {
-                tracing::error!(%error, "cannot reload the queue counts");
+            if let Err(error) = self.load_counts().and_then(|()| self.load_contacts()) {
+                tracing::error!(%error, "cannot reload the queue counts and contacts");
             }
         }
         for complete in done {
@@ -252,10 +309,29 @@ impl Writer {
 
     fn load_counts(&mut self) -> rusqlite::Result<()> {
         let mut statement = self.conn.prepare(
-            "SELECT recipient, COUNT(*) FROM messages WHERE delivered_at IS NULL GROUP BY recipient",
+            "SELECT recipient, sender, COUNT(*) FROM messages WHERE delivered_at IS NULL
+             GROUP BY recipient, sender",
         )?;
-        self.counts = statement
-            .query_map([], |row| Ok((peer(row.get(0)?)?, row.get::<_, u32>(1)?)))?
+        let mut queues = Queues::default();
+        for row in statement.query_map([], |row| {
+            Ok((
+                peer(row.get(0)?)?,
+                peer(row.get(1)?)?,
+                row.get::<_, u32>(2)?,
+            ))
+        })? {
+            let (recipient, sender, count) = row?;
+            *queues.total.entry(recipient).or_default() += count;
+            queues.from.insert((recipient, sender), count);
+        }
+        self.queues = queues;
+        Ok(())
+    }
+
+    fn load_contacts(&mut self) -> rusqlite::Result<()> {
+        let mut statement = self.conn.prepare("SELECT writer, reader FROM contacts")?;
+        self.contacts = statement
+            .query_map([], |row| Ok((peer(row.get(0)?)?, peer(row.get(1)?)?)))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(())
     }
@@ -264,7 +340,8 @@ impl Writer {
 /// One transaction's worth of operations, and what they will notice once it commits.
 struct Batch<'a> {
     tx: &'a Transaction<'a>,
-    counts: &'a mut HashMap<PeerId, u32>,
+    queues: &'a mut Queues,
+    contacts: &'a mut HashSet<(PeerId, PeerId)>,
     settings: Settings,
     /// The time of the whole batch.
     now: u64,
@@ -287,8 +364,11 @@ impl Batch<'_> {
                 Box::new(move |commit_error| {
                     let result = match (outcome, commit_error) {
                         (Ok(AppendOutcome::Stored(appended)), None) => Ok(appended),
-                        (Ok(AppendOutcome::Full(limit)), _) => {
+                        (Ok(AppendOutcome::Refused(AppendRefusal::QueueFull(limit))), _) => {
                             Err(AppendError::QueueFull { limit })
+                        }
+                        (Ok(AppendOutcome::Refused(AppendRefusal::ShareFull(limit))), _) => {
+                            Err(AppendError::ShareFull { limit })
                         }
                         (Err(e), _) => Err(AppendError::Store(backend(e))),
                         (Ok(_), Some(e)) => Err(backend(format!("commit failed: {e}")).into()),
@@ -343,14 +423,12 @@ impl Batch<'_> {
     }
 
     fn append(&mut self, m: NewMessage) -> rusqlite::Result<AppendOutcome> {
-        let max_queue = self.settings.max_queue;
-        let waiting = self.counts.get(&m.to).copied().unwrap_or(0);
-        if waiting >= max_queue {
+        if let Some(refusal) = self.refusal(&m) {
             // A resend of a stored message is not a new one: it never counts against the
-            // bound.
+            // bounds.
             return Ok(self
                 .resend(&m)?
-                .map_or(AppendOutcome::Full(max_queue), AppendOutcome::Stored));
+                .map_or(AppendOutcome::Refused(refusal), AppendOutcome::Stored));
         }
         let seq: Option<u64> = self
             .tx
@@ -375,7 +453,17 @@ impl Batch<'_> {
                 .map(AppendOutcome::Stored)
                 .ok_or(rusqlite::Error::QueryReturnedNoRows);
         };
-        *self.counts.entry(m.to).or_default() += 1;
+        self.queues.add(m.to, m.from);
+        if self.contacts.insert((m.from, m.to)) {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO contacts (writer, reader) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    m.from.as_uuid().as_bytes(),
+                    m.to.as_uuid().as_bytes()
+                ])?;
+        }
         self.noticed.push(Notice::Message(Envelope {
             id: m.id,
             from: m.from,
@@ -389,6 +477,21 @@ impl Batch<'_> {
             sent_at: self.now,
             duplicate: false,
         }))
+    }
+
+    /// Why a new message from `m.from` to `m.to` cannot wait, if it cannot: the
+    /// recipient's queue is full, or the sender's share of it.
+    fn refusal(&self, m: &NewMessage) -> Option<AppendRefusal> {
+        let settings = &self.settings;
+        if self.queues.total(m.to) >= settings.max_queue {
+            return Some(AppendRefusal::QueueFull(settings.max_queue));
+        }
+        let share = if self.contacts.contains(&(m.to, m.from)) {
+            settings.max_queue_per_sender
+        } else {
+            settings.max_queue_per_stranger
+        };
+        (self.queues.from(m.to, m.from) >= share).then_some(AppendRefusal::ShareFull(share))
     }
 
     /// The stored copy of a message sent again, noticed again if it still waits.
@@ -452,11 +555,8 @@ impl Batch<'_> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         // RETURNING comes in no promised order; receipts go out in the order sent.
         receipts.sort_unstable_by_key(|r| r.receipt.seq);
-        if let Some(count) = self.counts.get_mut(&recipient) {
-            *count = count.saturating_sub(u32::try_from(receipts.len()).unwrap_or(u32::MAX));
-            if *count == 0 {
-                self.counts.remove(&recipient);
-            }
+        for receipt in &receipts {
+            self.queues.remove(recipient, receipt.sender);
         }
         self.noticed
             .extend(receipts.into_iter().map(Notice::Receipt));
@@ -527,33 +627,36 @@ impl Batch<'_> {
     /// needed.
     fn expire(&mut self) -> rusqlite::Result<u64> {
         let cutoff = self.now.saturating_sub(self.settings.ttl_millis());
-        let head: Vec<(u64, u64, Vec<u8>, bool)> = self
+        // seq, sent_at, recipient, sender, still waiting
+        type Row = (u64, u64, Vec<u8>, Vec<u8>, bool);
+        let head: Vec<Row> = self
             .tx
             .prepare_cached(
-                "SELECT seq, sent_at, recipient, delivered_at IS NULL FROM messages ORDER BY seq LIMIT ?1",
+                "SELECT seq, sent_at, recipient, sender, delivered_at IS NULL FROM messages
+                 ORDER BY seq LIMIT ?1",
             )?
             .query_map([MAX_EXPIRED_PER_CALL], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
             })?
             .collect::<rusqlite::Result<_>>()?;
         let mut removed = 0;
         let mut delete = self
             .tx
             .prepare_cached("DELETE FROM messages WHERE seq = ?1")?;
-        for (seq, sent_at, recipient, waiting) in head {
+        for (seq, sent_at, recipient, sender, waiting) in head {
             if sent_at >= cutoff {
                 break;
             }
             delete.execute([seq])?;
             removed += 1;
             if waiting {
-                let recipient = peer(recipient)?;
-                if let Some(count) = self.counts.get_mut(&recipient) {
-                    *count = count.saturating_sub(1);
-                    if *count == 0 {
-                        self.counts.remove(&recipient);
-                    }
-                }
+                self.queues.remove(peer(recipient)?, peer(sender)?);
             }
         }
         Ok(removed)
@@ -708,6 +811,8 @@ mod tests {
             dir.path(),
             Settings {
                 max_queue: 2,
+                max_queue_per_sender: 2,
+                max_queue_per_stranger: 2,
                 ttl: Duration::from_secs(60),
             },
             Durability::Normal,

@@ -122,6 +122,7 @@ impl RedisStore {
                 settings,
                 cleanup: Vec::new(),
                 handovers: Vec::new(),
+                noted: std::collections::HashSet::new(),
             }
             .run(rx),
         );
@@ -182,6 +183,8 @@ struct Runner {
     cleanup: Vec<(PeerId, redis::Cmd)>,
     /// Confirmations whose receipts go to their senders with the next pipeline.
     handovers: Vec<Handover>,
+    /// (writer, reader) pairs this node noted as contacts lately.
+    noted: std::collections::HashSet<(PeerId, PeerId)>,
 }
 
 impl Runner {
@@ -245,6 +248,8 @@ impl Runner {
         commands.extend(handing.commands(self, now, cutoff));
         let handed = handing.senders.len();
         commands.extend(ops.iter().map(|op| self.command(op, now, cutoff)));
+        let notes = self.contacts_to_note(&ops);
+        commands.extend(notes);
         let mut results = self.link.run(commands).await.into_iter();
         for result in results.by_ref().take(cleaned) {
             if let Err(error) = result {
@@ -254,12 +259,17 @@ impl Runner {
         let handover_results: Vec<_> = results.by_ref().take(handed).collect();
         handing.answer(handover_results, &mut self.cleanup);
         let mut reload = false;
-        for (op, result) in ops.into_iter().zip(results) {
+        for (op, result) in ops.into_iter().zip(results.by_ref()) {
             if let Err(error) = &result {
                 reload |= missing_function(error);
             }
             if let Some(handover) = self.answer(op, result) {
                 self.handovers.push(handover);
+            }
+        }
+        for note in results {
+            if let Err(error) = note {
+                tracing::debug!(%error, "could not note a contact");
             }
         }
         if reload {
@@ -270,6 +280,26 @@ impl Runner {
                 tracing::error!(%error, "could not load the store's functions");
             }
         }
+    }
+
+    /// For the appends of `ops` whose sender this node has not yet noted as a contact of
+    /// the recipient's: the commands that note it (a hint for the shares of the
+    /// recipient's queue, in the sender's keys, so not in the append's atomic step).
+    fn contacts_to_note(&mut self, ops: &[Op]) -> Vec<(PeerId, redis::Cmd)> {
+        const REMEMBERED: usize = 100_000;
+        let mut notes = Vec::new();
+        for op in ops {
+            let Op::Append(m, _) = op else { continue };
+            if self.noted.len() >= REMEMBERED {
+                self.noted.clear();
+            }
+            if self.noted.insert((m.from, m.to)) {
+                let mut cmd = fcall("relay_wrote", m.from, &["wrote"]);
+                cmd.arg(m.to.to_string()).arg(self.settings.ttl_millis());
+                notes.push((m.from, cmd));
+            }
+        }
+        notes
     }
 
     /// The Redis command of one operation, and the peer whose keys it touches.
@@ -302,7 +332,7 @@ impl Runner {
                 cmd
             }
             Op::Append(m, _) => {
-                let mut cmd = fcall("relay_append", m.to, &["inbox", "ids"]);
+                let mut cmd = fcall("relay_append", m.to, &["inbox", "ids", "wrote"]);
                 let json = serde_json::to_string(&StoredMessage {
                     id: m.id,
                     from: m.from,
@@ -317,7 +347,10 @@ impl Runner {
                     .arg(self.settings.max_queue)
                     .arg(ttl)
                     .arg(channel(m.to))
-                    .arg(self.link.publish_command());
+                    .arg(self.link.publish_command())
+                    .arg(m.from.to_string())
+                    .arg(self.settings.max_queue_per_sender)
+                    .arg(self.settings.max_queue_per_stranger);
                 cmd
             }
             Op::Waiting(peer, after, limit, _) => {
@@ -389,8 +422,13 @@ impl Runner {
             Op::Append(_, reply) => {
                 let appended = match parse::<Vec<String>>(result) {
                     Ok(fields) => match fields.as_slice() {
-                        [full] if full == "full" => Err(AppendError::QueueFull {
-                            limit: self.settings.max_queue,
+                        [full, limit] if full == "full" => Err(AppendError::QueueFull {
+                            limit: limit.parse().unwrap_or(self.settings.max_queue),
+                        }),
+                        [share, limit] if share == "share" => Err(AppendError::ShareFull {
+                            limit: limit
+                                .parse()
+                                .unwrap_or(self.settings.max_queue_per_stranger),
                         }),
                         [seq, sent_at, duplicate] => match (seq.parse(), sent_at.parse()) {
                             (Ok(seq), Ok(sent_at)) => Ok(Appended {

@@ -5,7 +5,10 @@
 --   relay:{P}:owner     string  SHA-256 of the secret that claimed P (plain SET NX, no function)
 --   relay:{P}:inbox     zset    messages waiting for P, scored by seq
 --   relay:{P}:ids       hash    "<sender>:<message id>" -> "<seq> <sent_at>" of those messages,
+--                               "#<sender>" -> how many of them are that sender's,
 --                               and "!seq": the last message seq given
+--   relay:{P}:wrote     set     the peers P has written to: its contacts, whose messages
+--                               to P get the larger share of P's queue
 --   relay:{P}:meta      hash    rseq: the last receipt seq given
 --   relay:{P}:outbox    hash    receipts of messages P confirmed, not yet handed to their senders
 --   relay:{P}:receipts  zset    receipts of P's own messages, scored by their seq
@@ -57,13 +60,26 @@ local function fields(s, n)
   return out
 end
 
+-- One message of `sender` waits no more for the owner of `ids`.
+local function uncount(ids, dedup)
+  local colon = string.find(dedup, ':', 1, true)
+  if not colon then return end
+  local field = '#' .. string.sub(dedup, 1, colon - 1)
+  if redis.call('HINCRBY', ids, field, -1) <= 0 then
+    redis.call('HDEL', ids, field)
+  end
+end
+
 -- Drops messages accepted before `cutoff` (ms), a bounded batch per call.
 local function expire_inbox(inbox, ids, cutoff)
   local old = redis.call('ZRANGEBYSCORE', inbox, '-inf', '(' .. num(tonumber(cutoff) * SCALE),
     'LIMIT', 0, EXPIRE_BATCH)
   for _, member in ipairs(old) do
     local f = fields(member, 3)
-    if f then redis.call('HDEL', ids, f[3]) end
+    if f then
+      redis.call('HDEL', ids, f[3])
+      uncount(ids, f[3])
+    end
     redis.call('ZREM', inbox, member)
   end
 end
@@ -72,14 +88,17 @@ local function expire_receipts(receipts, cutoff)
   redis.call('ZREMRANGEBYSCORE', receipts, '-inf', '(' .. num(tonumber(cutoff) * SCALE))
 end
 
--- KEYS: inbox, ids
--- ARGV: dedup key, json, now, cutoff, max queue, ttl ms, live channel, publish command
--- Returns {seq, sent_at, duplicate (0/1)}, or {"full"}. What expired is dropped only
--- when the queue is full (reads drop it too): the common append stays short.
+-- KEYS: inbox, ids, wrote
+-- ARGV: dedup key ("<sender>:<id>"), json, now, cutoff, max queue, ttl ms, live channel,
+--       publish command, sender, share of a contact, share of a stranger
+-- Returns {seq, sent_at, duplicate (0/1)}, {"full", limit} or {"share", limit}. What
+-- expired is dropped only when a bound is reached (reads drop it too): the common
+-- append stays short.
 local function append(keys, args)
-  local inbox, ids = keys[1], keys[2]
+  local inbox, ids, wrote = keys[1], keys[2], keys[3]
   local dedup, json, now, cutoff = args[1], args[2], args[3], args[4]
   local max_queue, ttl, channel, publish = tonumber(args[5]), args[6], args[7], args[8]
+  local sender, per_contact, per_stranger = args[9], tonumber(args[10]), tonumber(args[11])
   local found = redis.call('HGET', ids, dedup)
   if found then
     local space = string.find(found, ' ', 1, true)
@@ -89,21 +108,38 @@ local function append(keys, args)
     if member then redis.call(publish, channel, 'S' .. member) end
     return { seq, sent_at, 1 }
   end
-  if redis.call('ZCARD', inbox) >= max_queue then
-    expire_inbox(inbox, ids, cutoff)
-    if redis.call('ZCARD', inbox) >= max_queue then
-      return { 'full' }
+  local share = per_stranger
+  if redis.call('SISMEMBER', wrote, sender) == 1 then share = per_contact end
+  local function refusal()
+    if redis.call('ZCARD', inbox) >= max_queue then return { 'full', max_queue } end
+    if tonumber(redis.call('HGET', ids, '#' .. sender) or '0') >= share then
+      return { 'share', share }
     end
+  end
+  if refusal() then
+    expire_inbox(inbox, ids, cutoff)
+    local refused = refusal()
+    if refused then return refused end
   end
   local last = tonumber(redis.call('HGET', ids, '!seq') or '0')
   local seq = num(math.max(last + 1, tonumber(now) * SCALE))
   local member = seq .. '\n' .. now .. '\n' .. dedup .. '\n' .. json
   redis.call('ZADD', inbox, seq, member)
   redis.call('HSET', ids, '!seq', seq, dedup, seq .. ' ' .. now)
+  redis.call('HINCRBY', ids, '#' .. sender, 1)
   keep(inbox, ttl)
   keep(ids, ttl)
   redis.call(publish, channel, 'S' .. member)
   return { seq, now, 0 }
+end
+
+-- The owner of `wrote` wrote to a peer: a contact of its.
+-- KEYS: wrote
+-- ARGV: reader, ttl ms
+local function wrote_to(keys, args)
+  redis.call('SADD', keys[1], args[1])
+  keep(keys[1], args[2])
+  return 1
 end
 
 -- KEYS: inbox, ids
@@ -143,6 +179,7 @@ local function deliver(keys, args)
         .. '","delivered_at":' .. at .. '}'
       redis.call('ZREM', inbox, member)
       redis.call('HDEL', ids, f[3])
+      uncount(ids, f[3])
       redis.call('HSET', outbox, f[1], at .. '\n' .. entry)
       out[#out + 1] = f[1]
       out[#out + 1] = entry
@@ -192,6 +229,7 @@ local function receipts_forget(keys, args)
 end
 
 redis.register_function('relay_append', append)
+redis.register_function('relay_wrote', wrote_to)
 redis.register_function('relay_waiting', waiting)
 redis.register_function('relay_deliver', deliver)
 redis.register_function('relay_outbox_done', outbox_done)
