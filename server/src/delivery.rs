@@ -24,6 +24,7 @@ use socketioxide::{
 
 use crate::{
     local_peers::LocalPeers,
+    metrics::Metrics,
     protocol::{Protocol, room},
     store::{Notice, NoticeStream, Store},
 };
@@ -44,6 +45,7 @@ pub async fn dispatch<A: NodeAdapter>(
     mut notices: NoticeStream,
     io: SocketIo<A>,
     peers: Arc<LocalPeers>,
+    metrics: Arc<Metrics>,
 ) {
     let Some(here) = io.of("/").map(BroadcastOperators::local) else {
         tracing::error!("no default namespace: nothing to deliver to");
@@ -53,23 +55,36 @@ pub async fn dispatch<A: NodeAdapter>(
         match notice {
             Notice::Message(envelope) => {
                 let to = envelope.to;
-                if peers.here(to, Protocol::Typed) {
-                    let typed = here.clone().within(room(to, Protocol::Typed));
-                    emit_here(typed, event::DELIVER, &envelope).await;
+                let (typed, seed) = (
+                    peers.here(to, Protocol::Typed),
+                    peers.here(to, Protocol::Seed),
+                );
+                if typed {
+                    let room = here.clone().within(room(to, Protocol::Typed));
+                    emit_here(room, event::DELIVER, &envelope, &metrics).await;
                 }
-                if peers.here(to, Protocol::Seed) {
-                    let seed = here.clone().within(room(to, Protocol::Seed));
-                    emit_here(seed, event::MESSAGE, &envelope.body).await;
+                if seed {
+                    let room = here.clone().within(room(to, Protocol::Seed));
+                    emit_here(room, event::MESSAGE, &envelope.body, &metrics).await;
+                }
+                if typed || seed {
+                    metrics.message(if envelope.seq == 0 {
+                        "relayed"
+                    } else {
+                        "delivered"
+                    });
                 }
             }
             Notice::Receipt(notice) => {
                 if peers.here(notice.sender, Protocol::Typed) {
                     let typed = here.clone().within(room(notice.sender, Protocol::Typed));
-                    emit_here(typed, event::RECEIPT, &notice.receipt).await;
+                    emit_here(typed, event::RECEIPT, &notice.receipt, &metrics).await;
+                    metrics.receipts_delivered.inc();
                 }
             }
             Notice::Missed => {
                 tracing::warn!("notices may have been missed: sending what waits again");
+                metrics.notices_missed.inc();
                 peers.resync();
             }
         }
@@ -86,6 +101,7 @@ pub async fn broadcast<A: NodeAdapter>(
     socket: &SocketRef<A>,
     store: &dyn Store,
     peers: &LocalPeers,
+    metrics: &Metrics,
     envelope: Envelope,
     report: bool,
 ) -> SendReply {
@@ -115,11 +131,20 @@ pub async fn broadcast<A: NodeAdapter>(
     } else {
         let to = envelope.to;
         let mut failed = 0;
-        if peers.here(to, Protocol::Typed) {
-            failed += emit_here(socket.local().within(typed), event::DELIVER, &envelope).await;
+        let (here_typed, here_seed) = (
+            peers.here(to, Protocol::Typed),
+            peers.here(to, Protocol::Seed),
+        );
+        if here_typed {
+            let room = socket.local().within(typed);
+            failed += emit_here(room, event::DELIVER, &envelope, metrics).await;
         }
-        if peers.here(to, Protocol::Seed) {
-            failed += emit_here(socket.local().within(seed), event::MESSAGE, &envelope.body).await;
+        if here_seed {
+            let room = socket.local().within(seed);
+            failed += emit_here(room, event::MESSAGE, &envelope.body, metrics).await;
+        }
+        if here_typed || here_seed {
+            metrics.message("relayed");
         }
         failed
     };
@@ -139,6 +164,7 @@ async fn emit_here<A: Adapter, T: serde::Serialize + ?Sized>(
     here: BroadcastOperators<A>,
     event: &str,
     data: &T,
+    metrics: &Metrics,
 ) -> usize {
     match here.clone().emit(event, data).await {
         Ok(()) => 0,
@@ -151,7 +177,7 @@ async fn emit_here<A: Adapter, T: serde::Serialize + ?Sized>(
                     if let Err(SendError::Socket(SocketError::InternalChannelFull)) =
                         socket.emit(event, data)
                     {
-                        cut_slow_consumer(&socket);
+                        cut_slow_consumer(&socket, metrics);
                     }
                 }
             }
@@ -202,8 +228,9 @@ fn failures(result: Result<(), BroadcastError>) -> usize {
 /// socketioxide's disconnect sends a packet first, which needs room in that same buffer:
 /// it is retried while the buffer drains, for a bounded time. A client that reads
 /// nothing at all cannot answer pings either, and Engine.IO's heartbeat closes it.
-pub fn cut_slow_consumer<A: Adapter>(socket: &SocketRef<A>) {
+pub fn cut_slow_consumer<A: Adapter>(socket: &SocketRef<A>, metrics: &Metrics) {
     const TRIES: u32 = 250;
+    metrics.slow_consumers_cut.inc();
     const EVERY: Duration = Duration::from_millis(20);
     tracing::warn!(sid = %socket.id, "socket too far behind in reading; disconnecting it");
     let socket = socket.clone();

@@ -15,6 +15,7 @@ pub mod identity;
 mod inbox;
 pub mod limits;
 mod local_peers;
+pub mod metrics;
 mod origins;
 mod protocol;
 mod relay;

@@ -26,10 +26,11 @@ use crate::{
     delivery::{self, NodeAdapter},
     limits::Limiter,
     local_peers::LocalPeers,
+    metrics::Metrics,
     origins::{self, Origins},
     relay::{Limits, Relay},
     session::{self, Node, SocketHandle},
-    store::{NoticeStream, Notices, RedisStore, Settings, SqliteStore, Store, StoreError},
+    store::{Metered, NoticeStream, Notices, RedisStore, Settings, SqliteStore, Store, StoreError},
 };
 
 /// Notices (stored messages, receipts) that may wait for the node to put them into its
@@ -131,6 +132,8 @@ impl Server {
                 (Arc::new(store), None)
             }
         };
+        let metrics = Arc::new(Metrics::new());
+        let store: Arc<dyn Store> = Arc::new(Metered::new(store, metrics.clone()));
         let node = Arc::new(Node {
             relay: Relay::new(
                 Limits {
@@ -144,12 +147,13 @@ impl Server {
             peers: Arc::new(LocalPeers::new(store)),
             limiter: Limiter::new(config.rate_limits()),
             register_timeout: config.register_timeout,
+            metrics,
         });
         let (router, io) = match link {
             None => {
                 let (layer, io) = socket_io(config).build_layer();
                 attach_sessions(&io, node.clone());
-                (router(config, layer), Io::Single(io))
+                (router(config, layer, node.metrics.clone()), Io::Single(io))
             }
             Some(link) => {
                 let url = config.redis_url.clone().unwrap_or_default();
@@ -162,7 +166,7 @@ impl Server {
                         url,
                         source: StoreError::backend(source.to_string()),
                     })?;
-                (router(config, layer), Io::Cluster(io))
+                (router(config, layer, node.metrics.clone()), Io::Cluster(io))
             }
         };
         if !config.static_dir.join("index.html").is_file() {
@@ -201,10 +205,12 @@ impl Server {
             notices,
             message_ttl,
         } = self;
-        let peers = node.peers.clone();
+        let (peers, metrics) = (node.peers.clone(), node.metrics.clone());
         let dispatcher = match &io {
-            Io::Single(io) => tokio::spawn(delivery::dispatch(notices, io.clone(), peers)),
-            Io::Cluster(io) => tokio::spawn(delivery::dispatch(notices, io.clone(), peers)),
+            Io::Single(io) => tokio::spawn(delivery::dispatch(notices, io.clone(), peers, metrics)),
+            Io::Cluster(io) => {
+                tokio::spawn(delivery::dispatch(notices, io.clone(), peers, metrics))
+            }
         };
         let sweeper = tokio::spawn(sweep(node.clone(), message_ttl));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -311,13 +317,33 @@ async fn on_connect<A: NodeAdapter>(socket: SocketRef<A>) {
     tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "connected");
 }
 
-/// The HTTP service: Socket.IO at `/socket.io`, `GET /healthz`, and the web app at `/`.
-fn router<A: NodeAdapter>(config: &Config, socket_io: SocketIoLayer<A>) -> Router {
+/// The HTTP service: Socket.IO at `/socket.io`, `GET /healthz`, `GET /metrics`, and the
+/// web app at `/`.
+fn router<A: NodeAdapter>(
+    config: &Config,
+    socket_io: SocketIoLayer<A>,
+    metrics: Arc<Metrics>,
+) -> Router {
     let web_app = ServiceBuilder::new()
         .layer(CompressionLayer::new())
         .service(ServeDir::new(&config.static_dir));
     Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
         .fallback_service(web_app)
         .layer(TraceLayer::new_for_http())
         .layer(socket_io)

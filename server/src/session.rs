@@ -30,7 +30,7 @@ use std::{
 /// waiting for it: a client that gave it up does not block the socket for long.
 const HOLD_AT_MOST: Duration = Duration::from_secs(10);
 
-use relay_shared::{ErrorCode, MessageId, PeerId, Rejection, event};
+use relay_shared::{ErrorCode, MessageId, PeerId, RegisterReply, Rejection, SendReply, event};
 use socketioxide::{
     SendError, SocketError,
     extract::{AckSender, Event, SocketRef, TryData},
@@ -49,6 +49,7 @@ use crate::{
     inbox::{DrainGuard, Inbox, Pushed},
     limits::{ConnectionSlot, Limiter, SocketBucket, TooManyConnections},
     local_peers::{LocalPeers, Member},
+    metrics::{Code, EventLabels, Metrics, Protocol as MetricsProtocol, Transport},
     protocol::{Protocol, Registration, Short, room},
     relay::{Relay, unavailable},
     store::StoreError,
@@ -65,6 +66,8 @@ pub struct Node {
     pub limiter: Limiter,
     /// How long a socket may stay unregistered.
     pub register_timeout: Duration,
+    /// What the node counts.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Registers the event handlers of a freshly connecting socket, unless its address has
@@ -79,14 +82,26 @@ pub fn attach<A: NodeAdapter>(
     let slot = node.limiter.connect(ip)?;
     let max_body = node.relay.limits().max_body_bytes;
     let register_timeout = node.register_timeout;
-    let session = Arc::new(Session::new(node, handle.0, ip, slot));
+    let transport = match socket.transport_type() {
+        socketioxide::TransportType::Websocket => "websocket",
+        socketioxide::TransportType::Polling => "polling",
+    };
+    node.metrics
+        .sockets
+        .get_or_create(&Transport { transport })
+        .inc();
+    let session = Arc::new(Session::new(node, handle.0, ip, slot, transport));
     close_if_unregistered(&session, register_timeout);
 
     let s = session.clone();
     socket.on(
         event::INIT,
         move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload): TryData<String>| {
-            s.submit(socket, ack, Init::decode(payload).map(Command::Init))
+            s.submit(
+                socket,
+                ack.of(event::INIT),
+                Init::decode(payload).map(Command::Init),
+            )
         },
     );
     let s = session.clone();
@@ -95,7 +110,7 @@ pub fn attach<A: NodeAdapter>(
         move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload): TryData<String>| {
             s.submit(
                 socket,
-                ack,
+                ack.of(event::MESSAGE),
                 Message::decode(payload, max_body).map(Command::Message),
             )
         },
@@ -106,7 +121,7 @@ pub fn attach<A: NodeAdapter>(
         move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload)| {
             s.submit(
                 socket,
-                ack,
+                ack.of(event::REGISTER),
                 Register::decode(payload).map(Command::Register),
             )
         },
@@ -117,7 +132,7 @@ pub fn attach<A: NodeAdapter>(
         move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload)| {
             s.submit(
                 socket,
-                ack,
+                ack.of(event::SEND),
                 Send::decode(payload, max_body).map(Command::Send),
             )
         },
@@ -126,13 +141,17 @@ pub fn attach<A: NodeAdapter>(
     socket.on(
         event::RECEIVED,
         move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload)| {
-            s.submit(socket, ack, Confirm::decode(payload).map(Command::Confirm))
+            s.submit(
+                socket,
+                ack.of(event::RECEIVED),
+                Confirm::decode(payload).map(Command::Confirm),
+            )
         },
     );
     let s = session.clone();
     socket.on_fallback(
         move |socket: SocketRef<A>, ack: Responder<A>, Event(name): Event| {
-            s.submit(socket, ack, Err(unknown_event(&name)))
+            s.submit(socket, ack.of("unknown"), Err(unknown_event(&name)))
         },
     );
     socket.on_disconnect(move || {
@@ -189,6 +208,8 @@ struct Session<A: NodeAdapter> {
     held: Mutex<Option<(MessageId, Instant)>>,
     /// This socket's place among its address's connections, freed with the session.
     _slot: Option<ConnectionSlot>,
+    /// How it connected, for the metrics.
+    transport: &'static str,
 }
 
 /// An event waiting for its turn.
@@ -222,9 +243,11 @@ impl<A: NodeAdapter> Session<A> {
         socket: Weak<Socket<A>>,
         ip: Option<IpAddr>,
         slot: Option<ConnectionSlot>,
+        transport: &'static str,
     ) -> Self {
         let capacity = node.relay.limits().max_pending_events;
         Self {
+            transport,
             bucket: node.limiter.socket_bucket(),
             held: Mutex::new(None),
             ip,
@@ -263,7 +286,9 @@ impl<A: NodeAdapter> Session<A> {
                         self.node.relay.limits().max_pending_events
                     ),
                 );
-                refused.ack.reject(&refused.socket, rejection);
+                refused
+                    .ack
+                    .reject(&refused.socket, rejection, &self.node.metrics);
                 None
             }
         };
@@ -295,10 +320,10 @@ impl<A: NodeAdapter> Session<A> {
         } = pending;
         let command = match command {
             Ok(command) => command,
-            Err(rejection) => return ack.reject(&socket, rejection),
+            Err(rejection) => return ack.reject(&socket, rejection, &self.node.metrics),
         };
         if let Err(limited) = self.within_limits(&command) {
-            return ack.reject(&socket, limited);
+            return ack.reject(&socket, limited, &self.node.metrics);
         }
         let relay = &self.node.relay;
         let effects = match command {
@@ -377,13 +402,17 @@ impl<A: NodeAdapter> Session<A> {
             match effect {
                 Effect::Reply(reply) => {
                     if let Some(ack) = ack.take() {
-                        ack.send(socket, &reply);
+                        ack.send(socket, &reply, &self.node.metrics);
                     }
                 }
                 Effect::Enter(registration) => {
                     if let Err(error) = self.enter(socket, registration).await {
                         if let Some(ack) = ack.take() {
-                            ack.send(socket, &Reply::Rejected(unavailable(&error)));
+                            ack.send(
+                                socket,
+                                &Reply::Rejected(unavailable(&error)),
+                                &self.node.metrics,
+                            );
                         }
                         return;
                     }
@@ -395,9 +424,11 @@ impl<A: NodeAdapter> Session<A> {
                 }
                 Effect::Broadcast { envelope, report } => {
                     let (store, peers) = (self.node.relay.store(), &self.node.peers);
-                    let reply = delivery::broadcast(socket, store, peers, envelope, report).await;
+                    let metrics = &self.node.metrics;
+                    let reply =
+                        delivery::broadcast(socket, store, peers, metrics, envelope, report).await;
                     if let Some(ack) = ack.take() {
-                        ack.send(socket, &Reply::Send(reply));
+                        ack.send(socket, &Reply::Send(reply), &self.node.metrics);
                     }
                 }
                 Effect::Emit(emit) => {
@@ -408,7 +439,7 @@ impl<A: NodeAdapter> Session<A> {
                     match sent {
                         Ok(()) => {}
                         Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                            cut_slow_consumer(socket);
+                            cut_slow_consumer(socket, &self.node.metrics);
                         }
                         Err(error) => {
                             tracing::debug!(%error, "not sent; it waits for the next connection");
@@ -423,7 +454,7 @@ impl<A: NodeAdapter> Session<A> {
                     if let Err(refused) = self.complete(backlog) {
                         // Not one store operation can be queued more: rather than leave
                         // the backlog unsent, let the client come again.
-                        cut_slow_consumer(refused.socket());
+                        cut_slow_consumer(refused.socket(), &self.node.metrics);
                     }
                 }
             }
@@ -450,9 +481,11 @@ impl<A: NodeAdapter> Session<A> {
             if let Some(previous) = current.take() {
                 socket.leave(previous.room());
                 self.node.peers.leave(previous.id, &me);
+                self.count_registered(previous, false);
             }
             socket.join(next.room());
             *current = Some(next);
+            self.count_registered(next, true);
             self.node.peers.enter(next, me.clone())
         };
         tracing::debug!(sid = %socket.id, peer = %next.id, protocol = ?next.protocol, "registered");
@@ -461,6 +494,7 @@ impl<A: NodeAdapter> Session<A> {
             if *current == Some(next) {
                 socket.leave(next.room());
                 self.node.peers.leave(next.id, &me);
+                self.count_registered(next, false);
                 *current = None;
             }
             return Err(error);
@@ -475,6 +509,27 @@ impl<A: NodeAdapter> Session<A> {
         self.closed.store(true, Ordering::Release);
         if let Some(previous) = current.take() {
             self.node.peers.leave(previous.id, &me);
+            self.count_registered(previous, false);
+        }
+        let transport = Transport {
+            transport: self.transport,
+        };
+        self.node.metrics.sockets.get_or_create(&transport).dec();
+    }
+
+    /// Counts a registration in, or out.
+    fn count_registered(&self, registration: Registration, counted: bool) {
+        let protocol = MetricsProtocol {
+            protocol: match registration.protocol {
+                Protocol::Seed => "seed",
+                Protocol::Typed => "typed",
+            },
+        };
+        let gauge = self.node.metrics.registered.get_or_create(&protocol);
+        if counted {
+            gauge.inc();
+        } else {
+            gauge.dec();
         }
     }
 
@@ -574,7 +629,7 @@ impl<A: NodeAdapter> Member for Session<A> {
         };
         let socket = SocketRef::from(socket);
         if let Err(refused) = self.complete(Completion::Backlog { socket, me: id }) {
-            cut_slow_consumer(refused.socket());
+            cut_slow_consumer(refused.socket(), &self.node.metrics);
         }
     }
 }
@@ -604,32 +659,58 @@ impl<A: NodeAdapter> FromConnectParts<A> for SocketHandle<A> {
     }
 }
 
-/// The ack of one event: whether the client asked for one, and the means to send it.
+/// The ack of one event: whether the client asked for one, the means to send it, and
+/// the event's name for the metrics.
 pub struct Responder<A: NodeAdapter> {
     ack: AckSender<A>,
     wanted: bool,
+    event: &'static str,
 }
 
 impl<A: NodeAdapter> Responder<A> {
-    fn send(self, socket: &SocketRef<A>, reply: &Reply) {
+    /// The responder of an event named `event`.
+    fn of(self, event: &'static str) -> Self {
+        Self { event, ..self }
+    }
+
+    /// Answers with `reply` if the client asked for an ack; counts the event's outcome.
+    fn send(self, socket: &SocketRef<A>, reply: &Reply, metrics: &Metrics) {
+        let outcome = match reply {
+            Reply::Rejected(rejection)
+            | Reply::Send(SendReply::Rejected(rejection))
+            | Reply::Register(RegisterReply::Rejected(rejection)) => {
+                let code = rejection.code.as_str();
+                metrics.rejections.get_or_create(&Code { code }).inc();
+                code
+            }
+            _ => "ok",
+        };
+        metrics
+            .events
+            .get_or_create(&EventLabels {
+                event: self.event,
+                outcome,
+            })
+            .inc();
         if !self.wanted {
             return;
         }
         match self.ack.send(reply) {
             Ok(()) => {}
-            Err(SendError::Socket(SocketError::InternalChannelFull)) => cut_slow_consumer(socket),
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                cut_slow_consumer(socket, metrics);
+            }
             Err(error) => tracing::debug!(sid = %socket.id, %error, "could not send ack"),
         }
     }
 
     /// Answers with `rejection` if the client asked for an ack; otherwise drops the
-    /// event, logging why at debug.
-    fn reject(self, socket: &SocketRef<A>, rejection: Rejection) {
-        if self.wanted {
-            self.send(socket, &Reply::Rejected(rejection));
-        } else {
+    /// event, logging why at debug. Counted either way.
+    fn reject(self, socket: &SocketRef<A>, rejection: Rejection, metrics: &Metrics) {
+        if !self.wanted {
             tracing::debug!(sid = %socket.id, code = %rejection.code, "dropped event: {}", rejection.message);
         }
+        self.send(socket, &Reply::Rejected(rejection), metrics);
     }
 }
 
@@ -644,6 +725,7 @@ impl<A: NodeAdapter> FromMessageParts<A> for Responder<A> {
         Ok(Self {
             ack: AckSender::from_message_parts(socket, value, ack_id)?,
             wanted: ack_id.is_some(),
+            event: "unknown",
         })
     }
 }

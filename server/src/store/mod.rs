@@ -25,6 +25,7 @@
 //!   durable: when some may have been lost, [`Notice::Missed`] says so, and what waits is
 //!   read from the store again.
 
+mod metered;
 mod notices;
 mod redis;
 mod sqlite;
@@ -34,6 +35,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use relay_shared::{Envelope, MessageId, PeerId, Receipt};
 
+pub use metered::Metered;
 pub use notices::{Notice, NoticeStream, Notices};
 pub use redis::{ChannelMessage, RedisLink, RedisStore, RedisTopology};
 pub use sqlite::{Durability, SqliteStore};

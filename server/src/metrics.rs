@@ -1,0 +1,289 @@
+//! [`Metrics`]: what a node counts, served at `GET /metrics` in the Prometheus text
+//! format (OpenMetrics), through `prometheus-client`: each node has its own registry, no
+//! process-global state (several servers run in one test process).
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures_util::{FutureExt, future::BoxFuture};
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+/// Labels `event` and `outcome` (`ok`, or the error code it was refused with).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// The event's name (`unknown` for names the server does not handle).
+    pub event: &'static str,
+    /// `ok` or an error code.
+    pub outcome: &'static str,
+}
+
+/// One label, `kind`, `transport`, `protocol`, `code` or `op`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Kind {
+    /// The value.
+    pub kind: &'static str,
+}
+
+/// The label of a store operation.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Op {
+    /// The operation (`append`, `delivered`, …).
+    pub op: &'static str,
+}
+
+/// The label of an error code.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Code {
+    /// The code, as on the wire.
+    pub code: &'static str,
+}
+
+/// The label of a transport.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Transport {
+    /// `websocket` or `polling` (as the socket connected; polling may upgrade later).
+    pub transport: &'static str,
+}
+
+/// The label of a protocol.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Protocol {
+    /// `seed` or `typed`.
+    pub protocol: &'static str,
+}
+
+/// A node's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Sockets connected, by transport.
+    pub sockets: Family<Transport, Gauge>,
+    /// Sockets registered, by protocol.
+    pub registered: Family<Protocol, Gauge>,
+    /// Events handled, by name and outcome.
+    pub events: Family<EventLabels, Counter>,
+    /// Refusals, by error code.
+    pub rejections: Family<Code, Counter>,
+    /// Messages: `relayed` (seed, live), `stored`, `delivered` (handed to a socket of
+    /// this node), `confirmed` (by their recipient's client), `expired`.
+    pub messages: Family<Kind, Counter>,
+    /// Receipts handed to a socket of this node.
+    pub receipts_delivered: Counter,
+    /// How long store operations take, from the call to the answer.
+    pub store_seconds: Family<Op, Histogram>,
+    /// Store operations called and not answered yet.
+    pub store_pending: Gauge,
+    /// Store operations that failed, by operation.
+    pub store_errors: Family<Op, Counter>,
+    /// Sockets disconnected for reading too slowly.
+    pub slow_consumers_cut: Counter,
+    /// Times the store said notices were missed (the link to Redis dropped, or this node
+    /// fell behind), and sessions read what waits again.
+    pub notices_missed: Counter,
+}
+
+impl Metrics {
+    /// A node's metrics, registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("relay");
+        let metrics = Self {
+            sockets: Family::default(),
+            registered: Family::default(),
+            events: Family::default(),
+            rejections: Family::default(),
+            messages: Family::default(),
+            receipts_delivered: Counter::default(),
+            store_seconds: Family::new_with_constructor(|| {
+                // 50 µs to about 3 s.
+                Histogram::new(exponential_buckets(0.000_05, 3.0, 11))
+            }),
+            store_pending: Gauge::default(),
+            store_errors: Family::default(),
+            slow_consumers_cut: Counter::default(),
+            notices_missed: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "sockets",
+            "Sockets connected, by transport",
+            metrics.sockets.clone(),
+        );
+        registry.register(
+            "registered_sockets",
+            "Sockets registered under a peer id, by protocol",
+            metrics.registered.clone(),
+        );
+        registry.register(
+            "events",
+            "Events handled, by name and outcome",
+            metrics.events.clone(),
+        );
+        registry.register(
+            "rejections",
+            "Events refused, by error code",
+            metrics.rejections.clone(),
+        );
+        registry.register(
+            "messages",
+            "Messages relayed live, stored, delivered to a socket here, confirmed, expired",
+            metrics.messages.clone(),
+        );
+        registry.register(
+            "receipts_delivered",
+            "Receipts handed to a socket here",
+            metrics.receipts_delivered.clone(),
+        );
+        registry.register(
+            "store_operation_seconds",
+            "Time from a store operation's call to its answer",
+            metrics.store_seconds.clone(),
+        );
+        registry.register(
+            "store_pending_operations",
+            "Store operations called and not answered yet",
+            metrics.store_pending.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Store operations that failed, by operation",
+            metrics.store_errors.clone(),
+        );
+        registry.register(
+            "slow_consumers_cut",
+            "Sockets disconnected for reading too slowly",
+            metrics.slow_consumers_cut.clone(),
+        );
+        registry.register(
+            "notices_missed",
+            "Times notices may have been missed (the link to Redis dropped) and sessions read what waits again",
+            metrics.notices_missed.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// The metrics in the text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(error) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(%error, "could not encode the metrics");
+        }
+        out
+    }
+
+    /// Counts a message of `kind`.
+    pub fn message(&self, kind: &'static str) {
+        self.messages.get_or_create(&Kind { kind }).inc();
+    }
+
+    /// Times the store operation `op`: its answer, as `future` completes.
+    pub fn store_op<T: Send + 'static, E: Send + 'static>(
+        self: &Arc<Self>,
+        op: &'static str,
+        future: BoxFuture<'static, Result<T, E>>,
+    ) -> BoxFuture<'static, Result<T, E>> {
+        let timer = StoreTimer::start(self.clone(), op);
+        async move {
+            let result = future.await;
+            timer.finish(result.is_ok());
+            result
+        }
+        .boxed()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A store operation being timed: pending until finished (or dropped unfinished).
+struct StoreTimer {
+    metrics: Arc<Metrics>,
+    op: &'static str,
+    started: Instant,
+}
+
+impl StoreTimer {
+    fn start(metrics: Arc<Metrics>, op: &'static str) -> Self {
+        metrics.store_pending.inc();
+        Self {
+            metrics,
+            op,
+            started: Instant::now(),
+        }
+    }
+
+    fn finish(self, ok: bool) {
+        let took: Duration = self.started.elapsed();
+        self.metrics
+            .store_seconds
+            .get_or_create(&Op { op: self.op })
+            .observe(took.as_secs_f64());
+        if !ok {
+            self.metrics
+                .store_errors
+                .get_or_create(&Op { op: self.op })
+                .inc();
+        }
+    }
+}
+
+impl Drop for StoreTimer {
+    fn drop(&mut self) {
+        self.metrics.store_pending.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counters_histograms_and_gauges_render() {
+        let metrics = Arc::new(Metrics::new());
+        metrics
+            .events
+            .get_or_create(&EventLabels {
+                event: "send",
+                outcome: "ok",
+            })
+            .inc();
+        metrics.message("stored");
+        let answer: Result<u8, ()> = metrics.store_op("append", async { Ok(1) }.boxed()).await;
+        assert_eq!(answer, Ok(1));
+        let failed: Result<u8, ()> = metrics.store_op("append", async { Err(()) }.boxed()).await;
+        assert!(failed.is_err());
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"relay_events_total{event="send",outcome="ok"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"relay_messages_total{kind="stored"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"relay_store_operation_seconds_count{op="append"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"relay_store_errors_total{op="append"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("relay_store_pending_operations 0"), "{text}");
+    }
+}

@@ -1,0 +1,136 @@
+//! [`Metered`]: a [`Store`] that times and counts what another does, for `/metrics`:
+//! each operation's latency from call to answer, those pending, those failed, the
+//! messages stored and confirmed.
+
+use std::sync::Arc;
+
+use futures_util::{FutureExt, future::BoxFuture};
+use relay_shared::{Envelope, PeerId, Receipt};
+
+use super::{AppendError, Appended, Claim, NewMessage, Store, StoreError};
+use crate::{identity::SecretHash, metrics::Metrics};
+
+/// `inner`, measured.
+pub struct Metered {
+    inner: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl Metered {
+    /// Measures `inner` into `metrics`.
+    pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+impl Store for Metered {
+    fn claim(
+        &self,
+        id: PeerId,
+        secret: SecretHash,
+    ) -> BoxFuture<'static, Result<Claim, StoreError>> {
+        self.metrics.store_op("claim", self.inner.claim(id, secret))
+    }
+
+    fn is_claimed(&self, id: PeerId) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.metrics
+            .store_op("is_claimed", self.inner.is_claimed(id))
+    }
+
+    fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>> {
+        let metrics = self.metrics.clone();
+        let appended = self.metrics.store_op("append", self.inner.append(message));
+        async move {
+            let appended = appended.await;
+            if appended.as_ref().is_ok_and(|a| !a.duplicate) {
+                metrics.message("stored");
+            }
+            appended
+        }
+        .boxed()
+    }
+
+    fn delivered(
+        &self,
+        recipient: PeerId,
+        seqs: Vec<u64>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        let (metrics, count) = (self.metrics.clone(), seqs.len() as u64);
+        let delivered = self
+            .metrics
+            .store_op("delivered", self.inner.delivered(recipient, seqs));
+        async move {
+            let delivered = delivered.await;
+            if delivered.is_ok() {
+                metrics
+                    .messages
+                    .get_or_create(&crate::metrics::Kind { kind: "confirmed" })
+                    .inc_by(count);
+            }
+            delivered
+        }
+        .boxed()
+    }
+
+    fn forget_receipts(
+        &self,
+        sender: PeerId,
+        seqs: Vec<u64>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.metrics
+            .store_op("forget_receipts", self.inner.forget_receipts(sender, seqs))
+    }
+
+    fn waiting(
+        &self,
+        recipient: PeerId,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Envelope>, StoreError>> {
+        self.metrics
+            .store_op("waiting", self.inner.waiting(recipient, after, limit))
+    }
+
+    fn receipts(
+        &self,
+        sender: PeerId,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Receipt>, StoreError>> {
+        self.metrics
+            .store_op("receipts", self.inner.receipts(sender, after, limit))
+    }
+
+    fn publish(&self, envelope: Envelope) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.metrics
+            .store_op("publish", self.inner.publish(envelope))
+    }
+
+    fn watch(&self, peer: PeerId) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.metrics.store_op("watch", self.inner.watch(peer))
+    }
+
+    fn unwatch(&self, peer: PeerId) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.metrics.store_op("unwatch", self.inner.unwatch(peer))
+    }
+
+    fn expire(&self) -> BoxFuture<'static, Result<u64, StoreError>> {
+        let metrics = self.metrics.clone();
+        let expired = self.metrics.store_op("expire", self.inner.expire());
+        async move {
+            let expired = expired.await;
+            if let Ok(count) = &expired {
+                metrics
+                    .messages
+                    .get_or_create(&crate::metrics::Kind { kind: "expired" })
+                    .inc_by(*count);
+            }
+            expired
+        }
+        .boxed()
+    }
+
+    fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.inner.close()
+    }
+}
