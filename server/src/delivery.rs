@@ -109,7 +109,7 @@ pub async fn broadcast<A: NodeAdapter>(
     let typed = room(envelope.to, Protocol::Typed);
     let seed = room(envelope.to, Protocol::Seed);
     let reached = if report {
-        count(socket, [typed.clone(), seed.clone()]).await
+        count(socket, [typed.clone(), seed.clone()], metrics).await
     } else {
         Some(0)
     };
@@ -181,19 +181,24 @@ async fn emit_here<A: Adapter, T: serde::Serialize + ?Sized>(
                     }
                 }
             }
-            failures(Err(error))
+            failures(Err(error), metrics)
         }
     }
 }
 
 /// How many sockets are in `rooms`, on every node; `None` if some node did not answer.
-async fn count<A: NodeAdapter>(socket: &SocketRef<A>, rooms: [String; 2]) -> Option<usize> {
+async fn count<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    rooms: [String; 2],
+    metrics: &Metrics,
+) -> Option<usize> {
     if !A::SPANS_NODES {
         return Some(socket.local().within(rooms).sockets().len());
     }
     match socket.within(rooms).fetch_sockets().await {
         Ok(sockets) => Some(sockets.len()),
         Err(error) => {
+            metrics.adapter_errors.inc();
             tracing::warn!(%error, "could not count the recipient's sockets on other nodes");
             None
         }
@@ -208,7 +213,7 @@ fn full(error: &BroadcastError) -> bool {
 
 /// How many sockets a broadcast did not reach. Those were closing, or their outgoing
 /// buffer was full (a reader far behind).
-fn failures(result: Result<(), BroadcastError>) -> usize {
+fn failures(result: Result<(), BroadcastError>, metrics: &Metrics) -> usize {
     match result {
         Ok(()) => 0,
         Err(BroadcastError::Socket(errors)) => {
@@ -216,6 +221,7 @@ fn failures(result: Result<(), BroadcastError>) -> usize {
             errors.len()
         }
         Err(error) => {
+            metrics.adapter_errors.inc();
             tracing::warn!(%error, "broadcast failed");
             0
         }

@@ -90,6 +90,9 @@ pub struct Metrics {
     /// Times the store said notices were missed (the link to Redis dropped, or this node
     /// fell behind), and sessions read what waits again.
     pub notices_missed: Counter,
+    /// Requests to the other nodes through the adapter (in a cluster, over Redis) that
+    /// failed: counting a recipient's sockets, broadcasting.
+    pub adapter_errors: Counter,
 }
 
 impl Metrics {
@@ -111,6 +114,7 @@ impl Metrics {
             store_errors: Family::default(),
             slow_consumers_cut: Counter::default(),
             notices_missed: Counter::default(),
+            adapter_errors: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -167,6 +171,11 @@ impl Metrics {
             "notices_missed",
             "Times notices may have been missed (the link to Redis dropped) and sessions read what waits again",
             metrics.notices_missed.clone(),
+        );
+        registry.register(
+            "adapter_errors",
+            "Requests to the other nodes through the Socket.IO adapter that failed",
+            metrics.adapter_errors.clone(),
         );
         Self {
             registry,

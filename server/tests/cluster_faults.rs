@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fixture::{
     Peer, ServerProcess, TestServer, haproxy::HaProxy, jitter::exchange_through_cuts_and_a_crash,
-    native_peer, new_peer, redis::RedisServer, until, within,
+    native_peer, new_peer, redis::RedisServer, scrape::Scrape, until, within,
 };
 use relay_shared::{
     PeerId, event,
@@ -110,6 +110,19 @@ async fn redis_killed_and_restarted_loses_nothing_acknowledged() {
         )
         .await;
     assert_eq!(seed["code"], "unavailable", "{seed}");
+    // The operator sees it: every refused append is an error of the store, and the
+    // seed sender's answer needed the other nodes, which could not be asked.
+    let scrape = Scrape::of(&nodes[0]).await;
+    assert!(
+        scrape.value("relay_store_errors_total", &[("op", "append")]) >= 3.0,
+        "{:?}",
+        scrape.0.samples
+    );
+    assert_eq!(
+        scrape.value("relay_rejections_total", &[("code", "unavailable")]),
+        4.0
+    );
+    assert!(scrape.value("relay_adapter_errors_total", &[]) >= 1.0);
 
     redis.restart();
     // The nodes reconnect by themselves.

@@ -3,34 +3,12 @@
 
 mod fixture;
 
-use fixture::{Peer, TestServer, native_peer, new_peer, until, within};
+use fixture::{Peer, TestServer, native_peer, new_peer, scrape::Scrape, until, within};
 use relay_shared::{
     event,
     messenger::{Status, Update},
 };
 use serde_json::json;
-
-/// The value of the sample `name` with labels `labels` (0 when absent).
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => *v,
-            prometheus_parse::Value::Histogram(_) | prometheus_parse::Value::Summary(_) => 0.0,
-        })
-        .sum()
-}
-
-async fn fetch(server: &TestServer) -> prometheus_parse::Scrape {
-    let (status, body) = server.get("/metrics").await;
-    assert_eq!(status, 200);
-    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("parses")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_what_was_sent() {
@@ -83,8 +61,8 @@ async fn metrics_count_what_was_sent() {
 
     let scrape = within("the figures to settle", async {
         loop {
-            let scrape = fetch(&server).await;
-            if value(&scrape, "relay_store_pending_operations", &[]) == 0.0 {
+            let scrape = Scrape::of(&server).await;
+            if scrape.value("relay_store_pending_operations", &[]) == 0.0 {
                 return scrape;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -93,8 +71,7 @@ async fn metrics_count_what_was_sent() {
     .await;
     let n = MESSAGES as f64;
     let events = |event: &str, outcome: &str| {
-        value(
-            &scrape,
+        scrape.value(
             "relay_events_total",
             &[("event", event), ("outcome", outcome)],
         )
@@ -106,43 +83,30 @@ async fn metrics_count_what_was_sent() {
     assert_eq!(events("init", "ok"), 1.0);
     assert_eq!(events("message", "ok"), 1.0);
     assert!(events("received", "ok") >= 1.0);
-    let messages = |kind: &str| value(&scrape, "relay_messages_total", &[("kind", kind)]);
+    let messages = |kind: &str| scrape.value("relay_messages_total", &[("kind", kind)]);
     assert_eq!(messages("stored"), n);
     assert_eq!(messages("delivered"), n);
     assert_eq!(messages("confirmed"), n);
     assert_eq!(messages("relayed"), 1.0);
-    assert_eq!(value(&scrape, "relay_receipts_delivered_total", &[]), n);
+    assert_eq!(scrape.value("relay_receipts_delivered_total", &[]), n);
     assert_eq!(
-        value(&scrape, "relay_rejections_total", &[("code", "forbidden")]),
+        scrape.value("relay_rejections_total", &[("code", "forbidden")]),
         1.0
     );
     assert_eq!(
-        value(&scrape, "relay_sockets", &[("transport", "websocket")]),
+        scrape.value("relay_sockets", &[("transport", "websocket")]),
         4.0,
         "alice, bob, the thief, carol"
     );
     assert_eq!(
-        value(
-            &scrape,
-            "relay_registered_sockets",
-            &[("protocol", "typed")]
-        ),
+        scrape.value("relay_registered_sockets", &[("protocol", "typed")]),
         2.0
     );
     assert_eq!(
-        value(&scrape, "relay_registered_sockets", &[("protocol", "seed")]),
+        scrape.value("relay_registered_sockets", &[("protocol", "seed")]),
         1.0
     );
-    let appends = scrape
-        .samples
-        .iter()
-        .find(|s| {
-            s.metric == "relay_store_operation_seconds" && s.labels.get("op") == Some("append")
-        })
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
-            _ => 0.0,
-        });
+    let appends = scrape.observations("relay_store_operation_seconds", &[("op", "append")]);
     assert_eq!(appends, Some(n), "every append timed");
 
     drop((alice, bob));
@@ -150,8 +114,8 @@ async fn metrics_count_what_was_sent() {
     carol.disconnect().await;
     let after = within("the sockets to be counted out", async {
         loop {
-            let scrape = fetch(&server).await;
-            if value(&scrape, "relay_sockets", &[("transport", "websocket")]) == 0.0 {
+            let scrape = Scrape::of(&server).await;
+            if scrape.value("relay_sockets", &[("transport", "websocket")]) == 0.0 {
                 return scrape;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -159,7 +123,7 @@ async fn metrics_count_what_was_sent() {
     })
     .await;
     assert_eq!(
-        value(&after, "relay_registered_sockets", &[("protocol", "typed")]),
+        after.value("relay_registered_sockets", &[("protocol", "typed")]),
         0.0
     );
 }
