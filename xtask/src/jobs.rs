@@ -138,13 +138,26 @@ pub fn test(sh: &Shell) -> anyhow::Result<()> {
     let server_bin = sh.current_dir().join("target/debug/relay-server");
     {
         let data = tempdir(sh, "wasm-tests")?;
-        let server = BackgroundServer::relay(&server_bin, &["--data-dir", path_str(&data)?])?;
+        // The test runner serves its page from an address of our choosing, and only that
+        // origin (besides the server's own) may open sockets, as in a deployment.
+        let runner = free_local_address()?;
+        let runner_origin = format!("http://{runner}");
+        let server = BackgroundServer::relay(
+            &server_bin,
+            &[
+                "--data-dir",
+                path_str(&data)?,
+                "--allowed-origins",
+                &runner_origin,
+            ],
+        )?;
         cmd!(
             sh,
             "cargo test --locked -p relay-client --target wasm32-unknown-unknown"
         )
         .env("PATH", toolchain::path_with_tools(sh)?)
         .env("RELAY_TEST_SERVER", &server.url)
+        .env("WASM_BINDGEN_TEST_ADDRESS", &runner)
         .run()?;
     }
 
@@ -154,6 +167,12 @@ pub fn test(sh: &Shell) -> anyhow::Result<()> {
         .env("RELAY_DIST", sh.current_dir().join("dist"))
         .run()?;
     Ok(())
+}
+
+/// A port on 127.0.0.1 that is free now, as `127.0.0.1:PORT`.
+fn free_local_address() -> anyhow::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.to_string())
 }
 
 /// A fresh, empty directory `target/xtask/<name>` for a job's scratch data.
