@@ -8,7 +8,11 @@
 
 use std::sync::Arc;
 
-use relay_shared::{ErrorCode, PeerId, Rejection, message::DEFAULT_MAX_BODY_BYTES};
+use relay_shared::{
+    ErrorCode, PeerId, Rejection,
+    error::{MAX_QUOTED_CHARS, shortened},
+    message::DEFAULT_MAX_BODY_BYTES,
+};
 
 use crate::{
     clock::Clock,
@@ -122,6 +126,10 @@ pub fn invalid_payload(
 ) -> Rejection {
     Rejection::new(
         ErrorCode::InvalidPayload,
-        format!("{event} expects {expected}: {error}"),
+        // serde quotes the value it could not take: bound what of it goes back.
+        format!(
+            "{event} expects {expected}: {}",
+            shortened(&error.to_string(), 2 * MAX_QUOTED_CHARS)
+        ),
     )
 }

@@ -98,6 +98,26 @@ impl Rejection {
     }
 }
 
+/// The most characters of a client's own input a [`Rejection`] quotes back to it: enough
+/// to recognise it, never the whole of a large payload.
+pub const MAX_QUOTED_CHARS: usize = 96;
+
+/// `text` cut to at most `max` characters, to quote in a message: its beginning and its
+/// end, with `…` between them when something was left out.
+pub fn shortened(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let count = text.chars().count();
+    if count <= max {
+        return text.into();
+    }
+    let keep = max.saturating_sub(1);
+    let head = keep - keep / 3;
+    let tail = keep / 3;
+    let mut cut: String = text.chars().take(head).collect();
+    cut.push('…');
+    cut.extend(text.chars().skip(count - tail));
+    cut.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +161,14 @@ mod tests {
     fn a_code_from_a_newer_server_is_unknown_not_an_error() {
         let code: ErrorCode = serde_json::from_str("\"quota_exceeded\"").unwrap();
         assert_eq!(code, ErrorCode::Unknown);
+    }
+
+    #[test]
+    fn shortened_keeps_both_ends_within_the_bound() {
+        assert_eq!(shortened("short", 10), "short");
+        let long = format!("begin{}end", "é".repeat(1000));
+        let cut = shortened(&long, 20);
+        assert_eq!(cut.chars().count(), 20);
+        assert!(cut.starts_with("begin") && cut.ends_with("end") && cut.contains('…'));
     }
 }

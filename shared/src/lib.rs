@@ -10,7 +10,8 @@
 //!
 //! This crate does no I/O and compiles for native targets and `wasm32`. With the `client`
 //! feature it also holds [`socketio`], a Socket.IO client core that drivers give I/O to.
-//! `docs/protocol.md` shows one example frame per event.
+//! With `proptest`, [`strategies`] generates valid, almost valid and mutated payloads
+//! and frames for property tests. `docs/protocol.md` shows one example frame per event.
 
 pub mod error;
 pub mod event;
@@ -22,6 +23,8 @@ pub mod reply;
 pub mod seed;
 #[cfg(feature = "client")]
 pub mod socketio;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 
 pub use error::{ErrorCode, Rejection};
 pub use message::{Envelope, MessageId, Receipt, Received, RegisterRequest, Secret, SendRequest};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::{
-    error::{ErrorCode, Rejection},
+    error::{ErrorCode, MAX_QUOTED_CHARS, Rejection, shortened},
     peer_id::{PeerId, parse_hyphenated},
 };
 
@@ -165,8 +165,10 @@ impl RawSend {
 
 /// Parses a peer id received from a client, as a [`Rejection`] on failure.
 pub fn parse_peer_id(s: &str) -> Result<PeerId, Rejection> {
-    s.parse()
-        .map_err(|e| Rejection::new(ErrorCode::InvalidPeerId, format!("{e}, got {s:?}")))
+    s.parse().map_err(|e| {
+        let got = shortened(s, MAX_QUOTED_CHARS);
+        Rejection::new(ErrorCode::InvalidPeerId, format!("{e}, got {got:?}"))
+    })
 }
 
 /// Payload of [`crate::event::DELIVER`]: one message, as the recipient sees it.

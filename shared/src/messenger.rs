@@ -16,13 +16,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Envelope, ErrorCode, MessageId, PeerId, Receipt, Received, RegisterReply, RegisterRequest,
-    Rejection, Secret, SendReply, SendRequest, event,
+    Rejection, Secret, SendReply, SendRequest,
+    error::{MAX_QUOTED_CHARS, shortened},
+    event,
     message::MAX_RECEIVED_IDS,
     socketio::{AckFailure, AckId, Client, Event},
 };
 
 /// How long the server has to answer a register or a send before it is sent again.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest the messenger waits before sending again when the server asks it to
+/// wait: a server's `retry_after_ms` past this is taken as this.
+pub const MAX_HOLD: Duration = Duration::from_secs(60);
 
 /// Sends awaiting the server's answer at once, at most: the rest wait here, in order, and
 /// go as answers come back. Below the server's per-socket bound (256 by default), so a
@@ -301,19 +307,37 @@ impl Messenger {
                 // [`retry`](Self::retry) or the next connection; not before the time the
                 // server said, if it said one.
                 if let Some(millis) = rejection.retry_after_ms {
-                    let until = now + Duration::from_millis(millis);
-                    self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
+                    self.hold(now + Duration::from_millis(millis).min(MAX_HOLD));
                 }
                 return Vec::new();
             }
-            Ok(SendReply::Rejected(rejection)) => Status::Failed(rejection.message),
-            Ok(other) => Status::Failed(format!("unexpected reply {other:?}")),
-            Err(error) => Status::Failed(error.to_string()),
+            Ok(SendReply::Rejected(rejection)) => {
+                Status::Failed(shortened(&rejection.message, MAX_REASON_CHARS).into_owned())
+            }
+            Ok(other) => Status::Failed(
+                shortened(&format!("unexpected reply {other:?}"), MAX_REASON_CHARS).into_owned(),
+            ),
+            Err(_) => {
+                // Stored or not, nobody can tell: it stays unsent and goes again (the same
+                // id, so it is stored once), after the time a reply could take.
+                self.hold(now + REPLY_TIMEOUT);
+                return Vec::new();
+            }
         };
         self.unsent.retain(|d| d.id != message);
         vec![Update::Status(message, status)]
     }
 }
+
+impl Messenger {
+    /// Sends nothing more before `until`.
+    fn hold(&mut self, until: Duration) {
+        self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
+    }
+}
+
+/// The most characters of a reason shown for a failed message.
+const MAX_REASON_CHARS: usize = 2 * MAX_QUOTED_CHARS;
 
 /// Rejections that may go away by themselves.
 fn transient(code: ErrorCode) -> bool {

@@ -22,7 +22,13 @@ pub mod received;
 pub mod register;
 pub mod send;
 
-use relay_shared::{ErrorCode, Rejection};
+#[cfg(test)]
+mod properties;
+
+use relay_shared::{
+    ErrorCode, Rejection,
+    error::{MAX_QUOTED_CHARS, shortened},
+};
 
 pub use backlog::Backlogs;
 pub use init::Init;
@@ -49,7 +55,7 @@ pub enum Command {
 /// The rejection of an event the server does not know.
 pub fn unknown_event(event: &str) -> Rejection {
     // The name is the client's: bound what of it goes back.
-    let shown: String = event.chars().take(64).collect();
+    let shown = shortened(event, MAX_QUOTED_CHARS);
     Rejection::new(
         ErrorCode::UnknownEvent,
         format!(

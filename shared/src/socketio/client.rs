@@ -12,11 +12,15 @@
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap, VecDeque},
+    fmt,
     time::Duration,
 };
 
 use engineioxide_core::{Packet as EioPacket, ProtocolVersion};
-use serde::{Deserialize, Serialize};
+use serde::{
+    Deserialize, Deserializer as _, Serialize,
+    de::{self, IgnoredAny, SeqAccess, Visitor},
+};
 use socketioxide_core::{
     Str, Value,
     packet::{Packet, PacketData},
@@ -28,6 +32,7 @@ use super::{
     backoff::{Backoff, ReconnectPolicy},
     payload::Payload,
 };
+use crate::error::{MAX_QUOTED_CHARS, shortened};
 
 /// The client's settings.
 #[derive(Debug, Clone)]
@@ -408,6 +413,8 @@ impl Client {
         if let Err(reason) = self.receive(frame, now) {
             let was_connected = self.is_connected();
             self.outputs.push_back(Output::Close);
+            // The reason may quote what the server sent: bound it.
+            let reason = shortened(&reason, 2 * MAX_QUOTED_CHARS).into_owned();
             self.lost(
                 was_connected.then_some(DisconnectReason::ProtocolError(reason)),
                 now,
@@ -489,10 +496,7 @@ impl Client {
                 self.lost(Some(DisconnectReason::ServerDisconnect), now);
             }
             PacketData::Event(value, ack) if self.is_connected() => {
-                let event = CommonParser
-                    .read_event(&value)
-                    .map_err(|e| format!("invalid event name: {e}"))?
-                    .to_owned();
+                let event = event_name(&value)?;
                 self.tell(Event::Message(Incoming {
                     event,
                     payload: Payload::event(value),
@@ -655,4 +659,29 @@ fn engine_message(value: Value) -> String {
         // The common parser encodes to text; binary attachments are never produced here.
         Value::Bytes(_) => String::from("4"),
     }
+}
+
+/// The name of an event, `["name", data…]`. Read here rather than by the common parser,
+/// which takes the name as borrowed text and so cannot read one with a JSON escape.
+fn event_name(value: &Value) -> Result<String, String> {
+    struct FirstString;
+    impl<'de> Visitor<'de> for FirstString {
+        type Value = String;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array starting with the event's name")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
+            let name: String = seq
+                .next_element()?
+                .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(name)
+        }
+    }
+    let text = value.as_str().ok_or("binary events are not supported")?;
+    serde_json::Deserializer::from_str(text.as_str())
+        .deserialize_seq(FirstString)
+        .map_err(|e| format!("invalid event name: {e}"))
 }
