@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use relay_shared::{
     MessageId, PeerId, Secret,
-    messenger::{Draft, Messenger, Status, Update},
+    messenger::{Draft, MAX_HOLD, Messenger, REPLY_TIMEOUT, Status, Update},
     socketio::{Client, ClientConfig, Output},
 };
 use serde_json::{Value, json};
@@ -315,6 +315,66 @@ fn a_rate_limited_message_waits_the_time_the_server_said_then_goes_first() {
         .map(|(.., p)| p["id"].clone())
         .collect();
     assert_eq!(again, [json!(id(1)), json!(id(2))], "oldest first");
+}
+
+#[test]
+fn a_server_asking_to_wait_for_ever_is_waited_for_a_minute_at_most() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    let now = h.now;
+    h.messenger
+        .send(&mut h.client, bob(), "a".into(), id(1), now);
+    h.pump();
+    h.emitted();
+    h.frame(&format!(
+        r#"431[{{"status":"rejected","code":"rate_limited","message":"wait","retry_after_ms":{}}}]"#,
+        u64::MAX
+    ));
+    assert!(h.updates().is_empty(), "still unsent, not failed");
+    h.now += MAX_HOLD - Duration::from_millis(1);
+    let now = h.now;
+    h.messenger.retry(&mut h.client, now);
+    h.pump();
+    assert!(h.emitted().is_empty(), "not before the cap");
+    h.now += Duration::from_millis(1);
+    let now = h.now;
+    h.messenger.retry(&mut h.client, now);
+    h.pump();
+    let again: Vec<Value> = h
+        .emitted()
+        .into_iter()
+        .map(|(.., p)| p["id"].clone())
+        .collect();
+    assert_eq!(again, [json!(id(1))]);
+}
+
+#[test]
+fn an_unreadable_reply_keeps_the_message_and_sends_it_again() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    let now = h.now;
+    h.messenger
+        .send(&mut h.client, bob(), "a".into(), id(1), now);
+    h.pump();
+    h.emitted();
+    h.frame(r#"431[{"status":"stored, probably"}]"#);
+    assert!(
+        h.updates().is_empty(),
+        "neither sent nor failed: nobody can tell"
+    );
+    assert_eq!(h.messenger.unsent().len(), 1);
+    h.now += REPLY_TIMEOUT;
+    let now = h.now;
+    h.messenger.retry(&mut h.client, now);
+    h.pump();
+    let again: Vec<Value> = h
+        .emitted()
+        .into_iter()
+        .map(|(.., p)| p["id"].clone())
+        .collect();
+    assert_eq!(again, [json!(id(1))], "the same id: stored once");
 }
 
 #[test]

@@ -414,6 +414,17 @@ fn events_from_the_server_are_surfaced_and_can_be_acked() {
 }
 
 #[test]
+fn an_event_name_with_a_json_escape_arrives_whole() {
+    let mut h = Harness::connected();
+    let out = h.text(r#"42["new\nline\u0001",1]"#);
+    let [Output::Event(Event::Message(incoming))] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(incoming.event, "new\nline\u{1}");
+    assert_eq!(incoming.payload.decode::<u32>().unwrap(), 1);
+}
+
+#[test]
 fn other_namespaces_and_noise_packets_are_ignored() {
     let mut h = Harness::connected();
     assert_eq!(h.text(r#"42/admin,["x",1]"#), []);
