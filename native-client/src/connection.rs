@@ -103,14 +103,19 @@ impl Connection {
     /// kept for [`next_event`](Self::next_event).
     pub async fn connect(server: &str, config: ClientConfig) -> Result<Self, ConnectError> {
         let mut connection = Self::new(server, config);
+        // Set aside here, not in `events`, which `drive` hands out first.
+        let mut before = VecDeque::new();
         loop {
             match connection.drive().await {
-                Some(Event::Connected) => return Ok(connection),
+                Some(Event::Connected) => {
+                    connection.events = before;
+                    return Ok(connection);
+                }
                 Some(Event::ConnectError(message)) => return Err(ConnectError::Refused(message)),
                 Some(Event::GaveUp) | None => {
                     return Err(ConnectError::Unreachable(server.to_owned()));
                 }
-                Some(other) => connection.events.push_back(other),
+                Some(other) => before.push_back(other),
             }
         }
     }

@@ -97,6 +97,48 @@ async fn emits_made_before_connecting_go_out_once_connected() {
 /// its backoff says, reconnects, and (registering again on connect, as the app does)
 /// messages flow again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_waits_out_a_server_not_up_yet() {
+    // A free port, and no server on it until the client has failed once.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let config = ClientConfig {
+        reconnect: ReconnectPolicy {
+            min: Duration::from_millis(200),
+            max: Duration::from_millis(400),
+            ..ReconnectPolicy::default()
+        },
+        ..ClientConfig::default()
+    };
+    // On a thread of its own, so that a client spinning instead of waiting fails the
+    // test rather than hanging it.
+    let url = format!("http://{addr}");
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let first = runtime.block_on(async {
+            let mut conn = Connection::connect(&url, config).await.ok()?;
+            // What came before the connection is kept for the application.
+            conn.next_event().await
+        });
+        let _ = done.send(first);
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _server = TestServer::start_with(|c| c.addr = addr).await;
+    let first = tokio::task::spawn_blocking(move || outcome.recv_timeout(fixture::DEADLINE))
+        .await
+        .expect("the waiting task ends")
+        .expect("connected after a failed attempt, within the deadline");
+    assert!(
+        matches!(first, Some(Event::ReconnectScheduled { .. })),
+        "{first:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn it_reconnects_to_a_restarted_server() {
     let server = TestServer::start().await;
     let addr = server.addr;
