@@ -88,6 +88,11 @@ pub struct Config {
     #[arg(long, env = "RELAY_CONNECTIONS_PER_IP", default_value_t = Config::DEFAULT_CONNECTIONS_PER_IP)]
     pub connections_per_ip: u32,
 
+    /// New connections one client address may open per second (bursts of twice that);
+    /// more wait their turn, up to 10 s, then are refused with 429. 0: no limit.
+    #[arg(long, env = "RELAY_CONNECTION_RATE", default_value_t = Config::DEFAULT_CONNECTION_RATE)]
+    pub connection_rate: u32,
+
     /// Registrations (`register`, `init`) from one client address per minute. 0: no limit.
     #[arg(long, env = "RELAY_REGISTRATIONS_PER_MINUTE", default_value_t = Config::DEFAULT_REGISTRATIONS_PER_MINUTE)]
     pub registrations_per_minute: u32,
@@ -154,6 +159,8 @@ impl Config {
     pub const DEFAULT_PEER_RATE: u32 = 200;
     /// Default connections per client address.
     pub const DEFAULT_CONNECTIONS_PER_IP: u32 = 1000;
+    /// Default new connections per client address per second.
+    pub const DEFAULT_CONNECTION_RATE: u32 = 50;
     /// Default registrations per client address per minute.
     pub const DEFAULT_REGISTRATIONS_PER_MINUTE: u32 = 600;
     /// Default time a socket may stay unregistered.
@@ -168,6 +175,7 @@ impl Config {
             socket_rate: self.socket_rate,
             peer_rate: self.peer_rate,
             connections_per_ip: self.connections_per_ip,
+            connection_rate: self.connection_rate,
             registrations_per_minute: self.registrations_per_minute,
             trusted_proxies: self.trusted_proxies.clone(),
         }
@@ -181,6 +189,7 @@ impl Config {
         self.socket_rate = 0;
         self.peer_rate = 0;
         self.connections_per_ip = 0;
+        self.connection_rate = 0;
         self.registrations_per_minute = 0;
     }
 
@@ -214,6 +223,7 @@ impl Default for Config {
             socket_rate: Self::DEFAULT_SOCKET_RATE,
             peer_rate: Self::DEFAULT_PEER_RATE,
             connections_per_ip: Self::DEFAULT_CONNECTIONS_PER_IP,
+            connection_rate: Self::DEFAULT_CONNECTION_RATE,
             registrations_per_minute: Self::DEFAULT_REGISTRATIONS_PER_MINUTE,
             register_timeout: Self::DEFAULT_REGISTER_TIMEOUT,
             trusted_proxies: Vec::new(),

@@ -1,7 +1,10 @@
 //! [`Limiter`]: the limits that keep one client from hurting everyone else: messages per
 //! second per socket and per peer id (token buckets, `governor`), connections per client
-//! address, registrations per address per minute. What is over a limit is refused with
-//! `rate_limited` and when to try again, or, for a connection, with a connect error.
+//! address (open at once, and opened per second), registrations per address per minute.
+//! What is over a limit is refused with `rate_limited` and when to try again, or, for a
+//! connection, with a connect error; a connection opened too soon waits its turn first
+//! ([`pace_connections`]), so that a client opening and closing sockets in a loop is
+//! slowed down to its allowance instead of costing the server a handshake each time.
 //!
 //! Each node applies its limits to what it sees: a peer with sockets on three nodes may
 //! send three times its per-peer rate in all, and a client address spreading connections
@@ -15,9 +18,14 @@ use std::{
     time::Duration,
 };
 
-use axum::{extract::ConnectInfo, http::request::Parts};
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::{Extensions, HeaderMap, StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
 use governor::{
-    DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter,
+    DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Jitter, Quota, RateLimiter,
     clock::{Clock, DefaultClock},
 };
 use relay_shared::{ErrorCode, PeerId, Rejection};
@@ -31,6 +39,8 @@ pub struct RateLimits {
     pub peer_rate: u32,
     /// Connections open at once from one client address.
     pub connections_per_ip: u32,
+    /// New connections one client address may open per second (bursts of twice that).
+    pub connection_rate: u32,
     /// Registrations (`register`, `init`) from one client address per minute.
     pub registrations_per_minute: u32,
     /// Addresses of proxies whose `X-Forwarded-For` names the client.
@@ -42,6 +52,7 @@ pub struct Limiter {
     settings: RateLimits,
     per_peer: Option<DefaultKeyedRateLimiter<PeerId>>,
     registrations: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    new_connections: Option<DefaultKeyedRateLimiter<IpAddr>>,
     connections: Arc<Mutex<HashMap<IpAddr, u32>>>,
     clock: DefaultClock,
 }
@@ -62,6 +73,7 @@ impl Limiter {
             per_peer: per_second(settings.peer_rate).map(RateLimiter::keyed),
             registrations: NonZeroU32::new(settings.registrations_per_minute)
                 .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            new_connections: per_second(settings.connection_rate).map(RateLimiter::keyed),
             connections: Arc::default(),
             clock: DefaultClock::default(),
             settings,
@@ -131,18 +143,45 @@ impl Limiter {
         }))
     }
 
+    /// Waits, up to [`MAX_CONNECTION_WAIT`], until `ip` may open one more connection;
+    /// meanwhile the waiting request counts as one of the address's connections.
+    pub async fn new_connection(&self, ip: Option<IpAddr>) -> Result<(), ConnectionRefused> {
+        let (Some(limiter), Some(ip)) = (&self.new_connections, ip) else {
+            return Ok(());
+        };
+        if limiter.check_key(&ip).is_ok() {
+            return Ok(());
+        }
+        let _waiting = self
+            .connect(Some(ip))
+            .map_err(|too_many| ConnectionRefused(too_many.to_string()))?;
+        // Waiters wake spread out rather than all at once.
+        let turn =
+            limiter.until_key_ready_with_jitter(&ip, Jitter::up_to(Duration::from_millis(100)));
+        tokio::time::timeout(MAX_CONNECTION_WAIT, turn)
+            .await
+            .map_err(|_| {
+                ConnectionRefused(
+                    "too many new connections from this address; try again later".into(),
+                )
+            })
+    }
+
     /// The client's address: the connection's, or, from a trusted proxy, the last one
     /// it added to `X-Forwarded-For`.
     pub fn client_ip(&self, parts: &Parts) -> Option<IpAddr> {
-        let peer = parts
-            .extensions
+        self.client_ip_of(&parts.extensions, &parts.headers)
+    }
+
+    /// [`client_ip`](Self::client_ip), from a request's extensions and headers.
+    pub fn client_ip_of(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())?;
         if !self.settings.trusted_proxies.contains(&peer) {
             return Some(peer);
         }
-        parts
-            .headers
+        headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -160,6 +199,9 @@ impl Limiter {
         }
         if let Some(registrations) = &self.registrations {
             registrations.retain_recent();
+        }
+        if let Some(new_connections) = &self.new_connections {
+            new_connections.retain_recent();
         }
     }
 
@@ -188,6 +230,42 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// The longest a new connection waits for its address's turn before it is refused.
+pub const MAX_CONNECTION_WAIT: Duration = Duration::from_secs(10);
+
+/// A new connection refused: its address opens too many, or has too many open.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectionRefused(String);
+
+/// Middleware: a request that opens a Socket.IO session (one without a `sid`) waits
+/// for its address's turn under `--connection-rate`, or is refused with 429. Requests
+/// of sessions already open go straight through.
+pub async fn pace_connections(
+    State(limiter): State<Arc<Limiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let opens_session = request.uri().path().starts_with("/socket.io")
+        && !request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sid=")));
+    if opens_session {
+        let ip = limiter.client_ip_of(request.extensions(), request.headers());
+        if let Err(refused) = limiter.new_connection(ip).await {
+            tracing::debug!(?ip, "connection refused: {refused}");
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                refused.to_string(),
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
 /// A connection refused: its address has `limit` open already.
 #[derive(Debug, thiserror::Error)]
 #[error("too many connections from this address (at most {limit}); close some and try again")]
@@ -212,8 +290,44 @@ mod tests {
             socket_rate: 5,
             peer_rate: 8,
             connections_per_ip: 2,
+            connection_rate: 2,
             registrations_per_minute: 3,
             trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_opened_too_soon_waits_its_turn_and_counts_meanwhile() {
+        use futures_util::FutureExt;
+        let limiter = Arc::new(Limiter::new(limits()));
+        let ip: Option<IpAddr> = Some("192.0.2.9".parse().unwrap());
+        for n in 0..4 {
+            let now = limiter.new_connection(ip).now_or_never();
+            assert!(matches!(now, Some(Ok(()))), "the burst, {n}: {now:?}");
+        }
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { limiter.new_connection(ip).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            waiters.iter().all(|w| !w.is_finished()),
+            "past the burst, they wait"
+        );
+        let third = limiter.new_connection(ip).now_or_never();
+        assert!(
+            matches!(third, Some(Err(_))),
+            "two waiting fill the address's connections: {third:?}"
+        );
+        let other = limiter
+            .new_connection(Some("192.0.2.10".parse().unwrap()))
+            .now_or_never();
+        assert!(matches!(other, Some(Ok(()))), "another address: {other:?}");
+        for waiter in waiters {
+            let turn = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+            assert!(matches!(turn, Ok(Ok(Ok(())))), "{turn:?}");
         }
     }
 

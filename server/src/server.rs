@@ -24,7 +24,7 @@ use crate::{
     cluster::{self, ClusterAdapter},
     config::Config,
     delivery::{self, NodeAdapter},
-    limits::Limiter,
+    limits::{self, Limiter},
     local_peers::LocalPeers,
     metrics::Metrics,
     origins::{self, Origins},
@@ -145,7 +145,7 @@ impl Server {
                 clock,
             ),
             peers: Arc::new(LocalPeers::new(store)),
-            limiter: Limiter::new(config.rate_limits()),
+            limiter: Arc::new(Limiter::new(config.rate_limits())),
             register_timeout: config.register_timeout,
             metrics,
         });
@@ -153,7 +153,7 @@ impl Server {
             None => {
                 let (layer, io) = socket_io(config).build_layer();
                 attach_sessions(&io, node.clone());
-                (router(config, layer, node.metrics.clone()), Io::Single(io))
+                (router(config, layer, &node), Io::Single(io))
             }
             Some(link) => {
                 let url = config.redis_url.clone().unwrap_or_default();
@@ -166,7 +166,7 @@ impl Server {
                         url,
                         source: StoreError::backend(source.to_string()),
                     })?;
-                (router(config, layer, node.metrics.clone()), Io::Cluster(io))
+                (router(config, layer, &node), Io::Cluster(io))
             }
         };
         if !config.static_dir.join("index.html").is_file() {
@@ -319,11 +319,8 @@ async fn on_connect<A: NodeAdapter>(socket: SocketRef<A>) {
 
 /// The HTTP service: Socket.IO at `/socket.io`, `GET /healthz`, `GET /metrics`, and the
 /// web app at `/`.
-fn router<A: NodeAdapter>(
-    config: &Config,
-    socket_io: SocketIoLayer<A>,
-    metrics: Arc<Metrics>,
-) -> Router {
+fn router<A: NodeAdapter>(config: &Config, socket_io: SocketIoLayer<A>, node: &Node) -> Router {
+    let metrics = node.metrics.clone();
     let web_app = ServiceBuilder::new()
         .layer(CompressionLayer::new())
         .service(ServeDir::new(&config.static_dir));
@@ -350,6 +347,10 @@ fn router<A: NodeAdapter>(
         .layer(axum::middleware::from_fn_with_state(
             Origins::new(&config.allowed_origins),
             origins::check,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            node.limiter.clone(),
+            limits::pace_connections,
         ))
         // Outermost, so that what socketioxide keeps of a request is compact.
         .layer(axum::middleware::map_request(compact_request))

@@ -63,7 +63,7 @@ pub struct Node {
     /// The peers registered on this node.
     pub peers: Arc<LocalPeers>,
     /// The per-client limits and their state.
-    pub limiter: Limiter,
+    pub limiter: Arc<Limiter>,
     /// How long a socket may stay unregistered.
     pub register_timeout: Duration,
     /// What the node counts.

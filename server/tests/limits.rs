@@ -1,6 +1,7 @@
 //! The per-client limits, each with its answer, over TCP with real clients: messages per
 //! socket and per peer id (`rate_limited`, with when to retry), connections per address
-//! (a connect error), registrations per address per minute, sockets that never register.
+//! (a connect error), connections opened per second (a wait, then 429), registrations
+//! per address per minute, sockets that never register.
 //! A well-behaved client under a limit still gets every message through, once, in order.
 
 mod fixture;
@@ -152,6 +153,41 @@ async fn an_address_with_too_many_connections_hears_why() {
         }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_opening_connections_too_fast_waits_its_turn() {
+    let server = TestServer::start_with(|c| {
+        c.connection_rate = 1;
+        c.connections_per_ip = 4;
+    })
+    .await;
+    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", server.addr);
+    // The burst (twice the rate) goes at once.
+    let _open = [
+        RawSocket::connect(&server).await,
+        RawSocket::connect(&server).await,
+    ];
+    // The next ones wait for their turn, and count as connections meanwhile.
+    let third = tokio::spawn(tokio_tungstenite::connect_async(url.clone()));
+    let fourth = tokio::spawn(tokio_tungstenite::connect_async(url.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !third.is_finished() || !fourth.is_finished(),
+        "one waits its turn"
+    );
+    let fifth = within("a refusal", tokio_tungstenite::connect_async(url)).await;
+    match fifth {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        other => panic!("over the address's connections, refused: {other:?}"),
+    }
+    for waiting in [third, fourth] {
+        let turn = within("its turn", waiting).await;
+        assert!(matches!(turn, Ok(Ok(_))), "{turn:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
