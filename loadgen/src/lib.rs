@@ -3,6 +3,7 @@
 //! speaks the seed protocol. `cargo xtask bench` runs them side by side; each scenario
 //! reports as JSON.
 
+pub mod abuse;
 pub mod backlog;
 pub mod connections;
 pub mod pairs;

@@ -1,10 +1,10 @@
 //! `relay-loadgen`: runs one scenario against a server and prints its report as JSON.
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
-use relay_loadgen::{backlog, connections, pairs};
+use relay_loadgen::{abuse, backlog, connections, pairs};
 
 /// mimalloc: the load generator allocates per message on every thread; a faster
 /// allocator leaves more of the shared machine to the server under test.
@@ -57,6 +57,30 @@ enum Scenario {
         concurrency: usize,
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         timeout: Duration,
+    },
+    /// One socket flooding as fast as the server takes it, reconnecting when cut.
+    Flood {
+        /// The local address to connect from (another client address on loopback:
+        /// `127.0.0.2`).
+        #[arg(long)]
+        from: Option<IpAddr>,
+        #[arg(long, value_enum, default_value_t = pairs::Protocol::Seed)]
+        protocol: pairs::Protocol,
+        /// Messages written per batch (seed), or kept unanswered (typed).
+        #[arg(long, default_value_t = 256)]
+        window: usize,
+        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
+    /// Sockets that connect, join and close, over and over.
+    Churn {
+        /// The local address to connect from.
+        #[arg(long)]
+        from: Option<IpAddr>,
+        #[arg(long, default_value_t = 1_000)]
+        sockets: usize,
+        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+        duration: Duration,
     },
     /// Typed protocol: store messages for an absent recipient, then drain them to it.
     Backlog {
@@ -130,6 +154,31 @@ async fn main() -> anyhow::Result<()> {
                 hold,
             )
             .await;
+        }
+        Scenario::Flood {
+            from,
+            protocol,
+            window,
+            duration,
+        } => {
+            anyhow::ensure!(
+                from.is_none_or(|ip| ip.is_loopback()),
+                "load comes from loopback only"
+            );
+            let report = abuse::flood(&url, from, protocol, window, duration).await;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Scenario::Churn {
+            from,
+            sockets,
+            duration,
+        } => {
+            anyhow::ensure!(
+                from.is_none_or(|ip| ip.is_loopback()),
+                "load comes from loopback only"
+            );
+            let report = abuse::churn(&url, from, sockets, duration).await;
+            println!("{}", serde_json::to_string(&report)?);
         }
         Scenario::Backlog { count, limit } => {
             let report = backlog::run(&url, count, limit).await?;

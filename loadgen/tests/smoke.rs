@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use relay_loadgen::{backlog, connections, pairs};
+use relay_loadgen::{abuse, backlog, connections, pairs};
 use relay_server::{Config, Server};
 
 /// The server on a free port of 127.0.0.1, with its data in a temporary directory.
@@ -120,4 +120,25 @@ async fn a_backlog_is_stored_then_drained() {
         .expect("backlog run");
     assert_eq!(report.messages, 50);
     assert!(report.stored_per_sec > 0.0 && report.drained_per_sec > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_and_a_churn_run_from_another_address_and_report() {
+    let server = server().await;
+    let from = Some("127.0.0.2".parse().expect("an address"));
+    let flood = abuse::flood(
+        &server.url,
+        from,
+        pairs::Protocol::Typed,
+        16,
+        Duration::from_millis(700),
+    )
+    .await;
+    assert!(flood.accepted > 0, "{flood:?}");
+    assert!(
+        flood.accepted + flood.rate_limited + flood.refused <= flood.sent,
+        "{flood:?}"
+    );
+    let churn = abuse::churn(&server.url, from, 5, Duration::from_millis(700)).await;
+    assert!(churn.opened >= 5, "{churn:?}");
 }

@@ -3,6 +3,7 @@
 use std::{
     collections::VecDeque,
     hash::{BuildHasher, RandomState},
+    net::{IpAddr, SocketAddr},
     pin::Pin,
     time::{Duration, Instant},
 };
@@ -12,10 +13,13 @@ use relay_shared::socketio::{
     AckFailure, AckId, Client, ClientConfig, ConnectionState, EmitError, Event, Output,
 };
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::{net::TcpStream, time::Sleep};
+use tokio::{
+    net::{TcpSocket, TcpStream},
+    time::Sleep,
+};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message, protocol::WebSocketConfig},
+    tungstenite::{Message, client::IntoClientRequest, protocol::WebSocketConfig},
 };
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -34,6 +38,8 @@ pub struct Connection {
     /// The core's next deadline, armed once per change rather than once per wait.
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Duration>,
+    /// The local address to connect from, if not the one the system picks.
+    local: Option<IpAddr>,
 }
 
 /// Relay's frames are small: tungstenite's default 128 KiB buffers, allocated eagerly
@@ -43,6 +49,40 @@ fn websocket_config() -> WebSocketConfig {
         .read_buffer_size(8 * 1024)
         .write_buffer_size(8 * 1024)
         .max_message_size(Some(16 << 20))
+}
+
+/// Opens the WebSocket at `url`, from the local address `local` if given; `None` if
+/// it cannot be opened (the core learns why not from the close: it retries anyway).
+async fn open_websocket(url: &str, local: Option<IpAddr>) -> Option<Ws> {
+    let Some(local) = local else {
+        // TCP_NODELAY on: frames are small and latency matters.
+        let open =
+            tokio_tungstenite::connect_async_with_config(url, Some(websocket_config()), true);
+        return open.await.ok().map(|(ws, _)| ws);
+    };
+    let request = url.into_client_request().ok()?;
+    let host = request.uri().host()?.to_owned();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let remote = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .ok()?
+        .find(|addr| addr.is_ipv4() == local.is_ipv4())?;
+    let socket = match remote {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .ok()?;
+    socket.bind(SocketAddr::new(local, 0)).ok()?;
+    let stream = socket.connect(remote).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        request,
+        MaybeTlsStream::Plain(stream),
+        Some(websocket_config()),
+    )
+    .await
+    .ok()?;
+    Some(ws)
 }
 
 /// How long a close may take before the connection is just dropped.
@@ -96,13 +136,28 @@ impl Connection {
             in_progress: None,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             timer_at: None,
+            local: None,
         }
+    }
+
+    /// The same connection, opened from the local address `local` (one of this
+    /// machine's; on Linux, any of 127.0.0.0/8 over loopback): a load generator plays
+    /// clients of several addresses this way.
+    pub fn from_local_address(mut self, local: IpAddr) -> Self {
+        self.local = Some(local);
+        self
     }
 
     /// Connects, returning once the namespace is joined. Events that came before are
     /// kept for [`next_event`](Self::next_event).
     pub async fn connect(server: &str, config: ClientConfig) -> Result<Self, ConnectError> {
-        let mut connection = Self::new(server, config);
+        Self::new(server, config).established().await
+    }
+
+    /// Connects a [`new`](Self::new) connection, as [`connect`](Self::connect) does.
+    pub async fn established(self) -> Result<Self, ConnectError> {
+        let mut connection = self;
+        let server = connection.url.clone();
         // Set aside here, not in `events`, which `drive` hands out first.
         let mut before = VecDeque::new();
         loop {
@@ -113,7 +168,7 @@ impl Connection {
                 }
                 Some(Event::ConnectError(message)) => return Err(ConnectError::Refused(message)),
                 Some(Event::GaveUp) | None => {
-                    return Err(ConnectError::Unreachable(server.to_owned()));
+                    return Err(ConnectError::Unreachable(server));
                 }
                 Some(other) => before.push_back(other),
             }
@@ -286,15 +341,10 @@ impl Connection {
             };
             match output {
                 Output::Open => {
-                    // TCP_NODELAY on: frames are small and latency matters.
-                    let open = tokio_tungstenite::connect_async_with_config(
-                        &self.url,
-                        Some(websocket_config()),
-                        true,
-                    );
+                    let open = open_websocket(&self.url, self.local);
                     match tokio::time::timeout(self.connect_timeout, open).await {
-                        Ok(Ok((ws, _))) => self.ws = Some(ws),
-                        Ok(Err(_)) | Err(_) => {
+                        Ok(Some(ws)) => self.ws = Some(ws),
+                        Ok(None) | Err(_) => {
                             let now = self.now();
                             self.client.handle_close(now);
                         }

@@ -15,7 +15,7 @@ use std::{
     net::{IpAddr, SocketAddr},
     num::NonZeroU32,
     sync::{Arc, Mutex, PoisonError},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -53,6 +53,8 @@ pub struct Limiter {
     per_peer: Option<DefaultKeyedRateLimiter<PeerId>>,
     registrations: Option<DefaultKeyedRateLimiter<IpAddr>>,
     new_connections: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Addresses kept from opening connections, until when.
+    penalties: Mutex<HashMap<IpAddr, Instant>>,
     connections: Arc<Mutex<HashMap<IpAddr, u32>>>,
     clock: DefaultClock,
 }
@@ -74,6 +76,7 @@ impl Limiter {
             registrations: NonZeroU32::new(settings.registrations_per_minute)
                 .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             new_connections: per_second(settings.connection_rate).map(RateLimiter::keyed),
+            penalties: Mutex::default(),
             connections: Arc::default(),
             clock: DefaultClock::default(),
             settings,
@@ -146,6 +149,14 @@ impl Limiter {
     /// Waits, up to [`MAX_CONNECTION_WAIT`], until `ip` may open one more connection;
     /// meanwhile the waiting request counts as one of the address's connections.
     pub async fn new_connection(&self, ip: Option<IpAddr>) -> Result<(), ConnectionRefused> {
+        if let Some(ip) = ip
+            && let Some(wait) = self.penalty_left(ip)
+        {
+            return Err(ConnectionRefused {
+                reason: "a socket of this address was cut for flooding; try again later".into(),
+                retry_after: wait,
+            });
+        }
         let (Some(limiter), Some(ip)) = (&self.new_connections, ip) else {
             return Ok(());
         };
@@ -154,17 +165,43 @@ impl Limiter {
         }
         let _waiting = self
             .connect(Some(ip))
-            .map_err(|too_many| ConnectionRefused(too_many.to_string()))?;
+            .map_err(|too_many| ConnectionRefused {
+                reason: too_many.to_string(),
+                retry_after: Duration::from_secs(1),
+            })?;
         // Waiters wake spread out rather than all at once.
         let turn =
             limiter.until_key_ready_with_jitter(&ip, Jitter::up_to(Duration::from_millis(100)));
         tokio::time::timeout(MAX_CONNECTION_WAIT, turn)
             .await
-            .map_err(|_| {
-                ConnectionRefused(
-                    "too many new connections from this address; try again later".into(),
-                )
+            .map_err(|_| ConnectionRefused {
+                reason: "too many new connections from this address; try again later".into(),
+                retry_after: Duration::from_secs(1),
             })
+    }
+
+    /// Keeps `ip` from opening connections for [`FLOOD_PENALTY`]: one of its sockets
+    /// was cut for sending on and on over its rate.
+    pub fn penalize(&self, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            let until = Instant::now() + FLOOD_PENALTY;
+            self.penalties
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(ip, until);
+        }
+    }
+
+    /// How long `ip` is still kept from opening connections, if it is.
+    fn penalty_left(&self, ip: IpAddr) -> Option<Duration> {
+        let penalties = self
+            .penalties
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let until = penalties.get(&ip)?;
+        until
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
     }
 
     /// The client's address: the connection's, or, from a trusted proxy, the last one
@@ -203,6 +240,11 @@ impl Limiter {
         if let Some(new_connections) = &self.new_connections {
             new_connections.retain_recent();
         }
+        let now = Instant::now();
+        self.penalties
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, until| *until > now);
     }
 
     fn limited(&self, what: &str, wait: Duration) -> Rejection {
@@ -235,8 +277,15 @@ pub const MAX_CONNECTION_WAIT: Duration = Duration::from_secs(10);
 
 /// A new connection refused: its address opens too many, or has too many open.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConnectionRefused(String);
+#[error("{reason}")]
+pub struct ConnectionRefused {
+    reason: String,
+    /// When to try again.
+    pub retry_after: Duration,
+}
+
+/// How long an address whose socket was cut for flooding may not open connections.
+pub const FLOOD_PENALTY: Duration = Duration::from_secs(10);
 
 /// Middleware: a request that opens a Socket.IO session (one without a `sid`) waits
 /// for its address's turn under `--connection-rate`, or is refused with 429. Requests
@@ -255,9 +304,10 @@ pub async fn pace_connections(
         let ip = limiter.client_ip_of(request.extensions(), request.headers());
         if let Err(refused) = limiter.new_connection(ip).await {
             tracing::debug!(?ip, "connection refused: {refused}");
+            let seconds = refused.retry_after.as_secs_f64().ceil().max(1.0);
             return (
                 StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, "1")],
+                [(header::RETRY_AFTER, format!("{seconds}"))],
                 refused.to_string(),
             )
                 .into_response();

@@ -87,6 +87,8 @@ pub struct Metrics {
     pub store_errors: Family<Op, Counter>,
     /// Sockets disconnected for reading too slowly.
     pub slow_consumers_cut: Counter,
+    /// Sockets disconnected for sending on and on over their rate.
+    pub flooders_cut: Counter,
     /// Times the store said notices were missed (the link to Redis dropped, or this node
     /// fell behind), and sessions read what waits again.
     pub notices_missed: Counter,
@@ -113,6 +115,7 @@ impl Metrics {
             store_pending: Gauge::default(),
             store_errors: Family::default(),
             slow_consumers_cut: Counter::default(),
+            flooders_cut: Counter::default(),
             notices_missed: Counter::default(),
             adapter_errors: Counter::default(),
             registry: Registry::default(),
@@ -166,6 +169,11 @@ impl Metrics {
             "slow_consumers_cut",
             "Sockets disconnected for reading too slowly",
             metrics.slow_consumers_cut.clone(),
+        );
+        registry.register(
+            "flooders_cut",
+            "Sockets disconnected for sending on and on over their rate",
+            metrics.flooders_cut.clone(),
         );
         registry.register(
             "notices_missed",

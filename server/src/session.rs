@@ -21,7 +21,7 @@ use std::{
     net::IpAddr,
     sync::{
         Arc, Mutex, PoisonError, Weak,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU32, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -54,6 +54,11 @@ use crate::{
     relay::{Relay, unavailable},
     store::StoreError,
 };
+
+/// Messages (or registrations) refused in a row for a rate after which a socket is cut:
+/// at the default 100 messages/s, ten seconds' worth. A client that waits the time it
+/// is told never gets near it.
+pub const MAX_REFUSED_IN_A_ROW: u32 = 1_000;
 
 /// What every session of a node shares: the relay, the registry of the peers whose
 /// sockets are here, and the limits.
@@ -206,6 +211,8 @@ struct Session<A: NodeAdapter> {
     /// refused too: a client that sends again oldest first then stores them in the
     /// order it first sent them, none slipping in ahead of the refused one.
     held: Mutex<Option<(MessageId, Instant)>>,
+    /// Messages and registrations refused for a rate since the last one let through.
+    refused_in_a_row: AtomicU32,
     /// This socket's place among its address's connections, freed with the session.
     _slot: Option<ConnectionSlot>,
     /// How it connected, for the metrics.
@@ -250,6 +257,7 @@ impl<A: NodeAdapter> Session<A> {
             transport,
             bucket: node.limiter.socket_bucket(),
             held: Mutex::new(None),
+            refused_in_a_row: AtomicU32::new(0),
             ip,
             _slot: slot,
             node,
@@ -323,8 +331,20 @@ impl<A: NodeAdapter> Session<A> {
             Err(rejection) => return ack.reject(&socket, rejection, &self.node.metrics),
         };
         if let Err(limited) = self.within_limits(&command) {
-            return ack.reject(&socket, limited, &self.node.metrics);
+            ack.reject(&socket, limited, &self.node.metrics);
+            let refused = self.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+            if refused == MAX_REFUSED_IN_A_ROW {
+                // It does not wait when told to: every further frame would cost this
+                // node parsing and refusing it. Cut it, and keep its address from
+                // coming straight back.
+                tracing::info!(sid = %socket.id, "cutting a socket sending on and on over its rate");
+                self.node.metrics.flooders_cut.inc();
+                self.node.limiter.penalize(self.ip);
+                let _ = socket.disconnect();
+            }
+            return;
         }
+        self.refused_in_a_row.store(0, Ordering::Relaxed);
         let relay = &self.node.relay;
         let effects = match command {
             Command::Init(init) => init.apply(relay).await,

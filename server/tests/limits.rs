@@ -1,14 +1,17 @@
 //! The per-client limits, each with its answer, over TCP with real clients: messages per
 //! socket and per peer id (`rate_limited`, with when to retry), connections per address
 //! (a connect error), connections opened per second (a wait, then 429), registrations
-//! per address per minute, sockets that never register.
+//! per address per minute, sockets that never register, sockets sending on and on over
+//! their rate (cut).
 //! A well-behaved client under a limit still gets every message through, once, in order.
 
 mod fixture;
 
 use std::time::Duration;
 
-use fixture::{Peer, RawSocket, TestServer, native_peer, new_peer, secret_of, until, within};
+use fixture::{
+    Peer, RawSocket, TestServer, native_peer, new_peer, scrape::Scrape, secret_of, until, within,
+};
 use relay_shared::{
     event,
     messenger::{Status, Update},
@@ -188,6 +191,43 @@ async fn an_address_opening_connections_too_fast_waits_its_turn() {
         let turn = within("its turn", waiting).await;
         assert!(matches!(turn, Ok(Ok(_))), "{turn:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_sending_on_and_on_over_its_rate_is_cut() {
+    let server = TestServer::start_with(|c| {
+        c.socket_rate = 20;
+        c.peer_rate = 0;
+    })
+    .await;
+    let peer = Peer::connect(&server).await;
+    let mut flooder = RawSocket::connect(&server).await;
+    let me = new_peer();
+    flooder.send(&format!("42{}", json!(["init", me]))).await;
+    // Seed messages ask for no answer: it never hears it is over its rate, and goes on.
+    let frame = format!("42{}", json!(["message", format!("{}|flood", new_peer())]));
+    for _ in 0..1_200 {
+        flooder.send_unchecked(&frame).await;
+    }
+    within("the flooder to be cut", flooder.expect_closed()).await;
+    let scrape = Scrape::of(&server).await;
+    assert_eq!(scrape.value("relay_flooders_cut_total", &[]), 1.0);
+    // Its address may not come straight back...
+    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", server.addr);
+    match within("a refusal", tokio_tungstenite::connect_async(url)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            let retry: f64 = response.headers()["retry-after"]
+                .to_str()
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .expect("seconds");
+            assert!((1.0..=10.0).contains(&retry), "{retry}");
+        }
+        other => panic!("the flooder's address, refused for a while: {other:?}"),
+    }
+    // ...and sockets already open are not concerned.
+    assert_eq!(peer.register(new_peer()).await["status"], "registered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,7 @@ use crate::{
 
 /// Relay's per-client limits, off for the capacity scenarios: one load generator
 /// process plays thousands of clients from one address, each sending as fast as it can.
-const UNLIMITED: [&str; 12] = [
+const UNLIMITED: [&str; 14] = [
     "--max-queue-per-sender",
     "10000",
     "--max-queue-per-stranger",
@@ -40,9 +40,15 @@ const UNLIMITED: [&str; 12] = [
     "0",
     "--connections-per-ip",
     "0",
+    "--connection-rate",
+    "0",
     "--registrations-per-minute",
     "0",
 ];
+
+/// The client address scenario 9's abusers connect from (loopback, not the quiet
+/// pairs' 127.0.0.1).
+const ABUSER: &str = "127.0.0.2";
 
 /// Rounds of the side-by-side scenarios; each server's figure is their mean.
 const ROUNDS: usize = 2;
@@ -208,6 +214,14 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
         )?;
         report.cluster_durable = Some(Pairs::from_json(&result)?);
     }
+    step(
+        "scenario 9: fairness: 20 quiet pairs at 1,000 msg/s alone, beside one flooding socket, beside 1,000 sockets opening and closing",
+    );
+    for round in 0..ROUNDS {
+        for who in Server::order(round) {
+            report.fairness.push(who, bench.fairness(who)?);
+        }
+    }
     step("scenario 5: the web app's release bundle");
     report.bundle = bundle_sizes(&sh.current_dir().join("dist"))?;
 
@@ -328,6 +342,12 @@ impl Bench {
     /// Starts a fresh `who` on a free port of 127.0.0.1, its log in the scratch
     /// directory (at its open-files limit, a server logs every refused accept).
     fn start(&self, who: Server) -> anyhow::Result<BackgroundServer> {
+        self.start_server(who, &UNLIMITED)
+    }
+
+    /// Starts a fresh `who` as [`start`](Self::start) does, Relay with `relay_args` (its
+    /// default limits when empty).
+    fn start_server(&self, who: Server, relay_args: &[&str]) -> anyhow::Result<BackgroundServer> {
         let n = unique();
         let log = std::fs::File::create(self.scratch.join(format!("server-{n}.log")))?;
         match who {
@@ -342,7 +362,7 @@ impl Bench {
                         path_str(&self.dist)?,
                     ],
                 );
-                relay.args(UNLIMITED);
+                relay.args(relay_args);
                 relay.stderr(log);
                 BackgroundServer::start_relay(relay)
             }
@@ -366,20 +386,75 @@ impl Bench {
 
     /// Runs the load generator to its end, within `limit`, and parses its report.
     fn loadgen(&self, url: &str, args: &[&str], limit: Duration) -> anyhow::Result<Value> {
+        let child = self.spawn_loadgen(url, args)?;
+        loadgen_report(child, args, limit)
+    }
+
+    /// Starts the load generator, for [`loadgen_report`] to collect.
+    fn spawn_loadgen(&self, url: &str, args: &[&str]) -> anyhow::Result<ChildGuard> {
         let child = Command::new(&self.loadgen)
             .args(["--url", url])
             .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .context("starting relay-loadgen")?;
-        let mut child = ChildGuard(child);
-        let stdout = child.0.stdout.take().context("relay-loadgen's stdout")?;
-        let line = first_line(stdout, limit)?;
-        let status = wait(&mut child.0, Duration::from_secs(10))?;
-        if !status.success() {
-            bail!("relay-loadgen {args:?} failed: {status}");
-        }
-        serde_json::from_str(&line).with_context(|| format!("relay-loadgen said {line:?}"))
+        Ok(ChildGuard(child))
+    }
+
+    /// Scenario 9 on a fresh `who` (Relay with its default limits) for each run: the
+    /// quiet pairs alone, beside a flooding socket, beside churning sockets.
+    fn fairness(&self, who: Server) -> anyhow::Result<Fairness> {
+        const QUIET: [&str; 9] = [
+            "pairs",
+            "--pairs",
+            "20",
+            "--rate",
+            "1000",
+            "--warmup",
+            "2s",
+            "--duration",
+            "10s",
+        ];
+        // The abuse starts first and lasts past the quiet pairs' warm-up, measured
+        // window and drain.
+        let beside = |abuse: &[&str]| -> anyhow::Result<(Pairs, Value)> {
+            let server = self.start_server(who, &[])?;
+            let abuser = self.spawn_loadgen(&server.url, abuse)?;
+            std::thread::sleep(Duration::from_secs(1));
+            let quiet = self.loadgen(&server.url, &QUIET, Duration::from_secs(60))?;
+            let abuse = loadgen_report(abuser, abuse, Duration::from_secs(60))?;
+            Ok((Pairs::from_json(&quiet)?, abuse))
+        };
+        let alone = {
+            let server = self.start_server(who, &[])?;
+            Pairs::from_json(&self.loadgen(&server.url, &QUIET, Duration::from_secs(60))?)?
+        };
+        // The abusers connect from another client address than the quiet pairs.
+        let (flooded, flood) = beside(&[
+            "flood",
+            "--from",
+            ABUSER,
+            "--protocol",
+            "seed",
+            "--duration",
+            "18s",
+        ])?;
+        let (churned, churn) = beside(&[
+            "churn",
+            "--from",
+            ABUSER,
+            "--sockets",
+            "1000",
+            "--duration",
+            "18s",
+        ])?;
+        Ok(Fairness {
+            alone,
+            flooded,
+            churned,
+            flood_sent: f64_of(&flood, "/sent")?,
+            churn_opened: f64_of(&churn, "/opened")?,
+        })
     }
 
     /// Opens [`HELD`] connections to a fresh `who`, each echoing one message, and
@@ -473,6 +548,17 @@ fn node_peer(sh: &Shell, variable: &str, name: &str, what: &str) -> anyhow::Resu
     Ok(copy)
 }
 
+/// The report of a load generator `child` started with `args`, within `limit`.
+fn loadgen_report(mut child: ChildGuard, args: &[&str], limit: Duration) -> anyhow::Result<Value> {
+    let stdout = child.0.stdout.take().context("relay-loadgen's stdout")?;
+    let line = first_line(stdout, limit)?;
+    let status = wait(&mut child.0, Duration::from_secs(10))?;
+    if !status.success() {
+        bail!("relay-loadgen {args:?} failed: {status}");
+    }
+    serde_json::from_str(&line).with_context(|| format!("relay-loadgen said {line:?}"))
+}
+
 /// The first line `stdout` prints, within `limit`.
 fn first_line(stdout: impl Read + Send + 'static, limit: Duration) -> anyhow::Result<String> {
     let (tx, rx) = mpsc::channel();
@@ -555,6 +641,19 @@ impl Pairs {
             max_ms: f64_of(value, "/latency/max_us")? / 1000.0,
         })
     }
+}
+
+/// Scenario 9's figures for one server: the quiet pairs in each run, and what the
+/// abusers did.
+#[derive(Debug, Clone, Copy)]
+struct Fairness {
+    alone: Pairs,
+    flooded: Pairs,
+    churned: Pairs,
+    /// Messages the flooding socket wrote.
+    flood_sent: f64,
+    /// Connections the churning sockets opened and closed.
+    churn_opened: f64,
 }
 
 /// Scenario 3's figures for one server.
@@ -731,6 +830,7 @@ struct Report {
     cluster_full: SideBySide<Pairs>,
     cluster_rate: SideBySide<Pairs>,
     cluster_durable: Option<Pairs>,
+    fairness: SideBySide<Fairness>,
     bundle: Vec<BundleFile>,
     about: About,
 }
@@ -1015,6 +1115,57 @@ impl Report {
                 "",
             );
         }
+        let f9 = &self.fairness;
+        let (seed_alone, relay_alone) = f9.mean(|f| f.alone.p99_ms);
+        row(
+            "9 fairness",
+            "quiet pairs' p99, alone",
+            ms(seed_alone),
+            ms(relay_alone),
+            ratio(seed_alone, relay_alone),
+            "",
+        );
+        for (abuse, with) in [
+            (
+                "one socket flooding",
+                (|f: &Fairness| f.flooded) as fn(&Fairness) -> Pairs,
+            ),
+            ("1,000 sockets opening and closing", |f: &Fairness| {
+                f.churned
+            }),
+        ] {
+            let (seed_p99, relay_p99) = f9.mean(|f| with(f).p99_ms);
+            let (seed_lost, relay_lost) = f9.mean(|f| with(f).lost);
+            row(
+                "9 fairness",
+                &format!("quiet pairs' p99, beside {abuse}"),
+                ms(seed_p99),
+                ms(relay_p99),
+                ratio(seed_p99, relay_p99),
+                "",
+            );
+            row(
+                "9 fairness",
+                "… as a multiple of alone (lost)",
+                format!("{:.2}× ({})", seed_p99 / seed_alone, count(seed_lost)),
+                format!("{:.2}× ({})", relay_p99 / relay_alone, count(relay_lost)),
+                String::new(),
+                &verdict(
+                    relay_p99 <= 2.0 * relay_alone && relay_lost == 0.0,
+                    "Relay ≤ 2× alone, none lost",
+                ),
+            );
+        }
+        let (seed_sent, relay_sent) = f9.mean(|f| f.flood_sent);
+        let (seed_opened, relay_opened) = f9.mean(|f| f.churn_opened);
+        row(
+            "9 fairness",
+            "the flooder's messages written / the churn's connections",
+            format!("{} / {}", count(seed_sent), count(seed_opened)),
+            format!("{} / {}", count(relay_sent), count(relay_opened)),
+            String::new(),
+            "",
+        );
         for file in &self.bundle {
             row(
                 "5 web app bundle",
@@ -1081,6 +1232,14 @@ impl Report {
         let (s3_seed, s3_relay) = self.held.rounds(|h| kib(h.bytes_per_connection));
         let (s6_peer, s6_relay) = self.cluster_full.rounds(|p| rate(p.per_sec));
         let (s7_peer, s7_relay) = self.cluster_rate.rounds(|p| ms(p.p99_ms));
+        let (s9_seed, s9_relay) = self.fairness.rounds(|f| {
+            format!(
+                "{} · {} · {}",
+                ms(f.alone.p99_ms),
+                ms(f.flooded.p99_ms),
+                ms(f.churned.p99_ms)
+            )
+        });
         let _ = writeln!(
             out,
             "### Each round\n\n| Figure | Node.js | Relay |\n|---|---|---|\n\
@@ -1088,7 +1247,8 @@ impl Report {
              | 2: latency p99 | {s2_seed} | {s2_relay} |\n\
              | 3: RSS per connection | {s3_seed} | {s3_relay} |\n\
              | 6: delivered msg/s, two nodes | {s6_peer} | {s6_relay} |\n\
-             | 7: latency p99, two nodes | {s7_peer} | {s7_relay} |\n"
+             | 7: latency p99, two nodes | {s7_peer} | {s7_relay} |\n\
+             | 9: quiet p99 alone · flooded · churned | {s9_seed} | {s9_relay} |\n"
         );
         out.push_str(SCENARIOS);
         out
@@ -1125,6 +1285,14 @@ const SCENARIOS: &str = "\
    the two nodes: each message stored in Redis before it is acknowledged, delivered on
    the other node, confirmed, and its receipt carried back. Compared with scenario 4 (one
    node, SQLite).
+
+9. **Fairness.** 20 quiet pairs sending 1,000 messages/s in all (seed protocol), alone;
+   then beside one socket flooding `message`s as fast as its connection takes them (it
+   connects again whenever it is cut); then beside 1,000 sockets that connect, join and
+   close, over and over. The abusers connect from another loopback address
+   (127.0.0.2) than the quiet pairs. Relay runs with its default limits here (the other
+   scenarios lift them: one load generator plays thousands of clients from one
+   address). The quiet pairs' p99, and how many times their p99 alone it is.
 
 Where the memory per connection goes, and what was done about it, is in
 [performance.md](performance.md).
