@@ -303,4 +303,69 @@ mod tests {
         );
         assert!(text.contains("relay_store_pending_operations 0"), "{text}");
     }
+
+    #[tokio::test]
+    async fn the_dashboard_queries_only_metrics_a_node_exports() {
+        // Every family with a sample (those with labels render only once they have one).
+        let metrics = Arc::new(Metrics::new());
+        let label = "x";
+        metrics
+            .sockets
+            .get_or_create(&Transport { transport: label })
+            .inc();
+        metrics
+            .registered
+            .get_or_create(&Protocol { protocol: label })
+            .inc();
+        metrics
+            .events
+            .get_or_create(&EventLabels {
+                event: label,
+                outcome: label,
+            })
+            .inc();
+        metrics
+            .rejections
+            .get_or_create(&Code { code: label })
+            .inc();
+        metrics.message(label);
+        let _: Result<(), ()> = metrics.store_op(label, async { Err(()) }.boxed()).await;
+        let text = metrics.render();
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .collect();
+        let exported = |name: &str| {
+            families.iter().any(|family| {
+                name.strip_prefix(family).is_some_and(|suffix| {
+                    ["", "_total", "_bucket", "_sum", "_count"].contains(&suffix)
+                })
+            })
+        };
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../deploy/grafana-dashboard.json"))
+                .expect("the dashboard is JSON");
+        let mut queried = Vec::new();
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().expect("targets") {
+                let mut rest = target["expr"].as_str().expect("an expression");
+                while let Some(at) = rest.find("relay_") {
+                    let name: String = rest[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    rest = &rest[at + name.len()..];
+                    queried.push(name);
+                }
+            }
+        }
+        assert!(queried.len() >= 10, "{queried:?}");
+        for name in &queried {
+            assert!(
+                exported(name),
+                "the dashboard queries {name}, which no node exports"
+            );
+        }
+    }
 }

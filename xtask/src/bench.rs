@@ -1306,7 +1306,7 @@ cargo xtask bench
 It builds in release, installs the Node.js peers' npm packages under `target/bench/`
 when they are missing (`RELAY_SEED_DIR` and `RELAY_SOCKETIO_REDIS_DIR` point elsewhere
 than `../shared/peers/`) and redis-server when it is missing, runs every scenario against
-127.0.0.1 only, prints the table and rewrites this file. About seven minutes on a 2-core
+127.0.0.1 only, prints the table and rewrites this file. About ten minutes on a 2-core
 machine. A single scenario against any server:
 
 ```sh
