@@ -62,6 +62,22 @@ pub struct Limiter {
 /// One socket's own message bucket.
 pub struct SocketBucket(Option<DefaultDirectRateLimiter>);
 
+/// How many refusals a socket may earn beyond those its rate forgives before it is cut.
+pub const REFUSALS_BEFORE_CUT: u32 = 1_000;
+
+/// One socket's allowance of refusals (for its rate, or for too many events waiting):
+/// [`REFUSALS_BEFORE_CUT`] at once, refilled at the socket's rate. A client that waits
+/// when told never uses it up; one that keeps sending at over twice its rate does, and
+/// is cut.
+pub struct RefusalBucket(DefaultDirectRateLimiter);
+
+impl RefusalBucket {
+    /// Counts one refusal; `true` once the allowance is used up.
+    pub fn used_up_by_one_more(&self) -> bool {
+        self.0.check().is_err()
+    }
+}
+
 /// A connection counted against its address, released when dropped.
 pub struct ConnectionSlot {
     ip: IpAddr,
@@ -86,6 +102,17 @@ impl Limiter {
     /// The message bucket of a new socket.
     pub fn socket_bucket(&self) -> SocketBucket {
         SocketBucket(per_second(self.settings.socket_rate).map(RateLimiter::direct))
+    }
+
+    /// The refusal allowance of a new socket.
+    pub fn refusal_bucket(&self) -> RefusalBucket {
+        // Refilled at the socket's rate; at 100 per second when that limit is off.
+        let refill = NonZeroU32::new(self.settings.socket_rate)
+            .unwrap_or(NonZeroU32::MIN.saturating_add(99));
+        let burst = NonZeroU32::new(REFUSALS_BEFORE_CUT).unwrap_or(NonZeroU32::MIN);
+        RefusalBucket(RateLimiter::direct(
+            Quota::per_second(refill).allow_burst(burst),
+        ))
     }
 
     /// Whether `socket`'s peer `from` may send one more message now.

@@ -21,7 +21,7 @@ use std::{
     net::IpAddr,
     sync::{
         Arc, Mutex, PoisonError, Weak,
-        atomic::{AtomicBool, AtomicU32, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -47,18 +47,13 @@ use crate::{
     delivery::{self, NodeAdapter, cut_slow_consumer},
     effects::{Effect, Effects, Emit, Reply},
     inbox::{DrainGuard, Inbox, Pushed},
-    limits::{ConnectionSlot, Limiter, SocketBucket, TooManyConnections},
+    limits::{ConnectionSlot, Limiter, RefusalBucket, SocketBucket, TooManyConnections},
     local_peers::{LocalPeers, Member},
     metrics::{Code, EventLabels, Metrics, Protocol as MetricsProtocol, Transport},
     protocol::{Protocol, Registration, Short, room},
     relay::{Relay, unavailable},
     store::StoreError,
 };
-
-/// Messages (or registrations) refused in a row for a rate after which a socket is cut:
-/// at the default 100 messages/s, ten seconds' worth. A client that waits the time it
-/// is told never gets near it.
-pub const MAX_REFUSED_IN_A_ROW: u32 = 1_000;
 
 /// What every session of a node shares: the relay, the registry of the peers whose
 /// sockets are here, and the limits.
@@ -211,8 +206,10 @@ struct Session<A: NodeAdapter> {
     /// refused too: a client that sends again oldest first then stores them in the
     /// order it first sent them, none slipping in ahead of the refused one.
     held: Mutex<Option<(MessageId, Instant)>>,
-    /// Messages and registrations refused for a rate since the last one let through.
-    refused_in_a_row: AtomicU32,
+    /// This socket's allowance of refusals: used up, the socket is cut.
+    refusals: RefusalBucket,
+    /// Whether it was cut for using it up.
+    cut: AtomicBool,
     /// This socket's place among its address's connections, freed with the session.
     _slot: Option<ConnectionSlot>,
     /// How it connected, for the metrics.
@@ -257,7 +254,8 @@ impl<A: NodeAdapter> Session<A> {
             transport,
             bucket: node.limiter.socket_bucket(),
             held: Mutex::new(None),
-            refused_in_a_row: AtomicU32::new(0),
+            refusals: node.limiter.refusal_bucket(),
+            cut: AtomicBool::new(false),
             ip,
             _slot: slot,
             node,
@@ -297,6 +295,7 @@ impl<A: NodeAdapter> Session<A> {
                 refused
                     .ack
                     .reject(&refused.socket, rejection, &self.node.metrics);
+                self.refused(&refused.socket);
                 None
             }
         };
@@ -319,6 +318,19 @@ impl<A: NodeAdapter> Session<A> {
         guard.finish();
     }
 
+    /// Counts a refusal for a limit against the socket's allowance; past it, cuts the
+    /// socket (once) and keeps its address from coming straight back. Such a client does
+    /// not wait when told to: each of its next frames would cost this node parsing and
+    /// refusing it.
+    fn refused(&self, socket: &SocketRef<A>) {
+        if self.refusals.used_up_by_one_more() && !self.cut.swap(true, Ordering::Relaxed) {
+            tracing::info!(sid = %socket.id, "cutting a socket sending on and on over its limits");
+            self.node.metrics.flooders_cut.inc();
+            self.node.limiter.penalize(self.ip);
+            let _ = socket.clone().disconnect();
+        }
+    }
+
     /// Runs one command and carries out what it decided.
     async fn handle(self: &Arc<Self>, pending: Pending<A>) {
         let Pending {
@@ -332,19 +344,9 @@ impl<A: NodeAdapter> Session<A> {
         };
         if let Err(limited) = self.within_limits(&command) {
             ack.reject(&socket, limited, &self.node.metrics);
-            let refused = self.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-            if refused == MAX_REFUSED_IN_A_ROW {
-                // It does not wait when told to: every further frame would cost this
-                // node parsing and refusing it. Cut it, and keep its address from
-                // coming straight back.
-                tracing::info!(sid = %socket.id, "cutting a socket sending on and on over its rate");
-                self.node.metrics.flooders_cut.inc();
-                self.node.limiter.penalize(self.ip);
-                let _ = socket.disconnect();
-            }
+            self.refused(&socket);
             return;
         }
-        self.refused_in_a_row.store(0, Ordering::Relaxed);
         let relay = &self.node.relay;
         let effects = match command {
             Command::Init(init) => init.apply(relay).await,

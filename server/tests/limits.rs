@@ -206,7 +206,7 @@ async fn a_socket_sending_on_and_on_over_its_rate_is_cut() {
     flooder.send(&format!("42{}", json!(["init", me]))).await;
     // Seed messages ask for no answer: it never hears it is over its rate, and goes on.
     let frame = format!("42{}", json!(["message", format!("{}|flood", new_peer())]));
-    for _ in 0..1_200 {
+    for _ in 0..2_500 {
         flooder.send_unchecked(&frame).await;
     }
     within("the flooder to be cut", flooder.expect_closed()).await;
