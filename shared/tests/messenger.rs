@@ -94,6 +94,18 @@ impl Harness {
     fn updates(&mut self) -> Vec<Update> {
         std::mem::take(&mut self.updates)
     }
+
+    /// Lets `by` pass, has the messenger retry, and returns the ids it sent again.
+    fn retry_after(&mut self, by: Duration) -> Vec<Value> {
+        self.now += by;
+        let now = self.now;
+        self.messenger.retry(&mut self.client, now);
+        self.pump();
+        self.emitted()
+            .into_iter()
+            .map(|(.., p)| p["id"].clone())
+            .collect()
+    }
 }
 
 fn envelope(n: u8, seq: u64) -> String {
@@ -273,14 +285,7 @@ fn lasting_refusals_fail_passing_ones_are_retried() {
             .collect::<Vec<_>>(),
         [id(2)]
     );
-    let now = h.now;
-    h.messenger.retry(&mut h.client, now);
-    h.pump();
-    let again: Vec<Value> = h
-        .emitted()
-        .into_iter()
-        .map(|(.., p)| p["id"].clone())
-        .collect();
+    let again = h.retry_after(Duration::ZERO);
     assert_eq!(again, [json!(id(2))]);
 }
 
@@ -300,20 +305,11 @@ fn a_rate_limited_message_waits_the_time_the_server_said_then_goes_first() {
     h.frame(r#"432[{"status":"rejected","code":"rate_limited","message":"slow down","retry_after_ms":500}]"#);
     assert!(h.updates().is_empty(), "still unsent, not failed");
     assert!(h.emitted().is_empty(), "not sent again at once");
-    h.now += Duration::from_millis(400);
-    let now = h.now;
-    h.messenger.retry(&mut h.client, now);
-    h.pump();
-    assert!(h.emitted().is_empty(), "not before the time said");
-    h.now += Duration::from_millis(200);
-    let now = h.now;
-    h.messenger.retry(&mut h.client, now);
-    h.pump();
-    let again: Vec<Value> = h
-        .emitted()
-        .into_iter()
-        .map(|(.., p)| p["id"].clone())
-        .collect();
+    assert!(
+        h.retry_after(Duration::from_millis(400)).is_empty(),
+        "not before the time said"
+    );
+    let again = h.retry_after(Duration::from_millis(200));
     assert_eq!(again, [json!(id(1)), json!(id(2))], "oldest first");
 }
 
@@ -332,20 +328,12 @@ fn a_server_asking_to_wait_for_ever_is_waited_for_a_minute_at_most() {
         u64::MAX
     ));
     assert!(h.updates().is_empty(), "still unsent, not failed");
-    h.now += MAX_HOLD - Duration::from_millis(1);
-    let now = h.now;
-    h.messenger.retry(&mut h.client, now);
-    h.pump();
-    assert!(h.emitted().is_empty(), "not before the cap");
-    h.now += Duration::from_millis(1);
-    let now = h.now;
-    h.messenger.retry(&mut h.client, now);
-    h.pump();
-    let again: Vec<Value> = h
-        .emitted()
-        .into_iter()
-        .map(|(.., p)| p["id"].clone())
-        .collect();
+    assert!(
+        h.retry_after(MAX_HOLD - Duration::from_millis(1))
+            .is_empty(),
+        "not before the cap"
+    );
+    let again = h.retry_after(Duration::from_millis(1));
     assert_eq!(again, [json!(id(1))]);
 }
 
@@ -365,15 +353,7 @@ fn an_unreadable_reply_keeps_the_message_and_sends_it_again() {
         "neither sent nor failed: nobody can tell"
     );
     assert_eq!(h.messenger.unsent().len(), 1);
-    h.now += REPLY_TIMEOUT;
-    let now = h.now;
-    h.messenger.retry(&mut h.client, now);
-    h.pump();
-    let again: Vec<Value> = h
-        .emitted()
-        .into_iter()
-        .map(|(.., p)| p["id"].clone())
-        .collect();
+    let again = h.retry_after(REPLY_TIMEOUT);
     assert_eq!(again, [json!(id(1))], "the same id: stored once");
 }
 
