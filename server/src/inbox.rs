@@ -1,11 +1,11 @@
 //! [`Inbox`]: one socket's events, taken one at a time in arrival order.
 //!
-//! socketioxide spawns a task per event, so on a multi-thread runtime two events of one
-//! socket run concurrently and finish in any order. But it calls the handler *closure*
-//! synchronously, on the socket's read path, before spawning the future the closure
-//! returns. Pushing into an [`Inbox`] there records the arrival order; the first future
-//! to find the inbox idle becomes its drainer and handles every queued event in order,
-//! the others return at once. An idle inbox holds no task and no allocation.
+//! Handled as tasks of their own, two events of one socket would run concurrently on a
+//! multi-thread runtime and finish in any order. But socketioxide calls a socket's event
+//! handler synchronously, on the socket's read path. Pushing into an [`Inbox`] there
+//! records the arrival order; the first push to find the inbox idle starts its drainer,
+//! one task that handles every queued event in order; the other pushes only queue. An
+//! idle inbox holds no task and no allocation.
 
 use std::{
     collections::VecDeque,

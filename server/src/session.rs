@@ -6,10 +6,11 @@
 //! - the namespace sends the connect packet *before* it spawns the connect handler, so
 //!   handlers registered there can miss a client's first events. [`attach`] runs as a
 //!   connect *middleware*, which completes before the connect packet is sent;
-//! - every event handler's future is spawned as its own task, so one socket's events run
-//!   in any order. Each handler here is a plain closure that pushes the decoded event
-//!   into the session's [`Inbox`] while still on the socket's read path, where arrival
-//!   order holds; see [`crate::inbox`].
+//! - socketioxide spawns every closure handler's future as its own task, so one socket's
+//!   events would run in any order. A session registers one handler for all its events
+//!   instead ([`Events`], socketioxide's `MessageHandler` implemented once), which
+//!   decodes each event and pushes it into the session's [`Inbox`] while still on the
+//!   socket's read path, where arrival order holds; see [`crate::inbox`].
 //!
 //! What waits for the store (typed sends, confirmations, the backlog) is finished in a
 //! second ordered queue, so one sender's messages are committed and acknowledged in the
@@ -17,7 +18,6 @@
 
 use std::{
     convert::Infallible,
-    future::Future,
     net::IpAddr,
     sync::{
         Arc, Mutex, PoisonError, Weak,
@@ -33,17 +33,14 @@ const HOLD_AT_MOST: Duration = Duration::from_secs(10);
 use relay_shared::{ErrorCode, MessageId, PeerId, RegisterReply, Rejection, SendReply, event};
 use socketioxide::{
     SendError, SocketError,
-    extract::{AckSender, Event, SocketRef, TryData},
-    handler::{FromConnectParts, FromMessageParts},
+    extract::{AckSender, SocketRef},
+    handler::{FromConnectParts, FromMessageParts, MessageHandler},
     socket::Socket,
 };
 use socketioxide_core::Value;
 
 use crate::{
-    cmd::{
-        Backlogs, Command, Confirm, Init, Message, Recording, Register, Send, Storing,
-        unknown_event,
-    },
+    cmd::{Backlogs, Command, Confirm, Decoded, Recording, Send, Storing},
     delivery::{self, NodeAdapter, cut_slow_consumer},
     effects::{Effect, Effects, Emit, Reply},
     inbox::{DrainGuard, Inbox, Pushed},
@@ -80,7 +77,6 @@ pub fn attach<A: NodeAdapter>(
 ) -> Result<(), TooManyConnections> {
     let ip = node.limiter.client_ip(socket.req_parts());
     let slot = node.limiter.connect(ip)?;
-    let max_body = node.relay.limits().max_body_bytes;
     let register_timeout = node.register_timeout;
     let transport = match socket.transport_type() {
         socketioxide::TransportType::Websocket => "websocket",
@@ -93,67 +89,7 @@ pub fn attach<A: NodeAdapter>(
     let session = Arc::new(Session::new(node, handle.0, ip, slot, transport));
     close_if_unregistered(&session, register_timeout);
 
-    let s = session.clone();
-    socket.on(
-        event::INIT,
-        move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload): TryData<String>| {
-            s.submit(
-                socket,
-                ack.of(event::INIT),
-                Init::decode(payload).map(Command::Init),
-            )
-        },
-    );
-    let s = session.clone();
-    socket.on(
-        event::MESSAGE,
-        move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload): TryData<String>| {
-            s.submit(
-                socket,
-                ack.of(event::MESSAGE),
-                Message::decode(payload, max_body).map(Command::Message),
-            )
-        },
-    );
-    let s = session.clone();
-    socket.on(
-        event::REGISTER,
-        move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload)| {
-            s.submit(
-                socket,
-                ack.of(event::REGISTER),
-                Register::decode(payload).map(Command::Register),
-            )
-        },
-    );
-    let s = session.clone();
-    socket.on(
-        event::SEND,
-        move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload)| {
-            s.submit(
-                socket,
-                ack.of(event::SEND),
-                Send::decode(payload, max_body).map(Command::Send),
-            )
-        },
-    );
-    let s = session.clone();
-    socket.on(
-        event::RECEIVED,
-        move |socket: SocketRef<A>, ack: Responder<A>, TryData(payload)| {
-            s.submit(
-                socket,
-                ack.of(event::RECEIVED),
-                Confirm::decode(payload).map(Command::Confirm),
-            )
-        },
-    );
-    let s = session.clone();
-    socket.on_fallback(
-        move |socket: SocketRef<A>, ack: Responder<A>, Event(name): Event| {
-            s.submit(socket, ack.of("unknown"), Err(unknown_event(&name)))
-        },
-    );
+    socket.on_fallback(Events(session.clone()));
     socket.on_disconnect(move || {
         session.close();
         std::future::ready(())
@@ -268,22 +204,24 @@ impl<A: NodeAdapter> Session<A> {
         }
     }
 
-    /// Queues an event in arrival order (this part runs synchronously, on the socket's
-    /// read path). The returned future, which socketioxide spawns, drains the inbox if no
-    /// other drainer is running.
+    /// Queues an event in arrival order, on the socket's read path; the first to find the
+    /// inbox idle spawns the task that drains it.
     fn submit(
         self: &Arc<Self>,
         socket: SocketRef<A>,
         ack: Responder<A>,
         command: Result<Command, Rejection>,
-    ) -> impl Future<Output = ()> + std::marker::Send + 'static + use<A> {
-        let drainer = match self.inbox.push(Pending {
+    ) {
+        match self.inbox.push(Pending {
             socket,
             ack,
             command,
         }) {
-            Ok(Pushed::Drain) => Some(self.clone()),
-            Ok(Pushed::Queued) => None,
+            Ok(Pushed::Drain) => {
+                // The drain state machine is large: boxed, what is spawned stays small.
+                tokio::spawn(Box::pin(self.clone().drain()));
+            }
+            Ok(Pushed::Queued) => {}
             Err(refused) => {
                 let rejection = Rejection::new(
                     ErrorCode::Overloaded,
@@ -296,16 +234,6 @@ impl<A: NodeAdapter> Session<A> {
                     .ack
                     .reject(&refused.socket, rejection, &self.node.metrics);
                 self.refused(&refused.socket);
-                None
-            }
-        };
-        // socketioxide spawns this future for every event. The drain state machine is
-        // large, and most events only queue: boxing it when this event is the one that
-        // drains keeps what is spawned (and copied) per event small.
-        let drain = drainer.map(|session| Box::pin(session.drain()));
-        async move {
-            if let Some(drain) = drain {
-                drain.await;
             }
         }
     }
@@ -678,6 +606,23 @@ impl<A: NodeAdapter> FromConnectParts<A> for SocketHandle<A> {
         _auth: &Option<Value>,
     ) -> Result<Self, Infallible> {
         Ok(Self(Arc::downgrade(socket)))
+    }
+}
+
+/// The one handler of a socket's events, all of them (registered as socketioxide's
+/// fallback): it decodes each event and queues it in the session's inbox, right on the
+/// socket's read path. One handler rather than one closure per event name saves each
+/// socket a map of handlers, and unlike socketioxide's closure handlers, which it
+/// spawns as a task per event, it spawns nothing for an event that only queues.
+struct Events<A: NodeAdapter>(Arc<Session<A>>);
+
+impl<A: NodeAdapter> MessageHandler<A, ()> for Events<A> {
+    fn call(&self, socket: Arc<Socket<A>>, mut payload: Value, ack_id: Option<i64>) {
+        let Ok(ack) = Responder::from_message_parts(&socket, &mut payload, &ack_id);
+        let max_body = self.0.node.relay.limits().max_body_bytes;
+        let Decoded { event, command } = Command::decode(&payload, max_body);
+        self.0
+            .submit(SocketRef::from(socket), ack.of(event), command);
     }
 }
 

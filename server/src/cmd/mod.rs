@@ -18,6 +18,7 @@
 pub mod backlog;
 pub mod init;
 pub mod message;
+pub mod payload;
 pub mod received;
 pub mod register;
 pub mod send;
@@ -28,7 +29,9 @@ mod properties;
 use relay_shared::{
     ErrorCode, Rejection,
     error::{MAX_QUOTED_CHARS, shortened},
+    event,
 };
+use socketioxide_core::Value;
 
 pub use backlog::Backlogs;
 pub use init::Init;
@@ -50,6 +53,61 @@ pub enum Command {
     Send(Send),
     /// Typed `received`.
     Confirm(Confirm),
+}
+
+/// An event as it came: which one, and its command or why it is refused.
+#[derive(Debug)]
+pub struct Decoded {
+    /// The event's name if the server knows it, `"unknown"` otherwise (for the metrics).
+    pub event: &'static str,
+    /// The command, or why the event is refused.
+    pub command: Result<Command, Rejection>,
+}
+
+impl Command {
+    /// Decodes an event from its payload, `["name", argument, …]`, each by its module's
+    /// decoder; messages' bodies up to `max_body_bytes`.
+    pub fn decode(payload: &Value, max_body_bytes: usize) -> Decoded {
+        let name = match payload::name(payload) {
+            Ok(name) => name,
+            Err(error) => {
+                return Decoded {
+                    event: "unknown",
+                    command: Err(Rejection::new(
+                        ErrorCode::InvalidPayload,
+                        format!(
+                            "unreadable event: {}",
+                            shortened(&error.to_string(), MAX_QUOTED_CHARS)
+                        ),
+                    )),
+                };
+            }
+        };
+        let (event, command) = match &*name {
+            event::INIT => (
+                event::INIT,
+                Init::decode(payload::argument(payload)).map(Command::Init),
+            ),
+            event::MESSAGE => (
+                event::MESSAGE,
+                Message::decode(payload::argument(payload), max_body_bytes).map(Command::Message),
+            ),
+            event::REGISTER => (
+                event::REGISTER,
+                Register::decode(payload::argument(payload)).map(Command::Register),
+            ),
+            event::SEND => (
+                event::SEND,
+                Send::decode(payload::argument(payload), max_body_bytes).map(Command::Send),
+            ),
+            event::RECEIVED => (
+                event::RECEIVED,
+                Confirm::decode(payload::argument(payload)).map(Command::Confirm),
+            ),
+            other => ("unknown", Err(unknown_event(other))),
+        };
+        Decoded { event, command }
+    }
 }
 
 /// The rejection of an event the server does not know.

@@ -1,8 +1,8 @@
 //! Property tests of every event's decoding, fed what a client could send: valid
 //! payloads, almost valid ones, arbitrary JSON and mutated text, decoded the way the
-//! session decodes them (socketioxide's common parser, as its `TryData` extractor does).
-//! Each decodes or is refused with a code the client can act on and a short message;
-//! none panics. `relay_shared::strategies::DEFAULT_CASES` cases each, or
+//! session decodes them ([`payload`]). Each decodes or is refused with a code the client
+//! can act on and a short message; none panics. And [`payload`] decides as socketioxide's
+//! common parser (behind its `Event` and `TryData` extractors) would. `relay_shared::strategies::DEFAULT_CASES` cases each, or
 //! `PROPTEST_CASES`.
 
 use proptest::prelude::*;
@@ -22,17 +22,46 @@ use socketioxide::ParserError;
 use socketioxide_core::{Str, parser::Parse};
 use socketioxide_parser_common::CommonParser;
 
-use super::{Confirm, Init, Message, Register, Send};
+use super::{Command, Confirm, Init, Message, Register, Send, payload, unknown_event};
 
 /// The longest message a rejection may carry: its own words and a bounded quote of what
 /// it refused, never the whole payload.
 const MAX_MESSAGE_CHARS: usize = 4 * MAX_QUOTED_CHARS;
 
-/// `text`, an event's JSON array as it came in a frame, decoded as the session's
-/// `TryData` extractor decodes it.
+/// `text`, an event's JSON array as it came in a frame, its argument decoded as the
+/// session decodes it.
 fn decoded<T: DeserializeOwned>(text: String) -> Result<T, ParserError> {
+    payload::argument(&socketioxide_core::Value::Str(Str::from(text), None))
+}
+
+/// The same, decoded by socketioxide's common parser, as its `TryData` extractor does.
+fn decoded_by_socketioxide<T: DeserializeOwned>(text: String) -> Result<T, ParserError> {
     let mut value = socketioxide_core::Value::Str(Str::from(text), None);
     CommonParser.decode_value(&mut value, true)
+}
+
+/// Any event's frame text: each event's payloads, and unknown events.
+fn any_frame() -> impl Strategy<Value = String> {
+    prop_oneof![
+        frame_text(
+            "init",
+            prop_oneof![
+                peer_id().prop_map(|id| Value::from(id.to_string())),
+                json_value()
+            ]
+        ),
+        frame_text(
+            "message",
+            prop_oneof![seed_payload().prop_map(Value::from), json_value()]
+        ),
+        frame_text("register", register_payload()),
+        frame_text("send", send_payload()),
+        frame_text("received", received_payload()),
+        frame_text("an unknown event", json_value()),
+        Just(r#"["send"]"#.to_owned()),
+        Just(r#"["init","3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71",{"more":1}]"#.to_owned()),
+        Just(r#"["s\u0065nd",{}]"#.to_owned()),
+    ]
 }
 
 /// `event` with `data`, decoded.
@@ -178,6 +207,32 @@ proptest! {
                 &decoded.err().ok_or_else(|| TestCaseError::fail("decoded a non-string"))?,
                 &[ErrorCode::InvalidPayload],
             )?,
+        }
+    }
+
+    /// The session's own reading of an event decides what socketioxide's extractors
+    /// would: the same command, or a refusal with the same code.
+    #[test]
+    fn events_decode_as_socketioxide_would_decode_them(text in any_frame()) {
+        let value = socketioxide_core::Value::Str(Str::from(text.clone()), None);
+        let ours = Command::decode(&value, DEFAULT_MAX_BODY_BYTES).command;
+        // socketioxide reads the name borrowed: with an escape in it, it calls no handler.
+        let Ok(name) = CommonParser.read_event(&value) else {
+            return Ok(());
+        };
+        let max = DEFAULT_MAX_BODY_BYTES;
+        let theirs = match name {
+            "init" => Init::decode(decoded_by_socketioxide(text)).map(Command::Init),
+            "message" => Message::decode(decoded_by_socketioxide(text), max).map(Command::Message),
+            "register" => Register::decode(decoded_by_socketioxide(text)).map(Command::Register),
+            "send" => Send::decode(decoded_by_socketioxide(text), max).map(Command::Send),
+            "received" => Confirm::decode(decoded_by_socketioxide(text)).map(Command::Confirm),
+            other => Err(unknown_event(other)),
+        };
+        match (ours, theirs) {
+            (Ok(ours), Ok(theirs)) => prop_assert_eq!(format!("{ours:?}"), format!("{theirs:?}")),
+            (Err(ours), Err(theirs)) => prop_assert_eq!(ours.code, theirs.code, "{:?} / {:?}", ours, theirs),
+            (ours, theirs) => prop_assert!(false, "ours {ours:?}, socketioxide's {theirs:?}"),
         }
     }
 }
