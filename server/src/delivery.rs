@@ -23,7 +23,7 @@ use socketioxide::{
 };
 
 use crate::{
-    local_peers::LocalPeers,
+    local_peers::{Here, LocalPeers},
     metrics::Metrics,
     protocol::{Protocol, room},
     store::{Notice, NoticeStream, Store},
@@ -55,10 +55,7 @@ pub async fn dispatch<A: NodeAdapter>(
         match notice {
             Notice::Message(envelope) => {
                 let to = envelope.to;
-                let (typed, seed) = (
-                    peers.here(to, Protocol::Typed),
-                    peers.here(to, Protocol::Seed),
-                );
+                let Here { typed, seed } = peers.here(to);
                 if typed {
                     let room = here.clone().within(room(to, Protocol::Typed));
                     emit_here(room, event::DELIVER, &envelope, &metrics).await;
@@ -76,7 +73,7 @@ pub async fn dispatch<A: NodeAdapter>(
                 }
             }
             Notice::Receipt(notice) => {
-                if peers.here(notice.sender, Protocol::Typed) {
+                if peers.here(notice.sender).typed {
                     let typed = here.clone().within(room(notice.sender, Protocol::Typed));
                     emit_here(typed, event::RECEIPT, &notice.receipt, &metrics).await;
                     metrics.receipts_delivered.inc();
@@ -106,10 +103,10 @@ pub async fn broadcast<A: NodeAdapter>(
     report: bool,
 ) -> SendReply {
     let id = envelope.id;
-    let typed = room(envelope.to, Protocol::Typed);
-    let seed = room(envelope.to, Protocol::Seed);
+    let to = envelope.to;
     let reached = if report {
-        count(socket, [typed.clone(), seed.clone()], metrics).await
+        let rooms = [room(to, Protocol::Typed), room(to, Protocol::Seed)];
+        count(socket, rooms, metrics).await
     } else {
         Some(0)
     };
@@ -129,21 +126,17 @@ pub async fn broadcast<A: NodeAdapter>(
         }
         0
     } else {
-        let to = envelope.to;
         let mut failed = 0;
-        let (here_typed, here_seed) = (
-            peers.here(to, Protocol::Typed),
-            peers.here(to, Protocol::Seed),
-        );
-        if here_typed {
-            let room = socket.local().within(typed);
+        let here = peers.here(to);
+        if here.typed {
+            let room = socket.local().within(room(to, Protocol::Typed));
             failed += emit_here(room, event::DELIVER, &envelope, metrics).await;
         }
-        if here_seed {
-            let room = socket.local().within(seed);
+        if here.seed {
+            let room = socket.local().within(room(to, Protocol::Seed));
             failed += emit_here(room, event::MESSAGE, &envelope.body, metrics).await;
         }
-        if here_typed || here_seed {
+        if here.any() {
             metrics.message("relayed");
         }
         failed

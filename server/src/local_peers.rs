@@ -22,6 +22,22 @@ pub trait Member: Send + Sync + 'static {
     fn resync(self: Arc<Self>);
 }
 
+/// In which protocols a peer has sockets on this node.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Here {
+    /// Some registered in the typed protocol.
+    pub typed: bool,
+    /// Some registered in the seed protocol.
+    pub seed: bool,
+}
+
+impl Here {
+    /// Whether any socket here is registered under the peer.
+    pub fn any(self) -> bool {
+        self.typed || self.seed
+    }
+}
+
 /// The sessions registered under one peer id here, each with its protocol.
 type Members = Vec<(Protocol, Weak<dyn Member>)>;
 
@@ -78,12 +94,17 @@ impl LocalPeers {
         }
     }
 
-    /// Whether a socket here is registered under `peer` in `protocol`: whether its room
-    /// here has anyone to emit to.
-    pub fn here(&self, peer: PeerId, protocol: Protocol) -> bool {
-        self.lock()
-            .get(&peer)
-            .is_some_and(|members| members.iter().any(|(p, _)| *p == protocol))
+    /// In which protocols sockets here are registered under `peer`: whether its rooms
+    /// here have anyone to emit to. One lookup for both, as every relayed message asks.
+    pub fn here(&self, peer: PeerId) -> Here {
+        let peers = self.lock();
+        let Some(members) = peers.get(&peer) else {
+            return Here::default();
+        };
+        Here {
+            typed: members.iter().any(|(p, _)| *p == Protocol::Typed),
+            seed: members.iter().any(|(p, _)| *p == Protocol::Seed),
+        }
     }
 
     /// Asks every session here to send what waits again.
@@ -167,8 +188,13 @@ mod tests {
             protocol: Protocol::Typed,
         };
         peers.enter(typed, wa.clone()).await.unwrap();
-        assert!(peers.here(peer, Protocol::Typed));
-        assert!(!peers.here(peer, Protocol::Seed));
+        assert_eq!(
+            peers.here(peer),
+            Here {
+                typed: true,
+                seed: false
+            }
+        );
         peers
             .enter(
                 Registration {
@@ -179,7 +205,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert!(peers.here(peer, Protocol::Seed));
+        assert!(peers.here(peer).seed);
         assert_eq!(peers.len(), 1);
         peers.resync();
         assert_eq!(
@@ -189,7 +215,7 @@ mod tests {
 
         peers.leave(peer, &wa);
         assert_eq!(peers.len(), 1, "b is still here");
-        assert!(!peers.here(peer, Protocol::Typed));
+        assert!(!peers.here(peer).typed);
         peers.resync();
         assert_eq!(
             (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)),

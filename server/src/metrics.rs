@@ -95,6 +95,47 @@ pub struct Metrics {
     /// Requests to the other nodes through the adapter (in a cluster, over Redis) that
     /// failed: counting a recipient's sockets, broadcasting.
     pub adapter_errors: Counter,
+    /// The counters nearly every event bumps, looked up once.
+    hot: Hot,
+}
+
+/// The counters bumped for nearly every event, resolved when the metrics are made: a
+/// family's lookup takes a lock and hashes the labels, which showed at full load. Each
+/// is the family's own counter (a counter is a shared handle), so what is exported is
+/// the same.
+struct Hot {
+    /// `events{event, outcome="ok"}` of each event the server handles.
+    ok: Vec<(&'static str, Counter)>,
+    /// `messages{kind}` of the kinds counted per message.
+    messages: Vec<(&'static str, Counter)>,
+}
+
+impl Hot {
+    fn resolve(events: &Family<EventLabels, Counter>, messages: &Family<Kind, Counter>) -> Self {
+        use relay_shared::event::{INIT, MESSAGE, RECEIVED, REGISTER, SEND};
+        let handled = [INIT, MESSAGE, REGISTER, SEND, RECEIVED];
+        Self {
+            ok: handled
+                .into_iter()
+                .map(|event| {
+                    let labels = EventLabels {
+                        event,
+                        outcome: "ok",
+                    };
+                    (event, events.get_or_create(&labels).clone())
+                })
+                .collect(),
+            messages: ["relayed", "stored", "delivered"]
+                .into_iter()
+                .map(|kind| (kind, messages.get_or_create(&Kind { kind }).clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The counter of `key` among `resolved`.
+fn find<'a>(resolved: &'a [(&'static str, Counter)], key: &str) -> Option<&'a Counter> {
+    resolved.iter().find(|(k, _)| *k == key).map(|(_, c)| c)
 }
 
 impl Metrics {
@@ -119,6 +160,10 @@ impl Metrics {
             notices_missed: Counter::default(),
             adapter_errors: Counter::default(),
             registry: Registry::default(),
+            hot: Hot {
+                ok: Vec::new(),
+                messages: Vec::new(),
+            },
         };
         registry.register(
             "sockets",
@@ -185,8 +230,10 @@ impl Metrics {
             "Requests to the other nodes through the Socket.IO adapter that failed",
             metrics.adapter_errors.clone(),
         );
+        let hot = Hot::resolve(&metrics.events, &metrics.messages);
         Self {
             registry,
+            hot,
             ..metrics
         }
     }
@@ -202,7 +249,36 @@ impl Metrics {
 
     /// Counts a message of `kind`.
     pub fn message(&self, kind: &'static str) {
-        self.messages.get_or_create(&Kind { kind }).inc();
+        match find(&self.hot.messages, kind) {
+            Some(counter) => counter.inc(),
+            None => self.messages.get_or_create(&Kind { kind }).inc(),
+        };
+    }
+
+    /// Counts an event handled, with its outcome: `ok` or the code it was refused with
+    /// (which is counted among the rejections too).
+    pub fn event(&self, event: &'static str, outcome: Result<(), &'static str>) {
+        match outcome {
+            Ok(()) => match find(&self.hot.ok, event) {
+                Some(counter) => counter.inc(),
+                None => self
+                    .events
+                    .get_or_create(&EventLabels {
+                        event,
+                        outcome: "ok",
+                    })
+                    .inc(),
+            },
+            Err(code) => {
+                self.rejections.get_or_create(&Code { code }).inc();
+                self.events
+                    .get_or_create(&EventLabels {
+                        event,
+                        outcome: code,
+                    })
+                    .inc()
+            }
+        };
     }
 
     /// Times the store operation `op`: its answer, as `future` completes.

@@ -55,10 +55,19 @@ impl std::fmt::Display for Short {
 
 /// The name of the room of `id`'s sockets registered in `protocol`.
 pub fn room(id: PeerId, protocol: Protocol) -> String {
-    match protocol {
-        Protocol::Seed => format!("seed:{id}"),
-        Protocol::Typed => format!("peer:{id}"),
-    }
+    // Built for every relayed message: one allocation of the exact size, no formatting.
+    let prefix = match protocol {
+        Protocol::Seed => "seed:",
+        Protocol::Typed => "peer:",
+    };
+    let mut room = String::with_capacity(prefix.len() + uuid::fmt::Hyphenated::LENGTH);
+    room.push_str(prefix);
+    room.push_str(
+        id.as_uuid()
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
+    room
 }
 
 #[cfg(test)]

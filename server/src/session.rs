@@ -46,7 +46,7 @@ use crate::{
     inbox::{DrainGuard, Inbox, Pushed},
     limits::{ConnectionSlot, Limiter, RefusalBucket, SocketBucket, TooManyConnections},
     local_peers::{LocalPeers, Member},
-    metrics::{Code, EventLabels, Metrics, Protocol as MetricsProtocol, Transport},
+    metrics::{Metrics, Protocol as MetricsProtocol, Transport},
     protocol::{Protocol, Registration, Short, room},
     relay::{Relay, unavailable},
     store::StoreError,
@@ -645,20 +645,10 @@ impl<A: NodeAdapter> Responder<A> {
         let outcome = match reply {
             Reply::Rejected(rejection)
             | Reply::Send(SendReply::Rejected(rejection))
-            | Reply::Register(RegisterReply::Rejected(rejection)) => {
-                let code = rejection.code.as_str();
-                metrics.rejections.get_or_create(&Code { code }).inc();
-                code
-            }
-            _ => "ok",
+            | Reply::Register(RegisterReply::Rejected(rejection)) => Err(rejection.code.as_str()),
+            _ => Ok(()),
         };
-        metrics
-            .events
-            .get_or_create(&EventLabels {
-                event: self.event,
-                outcome,
-            })
-            .inc();
+        metrics.event(self.event, outcome);
         if !self.wanted {
             return;
         }
