@@ -89,11 +89,12 @@ pub async fn dispatch<A: NodeAdapter>(
 }
 
 /// Seed protocol: hands `envelope` to every socket registered under its recipient now,
-/// each in its protocol's shape, on this node or, in a cluster, on every node (through
-/// the store's channel of the recipient, as a notice: only the nodes where the recipient
-/// has sockets hear of it). With `report` (the sender asked for an answer), says how
-/// many sockets it reached (in a cluster that asks every node); in a cluster without
-/// Redis, nothing goes out and such a sender hears `unavailable`.
+/// each in its protocol's shape: on this node directly and, in a cluster, on the other
+/// nodes through the store's channel of the recipient, as a notice (only the nodes where
+/// the recipient has sockets hear of it). With `report` (the sender asked for an answer), says how
+/// many sockets it reached (in a cluster that asks every node); in a cluster while
+/// Redis is unreachable, only this node's sockets get it, and such a sender hears
+/// `unavailable`.
 pub async fn broadcast<A: NodeAdapter>(
     socket: &SocketRef<A>,
     store: &dyn Store,
@@ -110,9 +111,25 @@ pub async fn broadcast<A: NodeAdapter>(
     } else {
         Some(0)
     };
-    let failed = if A::SPANS_NODES {
-        // Queued now, in the order the socket's events came; waited for only when the
-        // sender asked for an answer, so a sender's next message need not wait on Redis.
+    // This node's sockets get it straight away, in the order the sender's events came.
+    let mut failed = 0;
+    let here = peers.here(to);
+    if here.typed {
+        let room = socket.local().within(room(to, Protocol::Typed));
+        failed += emit_here(room, event::DELIVER, &envelope, metrics).await;
+    }
+    if here.seed {
+        let room = socket.local().within(room(to, Protocol::Seed));
+        failed += emit_here(room, event::MESSAGE, &envelope.body, metrics).await;
+    }
+    if here.any() {
+        metrics.message("relayed");
+    }
+    if A::SPANS_NODES {
+        // The other nodes' through Redis (the store drops this node's own when Redis
+        // hands it back). Queued now, in the order the socket's events came; waited for
+        // only when the sender asked for an answer, so a sender's next message need not
+        // wait on Redis.
         let published = store.publish(envelope);
         if !report {
             return SendReply::Delivered { id, sockets: 0 };
@@ -124,23 +141,7 @@ pub async fn broadcast<A: NodeAdapter>(
                 "the server cannot reach the other nodes right now; try again",
             ));
         }
-        0
-    } else {
-        let mut failed = 0;
-        let here = peers.here(to);
-        if here.typed {
-            let room = socket.local().within(room(to, Protocol::Typed));
-            failed += emit_here(room, event::DELIVER, &envelope, metrics).await;
-        }
-        if here.seed {
-            let room = socket.local().within(room(to, Protocol::Seed));
-            failed += emit_here(room, event::MESSAGE, &envelope.body, metrics).await;
-        }
-        if here.any() {
-            metrics.message("relayed");
-        }
-        failed
-    };
+    }
     match reached {
         Some(0) if report => SendReply::Offline { id },
         Some(reached) => SendReply::Delivered {

@@ -153,8 +153,11 @@ async fn every_tab_on_every_node_receives() {
         assert_eq!(tab.expect(event::DELIVER).await["body"], "to every tab");
     }
     alice.seed_send(dave_id, "seed to every tab").await;
+    alice.seed_send(dave_id, "and once").await;
     for tab in &mut dave_tabs {
         assert_eq!(tab.expect(event::MESSAGE).await, json!("seed to every tab"));
+        // Once: the tab on the sender's node gets no second copy back through Redis.
+        assert_eq!(tab.expect(event::MESSAGE).await, json!("and once"));
     }
 }
 

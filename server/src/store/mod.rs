@@ -198,8 +198,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Receipt>, StoreError>>;
 
-    /// Hands `envelope`, which is not kept, to the nodes watching its recipient as a
-    /// [`Notice::Message`]: at most once, now (the seed protocol across nodes).
+    /// Hands `envelope`, which is not kept, to the other nodes watching its recipient as
+    /// a [`Notice::Message`]: at most once, now (the seed protocol across nodes). This
+    /// node's own sockets are the caller's to serve: no notice comes back for them.
     fn publish(&self, envelope: Envelope) -> BoxFuture<'static, Result<(), StoreError>>;
 
     /// From now on, send this node the notices of `peer` (its messages and receipts).

@@ -92,10 +92,13 @@ impl RedisStore {
     ) -> Result<(Self, RedisLink), StoreError> {
         let link = RedisLink::connect(url).await.map_err(StoreError::backend)?;
         load_library(&link).await.map_err(StoreError::backend)?;
+        let origin = Origin::new();
         {
             let notices = notices.clone();
-            link.on_live(move |payload| match decode_notice(payload) {
-                Some(notice) => notices.send(notice),
+            link.on_live(move |payload| match decode_notice(payload, origin) {
+                Some(Live::Notice(notice)) => notices.send(notice),
+                // Relayed by this node: its sockets had it before it was published.
+                Some(Live::Own) => {}
                 None => tracing::warn!("unreadable notice on a live channel"),
             });
         }
@@ -118,6 +121,7 @@ impl RedisStore {
         tokio::spawn(
             Runner {
                 link: link.clone(),
+                origin,
                 clock,
                 settings,
                 cleanup: Vec::new(),
@@ -177,6 +181,8 @@ async fn load_library(link: &RedisLink) -> RedisResult<()> {
 /// The store's task: sends operations in the order they were called.
 struct Runner {
     link: RedisLink,
+    /// This node, in what it relays.
+    origin: Origin,
     clock: Arc<dyn Clock>,
     settings: Settings,
     /// Outbox entries handed over, to clear with the next pipeline.
@@ -380,7 +386,7 @@ impl Runner {
             }
             Op::Publish(envelope, _) => {
                 let mut cmd = redis::cmd(self.link.publish_command());
-                let mut payload = String::from("L");
+                let mut payload = format!("L{}\n", self.origin);
                 payload.push_str(&serde_json::to_string(envelope).unwrap_or_default());
                 cmd.arg(channel(envelope.to)).arg(payload);
                 cmd
@@ -681,22 +687,55 @@ fn decode_receipt(member: &str) -> Option<Receipt> {
     })
 }
 
+/// Which node published a relayed message: a random number each store picks when it
+/// opens, so that a node can tell its own relays when Redis hands them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Origin(u64);
+
+impl Origin {
+    fn new() -> Self {
+        Self(uuid::Uuid::new_v4().as_u64_pair().0)
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// What a live channel brought.
+#[derive(Debug, PartialEq, Eq)]
+enum Live {
+    /// Something for this node's sockets.
+    Notice(Notice),
+    /// A message this node relayed itself.
+    Own,
+}
+
 /// A payload of a live channel: `"S" + inbox member`, `"R<sender>\n" + receipts
-/// member`, or `"L" + envelope` (relayed, not stored).
-fn decode_notice(payload: &[u8]) -> Option<Notice> {
+/// member`, or `"L<origin>\n" + envelope` (relayed, not stored, by the node `origin`).
+fn decode_notice(payload: &[u8], own: Origin) -> Option<Live> {
     let text = std::str::from_utf8(payload).ok()?;
-    match text.split_at_checked(1)? {
-        ("L", json) => serde_json::from_str(json).ok().map(Notice::Message),
-        ("S", member) => decode_message(member).map(Notice::Message),
+    let notice = match text.split_at_checked(1)? {
+        ("L", rest) => {
+            let (origin, json) = rest.split_once('\n')?;
+            if u64::from_str_radix(origin, 16).ok()? == own.0 {
+                return Some(Live::Own);
+            }
+            Notice::Message(serde_json::from_str(json).ok()?)
+        }
+        ("S", member) => Notice::Message(decode_message(member)?),
         ("R", rest) => {
             let (sender, member) = rest.split_once('\n')?;
-            Some(Notice::Receipt(ReceiptFor {
+            Notice::Receipt(ReceiptFor {
                 sender: sender.parse().ok()?,
                 receipt: decode_receipt(member)?,
-            }))
+            })
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(Live::Notice(notice))
 }
 
 impl Store for RedisStore {
@@ -786,28 +825,38 @@ mod tests {
             (1_843_200_000_000_001, 1_800_000_000_000, "two\nlines")
         );
         assert_eq!(
-            decode_notice(format!("S{member}").as_bytes()),
-            Some(Notice::Message(envelope))
+            decode_notice(format!("S{member}").as_bytes(), Origin(1)),
+            Some(Live::Notice(Notice::Message(envelope)))
         );
         let receipt = "7\n{\"id\":\"0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c\",\"to\":\"b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e\",\"delivered_at\":5}";
-        let notice =
-            decode_notice(format!("R3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71\n{receipt}").as_bytes());
+        let notice = decode_notice(
+            format!("R3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71\n{receipt}").as_bytes(),
+            Origin(1),
+        );
         assert!(
             matches!(
                 notice,
-                Some(Notice::Receipt(ReceiptFor {
+                Some(Live::Notice(Notice::Receipt(ReceiptFor {
                     receipt: Receipt {
                         seq: 7,
                         delivered_at: 5,
                         ..
                     },
                     ..
-                }))
+                })))
             ),
             "{notice:?}"
         );
-        assert_eq!(decode_notice(b"X"), None);
-        assert_eq!(decode_notice(b"Sgarbage"), None);
+        let relayed = "{\"id\":\"0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c\",\"from\":\"3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71\",\"to\":\"b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e\",\"body\":\"hi\",\"sent_at\":5}";
+        let (mine, theirs) = (Origin(0xab), Origin(0xcd));
+        let payload = format!("L{mine}\n{relayed}");
+        assert_eq!(decode_notice(payload.as_bytes(), mine), Some(Live::Own));
+        assert!(
+            matches!(decode_notice(payload.as_bytes(), theirs), Some(Live::Notice(Notice::Message(e))) if e.body == "hi"),
+            "another node's relay is a notice"
+        );
+        assert_eq!(decode_notice(b"X", Origin(1)), None);
+        assert_eq!(decode_notice(b"Sgarbage", Origin(1)), None);
     }
 
     #[test]
