@@ -463,7 +463,14 @@ impl Client {
             }
             EioPacket::Message(message) => self.receive_socketio(message, now)?,
             EioPacket::Pong | EioPacket::Noop | EioPacket::Upgrade => {}
-            other => return Err(format!("unexpected Engine.IO packet {other:?}")),
+            // The frame as text, not the packet's `Debug`: it keeps the formatting
+            // machinery of every packet type out of the web app.
+            _ => {
+                return Err(format!(
+                    "unexpected Engine.IO packet {}",
+                    shortened(frame, MAX_QUOTED_CHARS)
+                ));
+            }
         }
         Ok(())
     }
