@@ -314,9 +314,10 @@ impl Messenger {
             Ok(SendReply::Rejected(rejection)) => {
                 Status::Failed(shortened(&rejection.message, MAX_REASON_CHARS).into_owned())
             }
-            Ok(other) => Status::Failed(
-                shortened(&format!("unexpected reply {other:?}"), MAX_REASON_CHARS).into_owned(),
-            ),
+            // A seed-protocol reply to a typed send. Named, not `Debug`-formatted: that
+            // would keep the formatting machinery of every reply type in the web app.
+            Ok(SendReply::Delivered { .. }) => Status::Failed("unexpected reply: delivered".into()),
+            Ok(SendReply::Offline { .. }) => Status::Failed("unexpected reply: offline".into()),
             Err(_) => {
                 // Stored or not, nobody can tell: it stays unsent and goes again (the same
                 // id, so it is stored once), after the time a reply could take.

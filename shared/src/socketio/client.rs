@@ -16,7 +16,6 @@ use std::{
     time::Duration,
 };
 
-use engineioxide_core::{Packet as EioPacket, ProtocolVersion};
 use serde::{
     Deserialize, Deserializer as _, Serialize,
     de::{self, IgnoredAny, SeqAccess, Visitor},
@@ -446,24 +445,32 @@ impl Client {
         let (State::Joining { .. } | State::Connected { .. }) = self.state else {
             return Err("Engine.IO packet before the open packet".into());
         };
-        match EioPacket::parse(ProtocolVersion::V4, Str::copy_from_slice(frame))
-            .map_err(|e| format!("invalid Engine.IO packet: {e}"))?
-        {
-            EioPacket::Ping => {
+        // An Engine.IO v4 text frame is one digit, the packet's type, then its data. Read
+        // here rather than with engineioxide-core's `Packet`, whose codec also carries
+        // base64 for binary packets and the server's open packet: 5 KB of the web app.
+        let (kind, data) = frame.split_at_checked(1).unwrap_or((frame, ""));
+        match (kind, data) {
+            ("2", data) if data != "probe" => {
                 if let State::Joining { heartbeat, .. } | State::Connected { heartbeat } =
                     &mut self.state
                 {
                     heartbeat.pinged(now);
                 }
-                self.outputs.push_back(Output::Send(EioPacket::Pong.into()));
+                self.outputs.push_back(Output::Send(String::from("3")));
             }
-            EioPacket::Close => {
+            ("1", _) => {
                 self.outputs.push_back(Output::Close);
                 self.lost(Some(DisconnectReason::ServerDisconnect), now);
             }
-            EioPacket::Message(message) => self.receive_socketio(message, now)?,
-            EioPacket::Pong | EioPacket::Noop | EioPacket::Upgrade => {}
-            other => return Err(format!("unexpected Engine.IO packet {other:?}")),
+            ("4", message) => self.receive_socketio(Str::copy_from_slice(message), now)?,
+            ("3", data) if data != "probe" => {}
+            ("5" | "6", _) => {}
+            _ => {
+                return Err(format!(
+                    "unexpected Engine.IO packet {}",
+                    shortened(frame, MAX_QUOTED_CHARS)
+                ));
+            }
         }
         Ok(())
     }
@@ -655,7 +662,7 @@ impl Client {
 /// An Engine.IO message frame (`4…`) carrying an encoded Socket.IO packet.
 fn engine_message(value: Value) -> String {
     match value {
-        Value::Str(packet, _) => EioPacket::Message(packet).into(),
+        Value::Str(packet, _) => format!("4{}", packet.as_str()),
         // The common parser encodes to text; binary attachments are never produced here.
         Value::Bytes(_) => String::from("4"),
     }
