@@ -142,12 +142,14 @@ impl Metrics {
     /// A node's metrics, registered.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("relay");
+        let (events, messages) = (Family::default(), Family::default());
+        let hot = Hot::resolve(&events, &messages);
         let metrics = Self {
             sockets: Family::default(),
             registered: Family::default(),
-            events: Family::default(),
+            events,
             rejections: Family::default(),
-            messages: Family::default(),
+            messages,
             receipts_delivered: Counter::default(),
             store_seconds: Family::new_with_constructor(|| {
                 // 50 µs to about 3 s.
@@ -160,10 +162,7 @@ impl Metrics {
             notices_missed: Counter::default(),
             adapter_errors: Counter::default(),
             registry: Registry::default(),
-            hot: Hot {
-                ok: Vec::new(),
-                messages: Vec::new(),
-            },
+            hot,
         };
         registry.register(
             "sockets",
@@ -230,10 +229,8 @@ impl Metrics {
             "Requests to the other nodes through the Socket.IO adapter that failed",
             metrics.adapter_errors.clone(),
         );
-        let hot = Hot::resolve(&metrics.events, &metrics.messages);
         Self {
             registry,
-            hot,
             ..metrics
         }
     }

@@ -618,11 +618,10 @@ struct Events<A: NodeAdapter>(Arc<Session<A>>);
 
 impl<A: NodeAdapter> MessageHandler<A, ()> for Events<A> {
     fn call(&self, socket: Arc<Socket<A>>, mut payload: Value, ack_id: Option<i64>) {
-        let Ok(ack) = Responder::from_message_parts(&socket, &mut payload, &ack_id);
         let max_body = self.0.node.relay.limits().max_body_bytes;
         let Decoded { event, command } = Command::decode(&payload, max_body);
-        self.0
-            .submit(SocketRef::from(socket), ack.of(event), command);
+        let ack = Responder::new(&socket, &mut payload, ack_id, event);
+        self.0.submit(SocketRef::from(socket), ack, command);
     }
 }
 
@@ -635,9 +634,20 @@ pub struct Responder<A: NodeAdapter> {
 }
 
 impl<A: NodeAdapter> Responder<A> {
-    /// The responder of an event named `event`.
-    fn of(self, event: &'static str) -> Self {
-        Self { event, ..self }
+    /// The responder of the event named `event`, with ack id `ack_id` if the client
+    /// asked for an ack.
+    fn new(
+        socket: &Arc<Socket<A>>,
+        payload: &mut Value,
+        ack_id: Option<i64>,
+        event: &'static str,
+    ) -> Self {
+        let Ok(ack) = AckSender::from_message_parts(socket, payload, &ack_id);
+        Self {
+            ack,
+            wanted: ack_id.is_some(),
+            event,
+        }
     }
 
     /// Answers with `reply` if the client asked for an ack; counts the event's outcome.
@@ -668,21 +678,5 @@ impl<A: NodeAdapter> Responder<A> {
             tracing::debug!(sid = %socket.id, code = %rejection.code, "dropped event: {}", rejection.message);
         }
         self.send(socket, &Reply::Rejected(rejection), metrics);
-    }
-}
-
-impl<A: NodeAdapter> FromMessageParts<A> for Responder<A> {
-    type Error = Infallible;
-
-    fn from_message_parts(
-        socket: &Arc<Socket<A>>,
-        value: &mut Value,
-        ack_id: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        Ok(Self {
-            ack: AckSender::from_message_parts(socket, value, ack_id)?,
-            wanted: ack_id.is_some(),
-            event: "unknown",
-        })
     }
 }

@@ -60,6 +60,10 @@ const HELD: usize = 10_000;
 /// go past what one server process can hold (its open-files limit).
 const MOST_PER_PROCESS: usize = 10_000;
 
+/// The load of the full-load scenarios, after `relay-loadgen pairs`: 50 pairs, each
+/// sender at most 64 messages ahead of its receiver, 10 s.
+const FULL_LOAD: [&str; 6] = ["--pairs", "50", "--window", "64", "--duration", "10s"];
+
 /// `cargo xtask bench`.
 pub fn run(sh: &Shell) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -77,19 +81,8 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     for round in 0..ROUNDS {
         for who in Server::order(round) {
             let server = bench.start(who)?;
-            let result = bench.loadgen(
-                &server.url,
-                &[
-                    "pairs",
-                    "--pairs",
-                    "50",
-                    "--window",
-                    "64",
-                    "--duration",
-                    "10s",
-                ],
-                Duration::from_secs(90),
-            )?;
+            let args = [&["pairs"][..], &FULL_LOAD].concat();
+            let result = bench.loadgen(&server.url, &args, Duration::from_secs(90))?;
             report.full_load.push(who, Pairs::from_json(&result)?);
         }
     }
@@ -157,43 +150,18 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     );
     for round in 0..CLUSTER_ROUNDS {
         for who in Server::order(round) {
-            let cluster = bench.start_cluster(who)?;
-            let result = bench.loadgen(
-                &cluster.nodes[0].url,
-                &[
-                    "pairs",
-                    "--receivers-url",
-                    &cluster.nodes[1].url,
-                    "--pairs",
-                    "50",
-                    "--window",
-                    "64",
-                    "--duration",
-                    "10s",
-                ],
-                Duration::from_secs(90),
-            )?;
-            report.cluster_full.push(who, Pairs::from_json(&result)?);
+            report
+                .cluster_full
+                .push(who, bench.cluster_pairs(who, Nodes::Across, &FULL_LOAD)?);
         }
     }
     step("scenario 7: two nodes on one Redis, 10,000 messages/s, seed protocol");
     for round in 0..CLUSTER_ROUNDS {
         for who in Server::order(round) {
-            let cluster = bench.start_cluster(who)?;
-            let result = bench.loadgen(
-                &cluster.nodes[0].url,
-                &[
-                    "pairs",
-                    "--receivers-url",
-                    &cluster.nodes[1].url,
-                    "--rate",
-                    "10000",
-                    "--duration",
-                    "10s",
-                ],
-                Duration::from_secs(90),
-            )?;
-            report.cluster_rate.push(who, Pairs::from_json(&result)?);
+            let paced = ["--rate", "10000", "--duration", "10s"];
+            report
+                .cluster_rate
+                .push(who, bench.cluster_pairs(who, Nodes::Across, &paced)?);
         }
     }
     step(
@@ -201,41 +169,14 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     );
     for round in 0..CLUSTER_ROUNDS {
         for who in Server::order(round) {
-            let cluster = bench.start_cluster(who)?;
-            let result = bench.loadgen(
-                &cluster.nodes[0].url,
-                &[
-                    "pairs",
-                    "--pairs",
-                    "50",
-                    "--window",
-                    "64",
-                    "--duration",
-                    "10s",
-                ],
-                Duration::from_secs(90),
-            )?;
-            report.cluster_local.push(who, Pairs::from_json(&result)?);
+            report
+                .cluster_local
+                .push(who, bench.cluster_pairs(who, Nodes::First, &FULL_LOAD)?);
         }
     }
     step("scenario 8: two nodes on one Redis, typed protocol, durable (Relay only)");
-    {
-        let cluster = bench.start_cluster(Server::Relay)?;
-        let result = bench.loadgen(
-            &cluster.nodes[0].url,
-            &[
-                "pairs",
-                "--receivers-url",
-                &cluster.nodes[1].url,
-                "--protocol",
-                "typed",
-                "--duration",
-                "10s",
-            ],
-            Duration::from_secs(90),
-        )?;
-        report.cluster_durable = Some(Pairs::from_json(&result)?);
-    }
+    let typed = ["--protocol", "typed", "--duration", "10s"];
+    report.cluster_durable = Some(bench.cluster_pairs(Server::Relay, Nodes::Across, &typed)?);
     step(
         "scenario 9: fairness: 20 quiet pairs at 1,000 msg/s alone, beside one flooding socket, beside 1,000 sockets opening and closing",
     );
@@ -254,6 +195,15 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     std::fs::write(&path, markdown).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("written to {}", path.display());
     Ok(())
+}
+
+/// Where a cluster scenario's receivers are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nodes {
+    /// On the second node: every message crosses Redis.
+    Across,
+    /// On the first node, with the senders.
+    First,
 }
 
 /// One of the two servers compared.
@@ -359,6 +309,19 @@ impl Bench {
             nodes: [node(0)?, node(1)?],
             _redis: redis,
         })
+    }
+
+    /// `relay-loadgen pairs` with `args` on a fresh two-node cluster of `who`, the
+    /// senders on the first node and the receivers where `nodes` says.
+    fn cluster_pairs(&self, who: Server, nodes: Nodes, args: &[&str]) -> anyhow::Result<Pairs> {
+        let cluster = self.start_cluster(who)?;
+        let mut all = vec!["pairs"];
+        if nodes == Nodes::Across {
+            all.extend(["--receivers-url", cluster.nodes[1].url.as_str()]);
+        }
+        all.extend(args);
+        let result = self.loadgen(&cluster.nodes[0].url, &all, Duration::from_secs(90))?;
+        Pairs::from_json(&result)
     }
 
     /// Starts a fresh `who` on a free port of 127.0.0.1, its log in the scratch
