@@ -54,23 +54,7 @@ pub async fn dispatch<A: NodeAdapter>(
     while let Some(notice) = notices.next().await {
         match notice {
             Notice::Message(envelope) => {
-                let to = envelope.to;
-                let Here { typed, seed } = peers.here(to);
-                if typed {
-                    let room = here.clone().within(room(to, Protocol::Typed));
-                    emit_here(room, event::DELIVER, &envelope, &metrics).await;
-                }
-                if seed {
-                    let room = here.clone().within(room(to, Protocol::Seed));
-                    emit_here(room, event::MESSAGE, &envelope.body, &metrics).await;
-                }
-                if typed || seed {
-                    metrics.message(if envelope.seq == 0 {
-                        "relayed"
-                    } else {
-                        "delivered"
-                    });
-                }
+                deliver_here(&here, &peers, &envelope, &metrics).await;
             }
             Notice::Receipt(notice) => {
                 if peers.here(notice.sender).typed {
@@ -112,19 +96,7 @@ pub async fn broadcast<A: NodeAdapter>(
         Some(0)
     };
     // This node's sockets get it straight away, in the order the sender's events came.
-    let mut failed = 0;
-    let here = peers.here(to);
-    if here.typed {
-        let room = socket.local().within(room(to, Protocol::Typed));
-        failed += emit_here(room, event::DELIVER, &envelope, metrics).await;
-    }
-    if here.seed {
-        let room = socket.local().within(room(to, Protocol::Seed));
-        failed += emit_here(room, event::MESSAGE, &envelope.body, metrics).await;
-    }
-    if here.any() {
-        metrics.message("relayed");
-    }
+    let failed = deliver_here(&socket.local(), peers, &envelope, metrics).await;
     if A::SPANS_NODES {
         // The other nodes' through Redis (the store drops this node's own when Redis
         // hands it back). Queued now, in the order the socket's events came; waited for
@@ -150,6 +122,37 @@ pub async fn broadcast<A: NodeAdapter>(
         },
         None => SendReply::Delivered { id, sockets: 0 },
     }
+}
+
+/// Hands `envelope` to its recipient's sockets on this node (`here`: the node's local
+/// operators), each in its protocol's shape, and counts it; returns how many sockets it
+/// did not reach.
+async fn deliver_here<A: Adapter>(
+    here: &BroadcastOperators<A>,
+    peers: &LocalPeers,
+    envelope: &Envelope,
+    metrics: &Metrics,
+) -> usize {
+    let to = envelope.to;
+    let Here { typed, seed } = peers.here(to);
+    let mut failed = 0;
+    if typed {
+        let room = here.clone().within(room(to, Protocol::Typed));
+        failed += emit_here(room, event::DELIVER, envelope, metrics).await;
+    }
+    if seed {
+        let room = here.clone().within(room(to, Protocol::Seed));
+        failed += emit_here(room, event::MESSAGE, &envelope.body, metrics).await;
+    }
+    if typed || seed {
+        // Seed messages (`seq` 0) are relayed, not stored.
+        metrics.message(if envelope.seq == 0 {
+            "relayed"
+        } else {
+            "delivered"
+        });
+    }
+    failed
 }
 
 /// Emits to the sockets of a room on this node, cutting those too far behind to take

@@ -31,13 +31,6 @@ pub struct Here {
     pub seed: bool,
 }
 
-impl Here {
-    /// Whether any socket here is registered under the peer.
-    pub fn any(self) -> bool {
-        self.typed || self.seed
-    }
-}
-
 /// The sessions registered under one peer id here, each with its protocol.
 type Members = Vec<(Protocol, Weak<dyn Member>)>;
 
