@@ -258,6 +258,10 @@ enum Step {
     Wait(Duration),
     /// The transport closes.
     Close,
+    /// The browser says the network went away.
+    NetworkLost,
+    /// The browser says the network is back.
+    NetworkBack,
     /// The server opens the transport and lets the client join, if it is trying.
     Accept,
 }
@@ -297,6 +301,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::Confirm),
         2 => (0u64..70_000).prop_map(|ms| Step::Wait(Duration::from_millis(ms))),
         1 => Just(Step::Close),
+        1 => Just(Step::NetworkLost),
+        1 => Just(Step::NetworkBack),
         2 => Just(Step::Accept),
     ]
 }
@@ -395,6 +401,14 @@ impl Peer {
             Step::Wait(by) => self.wait(by)?,
             Step::Close => {
                 self.client.handle_close(self.now);
+                self.pump()?;
+            }
+            Step::NetworkLost => {
+                self.client.handle_network_lost(self.now);
+                self.pump()?;
+            }
+            Step::NetworkBack => {
+                self.client.handle_network_back(self.now);
                 self.pump()?;
             }
             Step::Accept => self.accept()?,

@@ -281,6 +281,46 @@ fn reconnects_back_off_exponentially_and_reset_after_success() {
 }
 
 #[test]
+fn a_lost_network_closes_at_once_and_its_return_reconnects_at_once() {
+    let mut h = Harness::connected();
+    h.client.handle_network_lost(h.now);
+    let out = h.drain();
+    assert_eq!(out[0], Output::Close, "the transport is dropped: {out:?}");
+    assert_eq!(
+        events(&out),
+        [
+            &Event::Disconnected(DisconnectReason::TransportClosed),
+            &Event::ReconnectScheduled {
+                attempt: 1,
+                delay: secs(1.0)
+            }
+        ]
+    );
+    // Attempts while offline fail and back off...
+    assert_eq!(h.advance_to(secs(1.0)), [Output::Open]);
+    h.client.handle_network_lost(h.now);
+    assert_eq!(h.drain()[0], Output::Close);
+    assert!(matches!(
+        h.client.state(),
+        ConnectionState::Waiting { retry_at } if retry_at == secs(3.0)
+    ));
+    // ...until the network is back: then the next attempt is now, not in 2 s.
+    h.client.handle_network_back(h.now);
+    assert_eq!(h.drain(), [Output::Open]);
+    h.text(OPEN);
+    assert_eq!(h.text(CONNECTED), [Output::Event(Event::Connected)]);
+    // Neither does anything to a connected or a closed client.
+    h.client.handle_network_back(h.now);
+    assert_eq!(h.drain(), []);
+    h.client.disconnect();
+    h.drain();
+    h.client.handle_network_lost(h.now);
+    h.client.handle_network_back(h.now);
+    assert_eq!(h.drain(), []);
+    assert_eq!(h.client.state(), ConnectionState::Closed);
+}
+
+#[test]
 fn reconnect_delays_are_jittered_like_socket_io_client() {
     let mut h = Harness::new();
     h.client.connect(h.now);

@@ -407,6 +407,28 @@ impl Client {
         }
     }
 
+    /// The network went away (in a browser, the `offline` event): what is open is closed
+    /// now, rather than once the server's pings are missed, and the next attempt is
+    /// scheduled as after any loss.
+    pub fn handle_network_lost(&mut self, now: Duration) {
+        if matches!(
+            self.state,
+            State::Opening { .. } | State::Joining { .. } | State::Connected { .. }
+        ) {
+            self.outputs.push_back(Output::Close);
+            self.handle_close(now);
+        }
+    }
+
+    /// The network is back (in a browser, the `online` event): a client waiting to
+    /// reconnect tries at once, its backoff started afresh.
+    pub fn handle_network_back(&mut self, now: Duration) {
+        if matches!(self.state, State::Waiting { .. }) {
+            self.backoff.reset();
+            self.open(now);
+        }
+    }
+
     /// A text frame arrived on the transport.
     pub fn handle_text(&mut self, frame: &str, now: Duration) {
         if let Err(reason) = self.receive(frame, now) {
