@@ -208,7 +208,7 @@ test("the keyboard alone can send", { timeout: 60_000 }, async () => {
     await page.keyboard.press("Enter");
     await message(page, "out", "typed, not clicked").and(page.locator('[data-status="delivered"]')).waitFor();
     // Inputs have labels.
-    assert.equal(await page.getByLabel("To (peer id)", { exact: true }).getAttribute("data-testid"), "peer-id");
+    assert.equal(await page.getByLabel("To (peer id or share link)", { exact: true }).getAttribute("data-testid"), "peer-id");
     assert.equal(await page.getByLabel("Message", { exact: true }).getAttribute("data-testid"), "message-input");
   } finally {
     await server.stop();

@@ -123,6 +123,7 @@ impl Conversation {
 
 /// Every conversation, the most recently active first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Kept")]
 pub struct Conversations {
     list: Vec<Conversation>,
     /// Messages already here, by direction, peer and id: each appears once, however
@@ -131,16 +132,30 @@ pub struct Conversations {
     seen: HashSet<(Direction, PeerId, MessageId)>,
 }
 
-impl Conversations {
-    /// Reads conversations kept as JSON; empty if there are none or they are unreadable.
-    pub fn from_json(json: &str) -> Self {
-        let mut conversations: Self = serde_json::from_str(json).unwrap_or_default();
-        conversations.seen = conversations
+/// The conversations as kept: the index of what is already here is rebuilt on reading.
+#[derive(Deserialize)]
+struct Kept {
+    list: Vec<Conversation>,
+}
+
+impl From<Kept> for Conversations {
+    fn from(kept: Kept) -> Self {
+        let seen = kept
             .list
             .iter()
             .flat_map(|c| c.messages.iter().map(|m| (m.direction, c.peer, m.id)))
             .collect();
-        conversations
+        Self {
+            list: kept.list,
+            seen,
+        }
+    }
+}
+
+impl Conversations {
+    /// Reads conversations kept as JSON.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
     }
 
     /// The conversations as JSON, to keep.
@@ -394,12 +409,12 @@ mod tests {
         c.send(peer(1), id(3), "third".into(), 3);
         c.set_status(id(2), Status::Sent, Some(9));
         c.receive(&envelope(peer(2), 4, "in", 10));
-        let kept = Conversations::from_json(&c.to_json());
+        let kept = Conversations::from_json(&c.to_json()).unwrap();
         assert_eq!(kept, c);
         let drafts: Vec<String> = kept.drafts().into_iter().map(|d| d.body).collect();
         assert_eq!(drafts, ["first", "third"]);
         assert_eq!(kept.received().collect::<Vec<_>>(), [(peer(2), id(4))]);
-        let mut reloaded = Conversations::from_json(&kept.to_json());
+        let mut reloaded = Conversations::from_json(&kept.to_json()).unwrap();
         assert!(
             !reloaded.receive(&envelope(peer(2), 4, "in", 10)),
             "still shown once"
@@ -414,7 +429,7 @@ mod tests {
         theirs.set_status(id(1), Status::Delivered, Some(5));
         theirs.send(peer(1), id(2), "from the other tab".into(), 2);
         theirs.receive(&envelope(peer(3), 3, "only they saw", 7));
-        mine.merge(Conversations::from_json(&theirs.to_json()));
+        mine.merge(Conversations::from_json(&theirs.to_json()).unwrap());
         assert_eq!(bodies(&mine, peer(1)), ["from here", "from the other tab"]);
         assert_eq!(
             mine.get(peer(1)).unwrap().messages[0].status,
@@ -423,7 +438,7 @@ mod tests {
         assert_eq!(bodies(&mine, peer(3)), ["only they saw"]);
         // Merging again changes nothing.
         let before = mine.clone();
-        mine.merge(Conversations::from_json(&theirs.to_json()));
+        mine.merge(Conversations::from_json(&theirs.to_json()).unwrap());
         assert_eq!(mine, before);
     }
 

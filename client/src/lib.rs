@@ -1,22 +1,29 @@
 //! Relay's web app: get an id, send messages to peers by id, see theirs arrive live.
 //!
-//! The domain ([`conversations`], [`identity`], [`share_link`]) is plain Rust; [`socket`]
-//! drives the shared Socket.IO client core in the browser; [`relay`] is the app's link
-//! to the server; [`components`] show it all. `main.rs` only mounts [`App`].
+//! The domain ([`conversations`], [`drafts`], [`identity`], [`share_link`]) is plain
+//! Rust, kept in the browser through [`kept`]; [`socket`] drives the shared Socket.IO
+//! client core in the browser; [`relay`] is the app's link to the server; [`open_peer`]
+//! is which conversation is open; [`components`] show it all. `main.rs` only mounts
+//! [`App`].
 
 pub mod components;
 pub mod conversations;
+pub mod drafts;
 pub mod identity;
+pub mod kept;
+pub mod open_peer;
 pub mod relay;
 pub mod share_link;
 pub mod socket;
 
 use components::{
-    Composer, ConnectionStatus, ConversationList, ConversationView, IdentityCard, OpenPeer,
+    Announcer, Composer, ConnectionStatus, ConversationList, ConversationView, IdentityCard,
 };
 use leptos::prelude::*;
 
-use crate::{components::composer::PeerField, relay::Relay, share_link::peer_from_hash};
+use crate::{
+    components::composer::PeerField, open_peer::OpenPeer, relay::Relay, share_link::peer_from_hash,
+};
 
 /// The whole app, talking to the server at `server` (by default, the page's origin).
 #[component]
@@ -27,9 +34,7 @@ pub fn App(
 ) -> impl IntoView {
     let server = server.unwrap_or_else(|| window().location().origin().unwrap_or_default());
     let relay = Relay::start(&server, identity::own());
-    let open = OpenPeer {
-        text: RwSignal::new(String::new()),
-    };
+    let open = OpenPeer::new();
     provide_context(relay);
     provide_context(open);
 
@@ -50,7 +55,7 @@ pub fn App(
             .conversations
             .with(|c| c.iter().next().map(|c| c.peer));
         if let Some(peer) = latest
-            && open.text.with_untracked(|t| t.trim().is_empty())
+            && open.is_blank_untracked()
         {
             open.set(peer);
         }
@@ -74,6 +79,14 @@ pub fn App(
                     }>"Start over with a new id"</button>
                 </div>
             })}
+            <Show when=move || relay.storage_refused.get()>
+                <div class="problem" role="alert" data-testid="storage-refused">
+                    <p>"This browser is not keeping your messages (its storage is full or \
+                        turned off). They show here, and unsent ones are still sent while \
+                        this page stays open, but closing it loses them."</p>
+                </div>
+            </Show>
+            <Announcer/>
             <main class="workspace">
                 <ConversationList/>
                 <section class="chat" aria-label="Conversation">

@@ -16,6 +16,7 @@ use relay_shared::{
 use crate::{
     conversations::{Conversations, Status},
     identity::Identity,
+    kept,
     socket::{self, Socket},
 };
 
@@ -37,6 +38,9 @@ pub enum Link {
         /// When the next attempt starts.
         retry_at: Duration,
     },
+    /// The browser says it has no network (its `offline` event): shown at once, rather
+    /// than once the server's pings are missed.
+    NoNetwork,
     /// Not connected and not trying.
     Offline,
 }
@@ -47,7 +51,7 @@ impl Link {
         match self {
             Self::Connecting => "connecting",
             Self::Online => "online",
-            Self::Reconnecting { .. } | Self::Offline => "offline",
+            Self::Reconnecting { .. } | Self::NoNetwork | Self::Offline => "offline",
         }
     }
 }
@@ -63,6 +67,10 @@ pub struct Relay {
     pub link: RwSignal<Link>,
     /// Why the server refused our registration, if it did.
     pub problem: RwSignal<Option<String>>,
+    /// The browser refused to keep the conversations (quota, private mode).
+    pub storage_refused: RwSignal<bool>,
+    /// The latest message received, for the screen reader: (how many so far, from, body).
+    pub announcement: RwSignal<Option<(u64, PeerId, String)>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
     messenger: StoredValue<Messenger, LocalStorage>,
 }
@@ -71,7 +79,7 @@ impl Relay {
     /// Connects to the server at `server` (an origin) as `identity`, resuming the kept
     /// conversations and sending again what the server had not stored.
     pub fn start(server: &str, identity: Identity) -> Self {
-        let conversations = load();
+        let conversations: Conversations = kept::read(CONVERSATIONS_KEY);
         let messenger = Messenger::new(
             identity.id,
             identity.secret,
@@ -83,6 +91,8 @@ impl Relay {
             conversations: RwSignal::new(conversations),
             link: RwSignal::new(Link::Connecting),
             problem: RwSignal::new(None),
+            storage_refused: RwSignal::new(false),
+            announcement: RwSignal::new(None),
             socket: StoredValue::new_local(None),
             messenger: StoredValue::new_local(messenger),
         };
@@ -95,13 +105,22 @@ impl Relay {
         let storage = window_event_listener(leptos::ev::storage, move |event| {
             if event.key().as_deref() == Some(CONVERSATIONS_KEY)
                 && let Some(json) = event.new_value()
+                && let Ok(theirs) = Conversations::from_json(&json)
             {
-                relay
-                    .conversations
-                    .update(|c| c.merge(Conversations::from_json(&json)));
+                relay.conversations.update(|c| c.merge(theirs));
             }
         });
         on_cleanup(move || storage.remove());
+        // The browser knows the network went away well before a missed ping would tell.
+        let offline = window_event_listener(leptos::ev::offline, move |_| relay.network_lost());
+        let online = window_event_listener(leptos::ev::online, move |_| relay.network_back());
+        on_cleanup(move || {
+            offline.remove();
+            online.remove();
+        });
+        if !browser_online() {
+            relay.network_lost();
+        }
         if let Ok(retry) = set_interval_with_handle(move || relay.retry(), RETRY_EVERY) {
             on_cleanup(move || retry.clear());
         }
@@ -118,8 +137,26 @@ impl Relay {
         self.with_core(|messenger, client, now| messenger.send(client, to, body, id, now));
     }
 
+    fn network_lost(self) {
+        self.link.set(Link::NoNetwork);
+        if let Some(socket) = self.socket.with_value(Clone::clone) {
+            socket.network_lost();
+        }
+    }
+
+    fn network_back(self) {
+        self.link.set(Link::Connecting);
+        if let Some(socket) = self.socket.with_value(Clone::clone) {
+            socket.network_back();
+        }
+    }
+
     fn on_event(self, event: Event) {
+        // Without a network, attempts fail as expected: the badge keeps saying why.
+        let no_network = self.link.get_untracked() == Link::NoNetwork && !browser_online();
         match &event {
+            Event::Disconnected(_) | Event::ReconnectScheduled { .. } | Event::GaveUp
+                if no_network => {}
             Event::Disconnected(_) => self.link.set(Link::Connecting),
             Event::ReconnectScheduled { delay, .. } => self.link.set(Link::Reconnecting {
                 retry_at: socket::now() + *delay,
@@ -146,8 +183,15 @@ impl Relay {
                     self.problem.set(Some(rejection.message));
                 }
                 messenger::Update::Received(envelope) => {
-                    self.conversations
-                        .update(|c| changed |= c.receive(&envelope));
+                    let mut new = false;
+                    self.conversations.update(|c| new = c.receive(&envelope));
+                    if new {
+                        changed = true;
+                        self.announcement.update(|a| {
+                            let n = a.as_ref().map_or(0, |(n, ..)| n + 1);
+                            *a = Some((n, envelope.from, envelope.body));
+                        });
+                    }
                 }
                 messenger::Update::Status(id, status) => {
                     let (status, seq) = match status {
@@ -183,23 +227,22 @@ impl Relay {
         result
     }
 
-    /// Writes the conversations to `localStorage`; other tabs hear of it.
+    /// Writes the conversations to `localStorage`; other tabs hear of it. If the browser
+    /// refuses, the person is told: what shows stays, and unsent messages are still sent
+    /// while the page is open.
     fn keep(self) {
-        let json = self.conversations.with_untracked(Conversations::to_json);
-        if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
-            // Over the storage quota the messages still show; they are just not kept.
-            let _ = storage.set_item(CONVERSATIONS_KEY, &json);
+        let kept = self
+            .conversations
+            .with_untracked(|c| kept::write(CONVERSATIONS_KEY, c));
+        if self.storage_refused.get_untracked() != kept.is_err() {
+            self.storage_refused.set(kept.is_err());
         }
     }
 }
 
-/// The conversations kept in `localStorage`.
-fn load() -> Conversations {
-    web_sys::window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .and_then(|s| s.get_item(CONVERSATIONS_KEY).ok().flatten())
-        .map(|json| Conversations::from_json(&json))
-        .unwrap_or_default()
+/// Whether the browser thinks it has a network (`navigator.onLine`).
+fn browser_online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
 }
 
 /// Milliseconds since the Unix epoch, by the browser's clock.

@@ -16,6 +16,15 @@ pub fn peer_from_hash(hash: &str) -> Option<PeerId> {
         .and_then(|id| id.parse().ok())
 }
 
+/// The peer a text typed or pasted as an address names: a peer id, or a share link.
+pub fn peer_from_text(text: &str) -> Option<PeerId> {
+    let text = text.trim();
+    text.parse().ok().or_else(|| {
+        text.split_once('#')
+            .and_then(|(_, hash)| peer_from_hash(hash))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,6 +51,29 @@ mod tests {
             "#from=3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71",
         ] {
             assert_eq!(peer_from_hash(hash), None, "{hash}");
+        }
+    }
+
+    #[test]
+    fn an_address_is_an_id_or_a_share_link() {
+        let peer: PeerId = ID.parse().unwrap();
+        for text in [
+            ID.to_owned(),
+            format!("  {ID}\n"),
+            ID.to_uppercase(),
+            share_link("http://127.0.0.1:3000", peer),
+            format!(" https://relay.example/#to={ID} "),
+        ] {
+            assert_eq!(peer_from_text(&text), Some(peer), "{text:?}");
+        }
+        for text in [
+            "",
+            "bob",
+            "http://127.0.0.1:3000/",
+            "http://127.0.0.1:3000/#to=bob",
+            "3f2b8c1e-9d4a-4c7b-8e21",
+        ] {
+            assert_eq!(peer_from_text(text), None, "{text:?}");
         }
     }
 }

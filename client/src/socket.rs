@@ -80,6 +80,18 @@ impl Socket {
         result
     }
 
+    /// The browser lost the network: closes now, rather than once pings are missed.
+    pub fn network_lost(&self) {
+        self.client.borrow_mut().handle_network_lost(now());
+        self.nudge();
+    }
+
+    /// The network is back: reconnects now, rather than at the next scheduled attempt.
+    pub fn network_back(&self) {
+        self.client.borrow_mut().handle_network_back(now());
+        self.nudge();
+    }
+
     /// Where the connection stands.
     pub fn state(&self) -> ConnectionState {
         self.client.borrow().state()

@@ -32,6 +32,7 @@ pub fn ConnectionStatus() -> impl IntoView {
                 format!("Reconnecting in {left} s")
             }
         }
+        Link::NoNetwork => "Offline: no network".to_owned(),
         Link::Offline => "Offline".to_owned(),
     };
     view! {

@@ -3,8 +3,8 @@
 use leptos::prelude::*;
 use relay_shared::PeerId;
 
-use super::{OpenPeer, short_id};
-use crate::relay::Relay;
+use super::peer_label;
+use crate::{open_peer::OpenPeer, relay::Relay};
 
 /// One entry of the list.
 #[derive(Clone, PartialEq)]
@@ -50,8 +50,8 @@ pub fn ConversationList() -> impl IntoView {
                                 <button type="button" data-testid="conversation"
                                     data-peer=peer.to_string() aria-current=current
                                     title=peer.to_string() on:click=move |_| open.set(peer)>
-                                    <span class="peer">{short_id(peer)}</span>
-                                    <span class="preview">{e.preview}</span>
+                                    <span class="peer">{peer_label(relay.me, peer)}</span>
+                                    <span class="preview" dir="auto">{e.preview}</span>
                                 </button>
                             </li>
                         }

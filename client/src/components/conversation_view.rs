@@ -1,14 +1,20 @@
-//! The messages of the open conversation, newest last. Bodies are shown as text.
+//! The messages of the open conversation, newest last. Bodies are shown as text. The
+//! view follows new messages only while the reader is at the bottom; reading further up,
+//! a "new messages" button says something arrived, and takes them down to it.
 
 use leptos::{html, prelude::*};
 
 use relay_shared::PeerId;
 
-use super::{OpenPeer, short_id};
+use super::peer_label;
 use crate::{
     conversations::{Direction, Message},
+    open_peer::OpenPeer,
     relay::Relay,
 };
+
+/// How close to the end counts as "at the bottom", in CSS pixels.
+const BOTTOM_SLACK_PX: i32 = 24;
 
 /// The open conversation's messages.
 #[component]
@@ -25,35 +31,84 @@ pub fn ConversationView() -> impl IntoView {
             .unwrap_or_default()
     };
     let list = NodeRef::<html::Ol>::new();
-    // Keep the newest message in view.
-    Effect::new(move |_| {
-        let count = messages().len();
-        if let Some(list) = list.get() {
+    // Where the reader is, as of their last scroll: at the bottom, and how many messages
+    // of which conversation they had then seen.
+    let at_bottom = RwSignal::new(true);
+    let seen = RwSignal::new((None::<PeerId>, 0usize));
+    let on_scroll = move || {
+        if let Some(list) = list.get_untracked() {
+            let bottom =
+                list.scroll_top() + list.client_height() >= list.scroll_height() - BOTTOM_SLACK_PX;
+            at_bottom.set(bottom);
+            if bottom {
+                seen.set((open.get_untracked(), count_untracked(relay, open)));
+            }
+        }
+    };
+    let to_bottom = move || {
+        if let Some(list) = list.get_untracked() {
             list.set_scroll_top(list.scroll_height());
         }
-        count
+        on_scroll();
+    };
+    // Follow the conversation: on opening one, on one's own message, and on any message
+    // while at the bottom. Moves the view only; the scroll handler then notes it.
+    Effect::new(move |before: Option<(Option<PeerId>, usize)>| {
+        let peer = open.get();
+        let shown = messages();
+        let now = (peer, shown.len());
+        let switched = before.is_none_or(|(p, _)| p != peer);
+        let grew = before.is_some_and(|(_, n)| shown.len() > n);
+        let own = shown.last().is_some_and(|m| m.direction == Direction::Out);
+        if switched || (grew && (own || at_bottom.get_untracked())) {
+            to_bottom();
+        }
+        now
     });
+    let unseen = move || {
+        let (peer, count) = seen.get();
+        !at_bottom.get() && peer == open.get() && messages().len() > count
+    };
     view! {
-        <ol class="messages" node_ref=list aria-label="Messages" aria-live="polite">
-            <For each=messages key=|m| (m.id, m.status.clone()) children=move |m| {
-                let peer = open.get_untracked();
-                view! { <MessageItem message=m peer=peer/> }
-            }/>
-        </ol>
+        <div class="messages-pane">
+            <ol class="messages" node_ref=list aria-label="Messages" on:scroll=move |_| on_scroll()>
+                <For each=messages key=|m| (m.id, m.status.clone()) children=move |m| {
+                    let peer = open.get_untracked();
+                    view! { <MessageItem message=m peer=peer me=relay.me/> }
+                }/>
+            </ol>
+            <Show when=unseen>
+                <button type="button" class="new-messages" data-testid="new-messages"
+                    on:click=move |_| to_bottom()>
+                    "New messages ↓"
+                </button>
+            </Show>
+        </div>
     }
+}
+
+/// How many messages the open conversation has, without subscribing.
+fn count_untracked(relay: Relay, open: OpenPeer) -> usize {
+    open.get_untracked().map_or(0, |peer| {
+        relay
+            .conversations
+            .with_untracked(|c| c.get(peer).map_or(0, |c| c.messages.len()))
+    })
 }
 
 /// One message; `peer` is who the conversation is with, the sender of incoming ones.
 #[component]
-fn MessageItem(message: Message, peer: Option<PeerId>) -> impl IntoView {
+fn MessageItem(message: Message, peer: Option<PeerId>, me: PeerId) -> impl IntoView {
     let outgoing = message.direction == Direction::Out;
-    let from = (!outgoing).then(|| peer.map(short_id)).flatten();
+    let from = (!outgoing)
+        .then(|| peer.map(|p| peer_label(me, p)))
+        .flatten();
     let status = outgoing.then(|| message.status.name());
     let label = outgoing.then(|| message.status.label());
     view! {
         <li class="message" class:out=outgoing data-testid="message"
             data-direction=message.direction.name() data-status=status>
-            <p class="body">{message.body}</p>
+            <p class="body" dir="auto">{message.body}</p>
             <p class="meta">
                 {from.map(|f| view! { <span class="from">{f}</span> })}
                 <time>{clock(message.at)}</time>

@@ -1,0 +1,261 @@
+// Writing and reading in the app, end to end in Chromium: one draft per conversation, the
+// multi-line composer, share links as addresses, the view that follows only at the
+// bottom, the live region, the connection's truth, and kept data never silently lost.
+// Run by `cargo xtask test` (node --test).
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { randomUUID } from "node:crypto";
+import { io } from "socket.io-client";
+import { idOf, launchBrowser, message, online, openApp, startServer } from "./support.mjs";
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+/** Opens the conversation with `peer` through the peer field. */
+async function openConversation(page, peer) {
+  await page.getByTestId("peer-id").fill(peer);
+}
+
+/** An official socket.io-client on the seed protocol, registered as a new id. */
+async function seedClient(url) {
+  const id = randomUUID();
+  const socket = io(url, { transports: ["websocket"], reconnection: false, forceNew: true });
+  socket.on("connect", () => socket.emit("init", id));
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    setTimeout(() => reject(new Error("seed client did not connect in 10 s")), 10_000);
+  });
+  return { id, socket };
+}
+
+test("a draft stays with its conversation, also through a reload", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const page = await openApp(await browser.newContext(), server.url);
+    const bob = await openApp(await browser.newContext(), server.url);
+    const bobId = await idOf(bob);
+    const carol = randomUUID();
+    const input = page.getByTestId("message-input");
+
+    // Typed before choosing anyone: it goes with the first peer chosen.
+    await input.fill("half a thought for Bob");
+    await openConversation(page, bobId);
+    assert.equal(await input.inputValue(), "half a thought for Bob");
+    // Carol's conversation has its own, empty, draft: Bob's is not sent to her.
+    await openConversation(page, carol);
+    assert.equal(await input.inputValue(), "");
+    await input.fill("for Carol, later");
+    await openConversation(page, bobId);
+    assert.equal(await input.inputValue(), "half a thought for Bob");
+    await input.press("Enter");
+    await message(bob, "in", "half a thought for Bob").waitFor();
+    assert.equal(await input.inputValue(), "", "sent, so no longer a draft");
+
+    await page.reload();
+    await online(page);
+    await openConversation(page, carol);
+    assert.equal(await input.inputValue(), "for Carol, later", "kept through the reload");
+    assert.equal(await message(page, "out", "for Carol").count(), 0, "never sent");
+    await openConversation(page, bobId);
+    assert.equal(await input.inputValue(), "");
+    page.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("Enter sends, Shift+Enter adds a line; text of any direction is laid out by itself", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const alice = await openApp(await browser.newContext(), server.url);
+    const bob = await openApp(await browser.newContext(), server.url);
+    await openConversation(alice, await idOf(bob));
+    const input = alice.getByTestId("message-input");
+    await input.focus();
+    await alice.keyboard.type("first line");
+    await alice.keyboard.press("Shift+Enter");
+    await alice.keyboard.type("second line");
+    assert.equal(await input.inputValue(), "first line\nsecond line", "not sent yet");
+    await alice.keyboard.press("Enter");
+    const received = message(bob, "in", "first line");
+    await received.waitFor();
+    assert.equal(await received.locator(".body").innerText(), "first line\nsecond line");
+
+    await input.fill("שלום, מה שלומך?");
+    await input.press("Enter");
+    const hebrew = message(bob, "in", "שלום");
+    await hebrew.waitFor();
+    assert.equal(await hebrew.locator(".body").getAttribute("dir"), "auto");
+    assert.equal(
+      await hebrew.locator(".body").evaluate((el) => getComputedStyle(el).direction),
+      "rtl",
+      "a right-to-left message is laid out right to left",
+    );
+    assert.equal(await input.getAttribute("dir"), "auto");
+    alice.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("a share link pasted as the address opens its peer's conversation; one's own id is 'You'", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const alice = await openApp(await browser.newContext(), server.url);
+    const bob = await openApp(await browser.newContext(), server.url);
+    const bobLink = await bob.getByTestId("share-link").getAttribute("href");
+    await alice.getByTestId("peer-id").fill(bobLink);
+    assert.equal(await alice.getByTestId("peer-id").inputValue(), await idOf(bob), "the link's id");
+    assert.equal(await alice.locator('#peer-id-error').innerText(), "");
+    await alice.getByTestId("message-input").fill("found you through your link");
+    await alice.getByTestId("message-input").press("Enter");
+    await message(bob, "in", "found you through your link").waitFor();
+
+    const me = await idOf(alice);
+    await openConversation(alice, me);
+    await alice.getByTestId("message-input").fill("a note to self");
+    await alice.getByTestId("message-input").press("Enter");
+    await message(alice, "out", "a note to self").and(alice.locator('[data-status="delivered"]')).waitFor();
+    const own = alice.locator(`[data-testid="conversation"][data-peer="${me}"] .peer`);
+    assert.equal(await own.innerText(), "You");
+    alice.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("reading further up, new messages do not move the view; a button says they came", { timeout: 90_000 }, async () => {
+  const server = await startServer();
+  const seed = await seedClient(server.url);
+  try {
+    const page = await openApp(await browser.newContext(), server.url);
+    await page.setViewportSize({ width: 1000, height: 620 });
+    const me = await idOf(page);
+    const TOTAL = 40;
+    for (let i = 1; i <= TOTAL; i++) seed.socket.emit("message", `${me}|line ${i} of the backlog`);
+    await message(page, "in", `line ${TOTAL} of the backlog`).waitFor();
+    const list = page.locator(".messages");
+    const atBottom = () => list.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 24);
+    assert.ok(await atBottom(), "at the bottom, the view followed");
+    assert.equal(await list.getAttribute("aria-live"), null, "the list itself is not announced");
+    const announcer = page.getByTestId("announcer");
+    assert.equal(await announcer.locator("p").count(), 1);
+    assert.match(await announcer.innerText(), /line 40 of the backlog/);
+
+    // Scrolled up to read: the next message does not yank the view down.
+    await list.evaluate((el) => { el.scrollTop = 0; });
+    await page.waitForFunction(() => document.querySelector(".messages").scrollTop === 0);
+    seed.socket.emit("message", `${me}|arrived while reading`);
+    await message(page, "in", "arrived while reading").waitFor();
+    const button = page.getByTestId("new-messages");
+    await button.waitFor();
+    assert.equal(await list.evaluate((el) => el.scrollTop), 0, "the view stayed where it was read");
+    assert.equal(await announcer.locator("p").count(), 1, "announced once, the latest only");
+    assert.match(await announcer.innerText(), /arrived while reading/);
+    await button.click();
+    await button.waitFor({ state: "detached" });
+    assert.ok(await atBottom(), "the button takes the reader down");
+
+    // At the bottom, the view follows again, with no button.
+    seed.socket.emit("message", `${me}|at the bottom again`);
+    await message(page, "in", "at the bottom again").waitFor();
+    await page.waitForFunction(() => {
+      const el = document.querySelector(".messages");
+      return el.scrollTop + el.clientHeight >= el.scrollHeight - 24;
+    }, null, { timeout: 5_000 });
+    assert.equal(await button.count(), 0);
+    page.assertNoErrors();
+  } finally {
+    seed.socket.close();
+    await server.stop();
+  }
+});
+
+test("the browser going offline is shown within 2 s; back online, it reconnects and sends", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const context = await browser.newContext();
+    const page = await openApp(context, server.url);
+    const bob = await openApp(await browser.newContext(), server.url);
+    const state = page.getByTestId("connection");
+    await context.setOffline(true);
+    const lost = Date.now();
+    await page.locator('[data-testid="connection"][data-state="offline"]').waitFor({ timeout: 2_000 });
+    console.log(`offline shown ${Date.now() - lost} ms after the network went`);
+    assert.match(await state.innerText(), /no network/);
+
+    await openConversation(page, await idOf(bob));
+    await page.getByTestId("message-input").fill("written offline");
+    await page.getByTestId("message-input").press("Enter");
+    await message(page, "out", "written offline").and(page.locator('[data-status="sending"]')).waitFor();
+    // Still offline a while later: failed attempts do not claim otherwise.
+    await page.waitForTimeout(1_500);
+    assert.equal(await state.getAttribute("data-state"), "offline");
+
+    await context.setOffline(false);
+    await online(page, 5_000);
+    await message(bob, "in", "written offline").waitFor();
+    await message(page, "out", "written offline").and(page.locator('[data-status="delivered"]')).waitFor();
+    page.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("kept data that cannot be read is set aside, never overwritten", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const page = await openApp(await browser.newContext(), server.url);
+    const unreadable = '{"list":"kept by some other version"}';
+    await page.evaluate((json) => localStorage.setItem("relay.conversations", json), unreadable);
+    await page.reload();
+    await online(page);
+    await openConversation(page, await idOf(page));
+    await page.getByTestId("message-input").fill("written after");
+    await page.getByTestId("message-input").press("Enter");
+    await message(page, "out", "written after").and(page.locator('[data-status="delivered"]')).waitFor();
+    const kept = await page.evaluate(() => [
+      localStorage.getItem("relay.conversations.unreadable"),
+      JSON.parse(localStorage.getItem("relay.conversations")).list.length,
+    ]);
+    assert.deepEqual(kept, [unreadable, 1]);
+    page.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("a browser that will not keep messages says so, and still sends them", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const page = await openApp(await browser.newContext(), server.url);
+    const bob = await openApp(await browser.newContext(), server.url);
+    await openConversation(page, await idOf(bob));
+    // Fill the origin's storage to the last few bytes: bounded, coarse to fine.
+    const filled = await page.evaluate(() => {
+      let stored = 0;
+      for (const size of [1 << 20, 1 << 16, 1 << 12, 1 << 8, 16]) {
+        for (let i = 0; i < 64; i++) {
+          try {
+            localStorage.setItem(`filler.${size}.${i}`, "x".repeat(size));
+            stored += size;
+          } catch {
+            break;
+          }
+        }
+      }
+      return stored;
+    });
+    console.log(`filled ${filled} characters of localStorage`);
+    assert.equal(await page.getByTestId("storage-refused").count(), 0);
+    await page.getByTestId("message-input").fill("not kept, still sent");
+    await page.getByTestId("message-input").press("Enter");
+    await page.getByTestId("storage-refused").waitFor();
+    await message(bob, "in", "not kept, still sent").waitFor();
+    await message(page, "out", "not kept, still sent").and(page.locator('[data-status="delivered"]')).waitFor();
+    page.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
