@@ -102,7 +102,20 @@ export async function idOf(page) {
 export async function sendFrom(page, peer, text) {
   await page.getByTestId("peer-id").fill(peer);
   await page.getByTestId("message-input").fill(text);
+  await submit(page, text);
+}
+
+/**
+ * Presses Enter in the composer, whose text is `text`, and confirms a first message to a
+ * new contact if the app asks; returns once the message shows as outgoing.
+ */
+export async function submit(page, text) {
+  const outgoing = message(page, "out", text).first();
+  const confirm = page.getByTestId("confirm-new-contact");
   await page.getByTestId("message-input").press("Enter");
+  await Promise.race([outgoing.waitFor().catch(() => {}), confirm.waitFor().catch(() => {})]);
+  if (await confirm.count()) await confirm.click();
+  await outgoing.waitFor();
 }
 
 /** The message with body `text` and `direction` ("in" or "out"). */

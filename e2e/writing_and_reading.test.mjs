@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";
-import { idOf, launchBrowser, message, online, openApp, startServer } from "./support.mjs";
+import { idOf, launchBrowser, message, online, openApp, startServer, submit } from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -48,7 +48,7 @@ test("a draft stays with its conversation, also through a reload", { timeout: 60
     await input.fill("for Carol, later");
     await openConversation(page, bobId);
     assert.equal(await input.inputValue(), "half a thought for Bob");
-    await input.press("Enter");
+    await submit(page, "half a thought for Bob");
     await message(bob, "in", "half a thought for Bob").waitFor();
     assert.equal(await input.inputValue(), "", "sent, so no longer a draft");
 
@@ -77,6 +77,9 @@ test("Enter sends, Shift+Enter adds a line; text of any direction is laid out by
     await alice.keyboard.press("Shift+Enter");
     await alice.keyboard.type("second line");
     assert.equal(await input.inputValue(), "first line\nsecond line", "not sent yet");
+    await alice.keyboard.press("Enter");
+    // A new contact: the confirmation takes the focus, and Enter answers it.
+    await alice.getByTestId("confirm-new-contact").waitFor();
     await alice.keyboard.press("Enter");
     const received = message(bob, "in", "first line");
     await received.waitFor();
@@ -109,7 +112,7 @@ test("a share link pasted as the address opens its peer's conversation; one's ow
     assert.equal(await alice.getByTestId("peer-id").inputValue(), await idOf(bob), "the link's id");
     assert.equal(await alice.locator('#peer-id-error').innerText(), "");
     await alice.getByTestId("message-input").fill("found you through your link");
-    await alice.getByTestId("message-input").press("Enter");
+    await submit(alice, "found you through your link");
     await message(bob, "in", "found you through your link").waitFor();
 
     const me = await idOf(alice);
@@ -120,6 +123,55 @@ test("a share link pasted as the address opens its peer's conversation; one's ow
     const own = alice.locator(`[data-testid="conversation"][data-peer="${me}"] .peer`);
     assert.equal(await own.innerText(), "You");
     alice.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("a first message to a new id asks first; a named contact is shown by name, its id in the header", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const alice = await openApp(await browser.newContext(), server.url);
+    const bob = await openApp(await browser.newContext(), server.url);
+    const [aliceId, bobId] = [await idOf(alice), await idOf(bob)];
+    await openConversation(alice, bobId);
+    const input = alice.getByTestId("message-input");
+    const confirm = alice.getByTestId("confirm-new-contact");
+    await input.fill("are you Bob?");
+    await input.press("Enter");
+    await confirm.waitFor();
+    assert.match(await alice.locator(".new-contact").innerText(), new RegExp(`${bobId} is a new contact`));
+    await alice.getByRole("button", { name: "Cancel" }).click();
+    await confirm.waitFor({ state: "detached" });
+    assert.equal(await message(alice, "out", "are you Bob?").count(), 0, "nothing sent");
+    assert.equal(await input.inputValue(), "are you Bob?", "the draft is kept");
+    await input.press("Enter");
+    await confirm.click();
+    await message(bob, "in", "are you Bob?").waitFor();
+    // Now a contact: the next message goes at once.
+    await input.fill("second, unasked");
+    await input.press("Enter");
+    await message(alice, "out", "second, unasked").waitFor();
+    assert.equal(await confirm.count(), 0);
+
+    const entry = alice.locator(`[data-testid="conversation"][data-peer="${bobId}"] .peer`);
+    assert.notEqual(await entry.innerText(), "Bob the Builder");
+    await alice.getByTestId("contact-name").fill("Bob the Builder");
+    await alice.waitForFunction((id) => document.querySelector(
+      `[data-testid="conversation"][data-peer="${id}"] .peer`).textContent === "Bob the Builder", bobId);
+    assert.equal(await alice.getByTestId("open-peer-id").innerText(), bobId, "the id stays visible");
+    await bob.locator(`[data-testid="conversation"][data-peer="${aliceId}"]`).click();
+    await bob.getByTestId("message-input").fill("yes, it is me");
+    await bob.getByTestId("message-input").press("Enter");
+    const reply = message(alice, "in", "yes, it is me");
+    await reply.waitFor();
+    assert.equal(await reply.locator(".from").innerText(), "Bob the Builder");
+
+    await alice.reload();
+    await online(alice);
+    assert.equal(await entry.innerText(), "Bob the Builder", "kept through a reload");
+    alice.assertNoErrors();
+    bob.assertNoErrors();
   } finally {
     await server.stop();
   }
@@ -187,7 +239,7 @@ test("the browser going offline is shown within 2 s; back online, it reconnects 
 
     await openConversation(page, await idOf(bob));
     await page.getByTestId("message-input").fill("written offline");
-    await page.getByTestId("message-input").press("Enter");
+    await submit(page, "written offline");
     await message(page, "out", "written offline").and(page.locator('[data-status="sending"]')).waitFor();
     // Still offline a while later: failed attempts do not claim otherwise.
     await page.waitForTimeout(1_500);
@@ -250,7 +302,7 @@ test("a browser that will not keep messages says so, and still sends them", { ti
     console.log(`filled ${filled} characters of localStorage`);
     assert.equal(await page.getByTestId("storage-refused").count(), 0);
     await page.getByTestId("message-input").fill("not kept, still sent");
-    await page.getByTestId("message-input").press("Enter");
+    await submit(page, "not kept, still sent");
     await page.getByTestId("storage-refused").waitFor();
     await message(bob, "in", "not kept, still sent").waitFor();
     await message(page, "out", "not kept, still sent").and(page.locator('[data-status="delivered"]')).waitFor();

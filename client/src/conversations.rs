@@ -288,6 +288,11 @@ impl Conversations {
         }
     }
 
+    /// Whether any message was exchanged with `peer`, either way.
+    pub fn has_exchanged(&self, peer: PeerId) -> bool {
+        self.get(peer).is_some_and(|c| !c.messages.is_empty())
+    }
+
     /// The conversation with `peer`.
     pub fn get(&self, peer: PeerId) -> Option<&Conversation> {
         self.list.iter().find(|c| c.peer == peer)

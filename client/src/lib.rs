@@ -1,12 +1,13 @@
 //! Relay's web app: get an id, send messages to peers by id, see theirs arrive live.
 //!
-//! The domain ([`conversations`], [`drafts`], [`identity`], [`share_link`]) is plain
-//! Rust, kept in the browser through [`kept`]; [`socket`] drives the shared Socket.IO
-//! client core in the browser; [`relay`] is the app's link to the server; [`open_peer`]
-//! is which conversation is open; [`components`] show it all. `main.rs` only mounts
-//! [`App`].
+//! The domain ([`contacts`], [`conversations`], [`drafts`], [`identity`],
+//! [`share_link`]) is plain Rust, kept in the browser through [`kept`]; [`socket`] drives
+//! the shared Socket.IO client core in the browser; [`relay`] is the app's link to the
+//! server; [`open_peer`] is which conversation is open; [`components`] show it all.
+//! `main.rs` only mounts [`App`].
 
 pub mod components;
+pub mod contacts;
 pub mod conversations;
 pub mod drafts;
 pub mod identity;
@@ -17,12 +18,14 @@ pub mod share_link;
 pub mod socket;
 
 use components::{
-    Announcer, Composer, ConnectionStatus, ConversationList, ConversationView, IdentityCard,
+    Announcer, Composer, ConnectionStatus, ConversationHeader, ConversationList, ConversationView,
+    IdentityCard,
 };
 use leptos::prelude::*;
 
 use crate::{
-    components::composer::PeerField, open_peer::OpenPeer, relay::Relay, share_link::peer_from_hash,
+    components::composer::PeerField, contacts::Contacts, open_peer::OpenPeer, relay::Relay,
+    share_link::peer_from_hash,
 };
 
 /// The whole app, talking to the server at `server` (by default, the page's origin).
@@ -37,6 +40,7 @@ pub fn App(
     let open = OpenPeer::new();
     provide_context(relay);
     provide_context(open);
+    provide_context(Contacts::new(relay.me));
 
     // `#to=<id>` (the share link) opens a conversation with that peer.
     let follow_hash = move || {
@@ -91,6 +95,7 @@ pub fn App(
                 <ConversationList/>
                 <section class="chat" aria-label="Conversation">
                     <PeerField/>
+                    <ConversationHeader/>
                     <ConversationView/>
                     <Composer/>
                 </section>

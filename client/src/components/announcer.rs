@@ -4,17 +4,17 @@
 
 use leptos::prelude::*;
 
-use super::peer_label;
-use crate::relay::Relay;
+use crate::{contacts::Contacts, relay::Relay};
 
 /// The visually hidden live region.
 #[component]
 pub fn Announcer() -> impl IntoView {
     let relay = expect_context::<Relay>();
+    let contacts = expect_context::<Contacts>();
     view! {
         <div class="visually-hidden" aria-live="polite" data-testid="announcer">
             {move || relay.announcement.get().map(|(_, from, body)| view! {
-                <p>{format!("Message from {}: {body}", peer_label(relay.me, from))}</p>
+                <p>{format!("Message from {}: {body}", contacts.label(from))}</p>
             })}
         </div>
     }

@@ -1,10 +1,13 @@
 //! Writing: the peer's id (checked as it is typed) and the message; Enter or the button
 //! sends.
 
-use leptos::prelude::*;
-use relay_shared::message::{DEFAULT_MAX_BODY_BYTES, check_body};
+use leptos::{html, prelude::*};
+use relay_shared::{
+    PeerId,
+    message::{DEFAULT_MAX_BODY_BYTES, check_body},
+};
 
-use crate::{open_peer::OpenPeer, relay::Relay};
+use crate::{contacts::Contacts, open_peer::OpenPeer, relay::Relay};
 
 /// The peer field: an id, or a share link pasted whole.
 #[component]
@@ -31,11 +34,17 @@ pub fn PeerField() -> impl IntoView {
 }
 
 /// The message field, one draft per conversation, and the send button. Enter sends;
-/// Shift+Enter starts a new line.
+/// Shift+Enter starts a new line. The first message to an id never written with from
+/// this browser waits for a confirmation that it is the right one: a mistyped but valid
+/// id would otherwise take it silently.
 #[component]
 pub fn Composer() -> impl IntoView {
     let relay = expect_context::<Relay>();
     let open = expect_context::<OpenPeer>();
+    let contacts = expect_context::<Contacts>();
+    // The new contact a first message waits to be confirmed for.
+    let confirming = RwSignal::new(None::<PeerId>);
+    let confirm_button = NodeRef::<html::Button>::new();
     let too_long = move || {
         let draft = open.draft();
         check_body(&draft, DEFAULT_MAX_BODY_BYTES)
@@ -45,13 +54,36 @@ pub fn Composer() -> impl IntoView {
     };
     let can_send =
         move || open.get().is_some() && check_body(&open.draft(), DEFAULT_MAX_BODY_BYTES).is_ok();
-    let send = move || {
-        if can_send()
-            && let Some((peer, text)) = open.take_draft()
-        {
+    let deliver = move || {
+        confirming.set(None);
+        if let Some((peer, text)) = open.take_draft() {
             relay.send(peer, text);
         }
     };
+    let send = move || {
+        let Some(peer) = open.get_untracked() else {
+            return;
+        };
+        if !can_send() {
+            return;
+        }
+        let known = contacts.is_me(peer)
+            || relay
+                .conversations
+                .with_untracked(|c| c.has_exchanged(peer));
+        if known {
+            deliver();
+        } else {
+            confirming.set(Some(peer));
+        }
+    };
+    let asking = move || confirming.get().is_some_and(|p| open.get() == Some(p));
+    // The confirmation takes the focus, so that the keyboard answers it too.
+    Effect::new(move |_| {
+        if let Some(button) = confirm_button.get() {
+            let _ = button.focus();
+        }
+    });
     view! {
         <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
             <label for="message-input" class="visually-hidden">"Message"</label>
@@ -69,6 +101,21 @@ pub fn Composer() -> impl IntoView {
                 }></textarea>
             <button type="submit" data-testid="send" disabled=move || !can_send()>"Send"</button>
             <p class="error" role="alert">{too_long}</p>
+            <Show when=asking>
+                <div class="new-contact" role="alertdialog" aria-labelledby="new-contact-text">
+                    <p id="new-contact-text">
+                        {move || confirming.get().map(|peer| format!(
+                            "{peer} is a new contact: you have not exchanged messages with \
+                             this id in this browser. Is it the right one?"
+                        ))}
+                    </p>
+                    <button type="button" data-testid="confirm-new-contact" node_ref=confirm_button
+                        on:click=move |_| deliver()>
+                        "Send to this new contact"
+                    </button>
+                    <button type="button" on:click=move |_| confirming.set(None)>"Cancel"</button>
+                </div>
+            </Show>
         </form>
     }
 }

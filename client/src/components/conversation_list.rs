@@ -3,8 +3,7 @@
 use leptos::prelude::*;
 use relay_shared::PeerId;
 
-use super::peer_label;
-use crate::{open_peer::OpenPeer, relay::Relay};
+use crate::{contacts::Contacts, open_peer::OpenPeer, relay::Relay};
 
 /// One entry of the list.
 #[derive(Clone, PartialEq)]
@@ -18,6 +17,7 @@ struct Entry {
 pub fn ConversationList() -> impl IntoView {
     let relay = expect_context::<Relay>();
     let open = expect_context::<OpenPeer>();
+    let contacts = expect_context::<Contacts>();
     let entries = move || {
         relay.conversations.with(|c| {
             c.iter()
@@ -50,7 +50,7 @@ pub fn ConversationList() -> impl IntoView {
                                 <button type="button" data-testid="conversation"
                                     data-peer=peer.to_string() aria-current=current
                                     title=peer.to_string() on:click=move |_| open.set(peer)>
-                                    <span class="peer">{peer_label(relay.me, peer)}</span>
+                                    <span class="peer" dir="auto">{move || contacts.label(peer)}</span>
                                     <span class="preview" dir="auto">{e.preview}</span>
                                 </button>
                             </li>

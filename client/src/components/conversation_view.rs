@@ -6,8 +6,8 @@ use leptos::{html, prelude::*};
 
 use relay_shared::PeerId;
 
-use super::peer_label;
 use crate::{
+    contacts::Contacts,
     conversations::{Direction, Message},
     open_peer::OpenPeer,
     relay::Relay,
@@ -74,7 +74,7 @@ pub fn ConversationView() -> impl IntoView {
             <ol class="messages" node_ref=list aria-label="Messages" on:scroll=move |_| on_scroll()>
                 <For each=messages key=|m| (m.id, m.status.clone()) children=move |m| {
                     let peer = open.get_untracked();
-                    view! { <MessageItem message=m peer=peer me=relay.me/> }
+                    view! { <MessageItem message=m peer=peer/> }
                 }/>
             </ol>
             <Show when=unseen>
@@ -98,11 +98,10 @@ fn count_untracked(relay: Relay, open: OpenPeer) -> usize {
 
 /// One message; `peer` is who the conversation is with, the sender of incoming ones.
 #[component]
-fn MessageItem(message: Message, peer: Option<PeerId>, me: PeerId) -> impl IntoView {
+fn MessageItem(message: Message, peer: Option<PeerId>) -> impl IntoView {
+    let contacts = expect_context::<Contacts>();
     let outgoing = message.direction == Direction::Out;
-    let from = (!outgoing)
-        .then(|| peer.map(|p| peer_label(me, p)))
-        .flatten();
+    let from = (!outgoing).then_some(peer).flatten();
     let status = outgoing.then(|| message.status.name());
     let label = outgoing.then(|| message.status.label());
     view! {
@@ -110,7 +109,7 @@ fn MessageItem(message: Message, peer: Option<PeerId>, me: PeerId) -> impl IntoV
             data-direction=message.direction.name() data-status=status>
             <p class="body" dir="auto">{message.body}</p>
             <p class="meta">
-                {from.map(|f| view! { <span class="from">{f}</span> })}
+                {from.map(|f| view! { <span class="from" dir="auto">{move || contacts.label(f)}</span> })}
                 <time>{clock(message.at)}</time>
                 {label.map(|l| view! { <span class="status">{l}</span> })}
             </p>

@@ -1,0 +1,43 @@
+//! The open conversation's header: the name this person gave the peer (editable; kept
+//! in this browser) and the peer's full id, always visible whatever the name.
+
+use leptos::prelude::*;
+
+use crate::{
+    contacts::{Contacts, MAX_NAME_CHARS},
+    open_peer::OpenPeer,
+};
+
+/// The header of the open conversation; nothing while none is open.
+#[component]
+pub fn ConversationHeader() -> impl IntoView {
+    let open = expect_context::<OpenPeer>();
+    let contacts = expect_context::<Contacts>();
+    move || {
+        open.get().map(|peer| {
+            let naming = (!contacts.is_me(peer)).then(|| {
+                view! {
+                    <label for="contact-name" class="visually-hidden">"Contact name"</label>
+                    <input id="contact-name" type="text" data-testid="contact-name" dir="auto"
+                        autocomplete="off" maxlength=MAX_NAME_CHARS placeholder="Name this contact"
+                        prop:value=move || contacts.name(peer)
+                        on:input=move |ev| contacts.rename(peer, &event_target_value(&ev))/>
+                }
+            });
+            let own = contacts.is_me(peer).then(|| {
+                view! {
+                    <p class="own-note">
+                        "You: messages to your own id reach your other tabs."
+                    </p>
+                }
+            });
+            view! {
+                <div class="conversation-header" data-testid="conversation-header">
+                    {naming}
+                    {own}
+                    <code class="peer-full-id" data-testid="open-peer-id">{peer.to_string()}</code>
+                </div>
+            }
+        })
+    }
+}
