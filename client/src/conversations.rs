@@ -100,9 +100,34 @@ pub struct Conversation {
     pub peer: PeerId,
     /// The messages, newest last.
     pub messages: Vec<Message>,
+    /// How many of the newest incoming messages the person has not seen.
+    #[serde(default)]
+    pub unread: usize,
 }
 
 impl Conversation {
+    /// An empty conversation with `peer`.
+    fn new(peer: PeerId) -> Self {
+        Self {
+            peer,
+            messages: Vec::new(),
+            unread: 0,
+        }
+    }
+
+    /// The first message not seen yet, if any: the `unread`-th incoming from the end.
+    pub fn first_unread(&self) -> Option<MessageId> {
+        if self.unread == 0 {
+            return None;
+        }
+        self.messages
+            .iter()
+            .rev()
+            .filter(|m| m.direction == Direction::In)
+            .nth(self.unread - 1)
+            .map(|m| m.id)
+    }
+
     /// Places `message` by the server's order: after every message with a lower `seq`,
     /// before the first with a higher one (messages not stored yet stay last).
     fn place(&mut self, message: Message) {
@@ -189,7 +214,8 @@ impl Conversations {
         {
             return false;
         }
-        self.bring_to_front(envelope.from).place(Message {
+        let conversation = self.bring_to_front(envelope.from);
+        conversation.place(Message {
             id: envelope.id,
             direction: Direction::In,
             body: envelope.body.clone(),
@@ -197,6 +223,7 @@ impl Conversations {
             status: Status::Delivered,
             seq: envelope.seq,
         });
+        conversation.unread += 1;
         true
     }
 
@@ -228,6 +255,10 @@ impl Conversations {
         for conversation in other.list.into_iter().rev() {
             let peer = conversation.peer;
             self.open(peer);
+            // Both tabs count what arrives; what one has seen is seen.
+            if let Some(mine) = self.list.iter_mut().find(|c| c.peer == peer) {
+                mine.unread = mine.unread.min(conversation.unread);
+            }
             for message in conversation.messages {
                 let key = (message.direction, peer, message.id);
                 if self.seen.insert(key) {
@@ -278,14 +309,27 @@ impl Conversations {
     /// Makes sure a conversation with `peer` exists (it may have no messages yet).
     pub fn open(&mut self, peer: PeerId) {
         if self.get(peer).is_none() {
-            self.list.insert(
-                0,
-                Conversation {
-                    peer,
-                    messages: Vec::new(),
-                },
-            );
+            self.list.insert(0, Conversation::new(peer));
         }
+    }
+
+    /// Marks the conversation with `peer` as seen; returns its first message that was
+    /// not, if any (where a "new messages" divider goes).
+    pub fn mark_read(&mut self, peer: PeerId) -> Option<MessageId> {
+        let conversation = self.list.iter_mut().find(|c| c.peer == peer)?;
+        let first = conversation.first_unread();
+        conversation.unread = 0;
+        first
+    }
+
+    /// How many messages of `peer`'s conversation are unread.
+    pub fn unread(&self, peer: PeerId) -> usize {
+        self.get(peer).map_or(0, |c| c.unread)
+    }
+
+    /// How many messages are unread, in every conversation.
+    pub fn total_unread(&self) -> usize {
+        self.list.iter().map(|c| c.unread).sum()
     }
 
     /// Whether any message was exchanged with `peer`, either way.
@@ -306,10 +350,7 @@ impl Conversations {
     fn bring_to_front(&mut self, peer: PeerId) -> &mut Conversation {
         let conversation = match self.list.iter().position(|c| c.peer == peer) {
             Some(i) => self.list.remove(i),
-            None => Conversation {
-                peer,
-                messages: Vec::new(),
-            },
+            None => Conversation::new(peer),
         };
         self.list.insert(0, conversation);
         &mut self.list[0]
@@ -463,5 +504,36 @@ mod tests {
         let kept = &c.get(peer(1)).unwrap().messages;
         assert_eq!(kept.len(), MAX_KEPT);
         assert_eq!(kept[0].body, "5");
+    }
+
+    #[test]
+    fn unread_counts_what_arrived_since_the_conversation_was_last_seen() {
+        let mut c = Conversations::default();
+        c.receive(&envelope(peer(1), 1, "seen", 1));
+        assert_eq!(c.mark_read(peer(1)), Some(id(1)));
+        c.send(peer(1), id(2), "mine".into(), 2);
+        c.receive(&envelope(peer(1), 3, "new one", 3));
+        c.receive(&envelope(peer(2), 4, "elsewhere", 4));
+        c.receive(&envelope(peer(1), 5, "new two", 5));
+        assert!(!c.receive(&envelope(peer(1), 5, "new two", 5)), "once");
+        assert_eq!((c.unread(peer(1)), c.unread(peer(2))), (2, 1));
+        assert_eq!(c.total_unread(), 3);
+        assert_eq!(
+            c.mark_read(peer(1)),
+            Some(id(3)),
+            "the divider goes before it"
+        );
+        assert_eq!(c.mark_read(peer(1)), None);
+        assert_eq!(c.total_unread(), 1);
+        assert_eq!(c.mark_read(peer(9)), None, "no such conversation");
+
+        // Another tab saw peer 2's message: seen here too.
+        let mut theirs = c.clone();
+        theirs.mark_read(peer(2));
+        c.merge(Conversations::from_json(&theirs.to_json()).unwrap());
+        assert_eq!(c.total_unread(), 0);
+        // Kept: counts written before this field existed read as none unread.
+        let old = r#"{"list":[{"peer":"00000000-0000-4000-8000-000000000001","messages":[]}]}"#;
+        assert_eq!(Conversations::from_json(old).unwrap().total_unread(), 0);
     }
 }

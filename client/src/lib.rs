@@ -19,7 +19,7 @@ pub mod socket;
 
 use components::{
     Announcer, Composer, ConnectionStatus, ConversationHeader, ConversationList, ConversationView,
-    IdentityCard,
+    IdentityCard, Notifications,
 };
 use leptos::prelude::*;
 
@@ -37,7 +37,7 @@ pub fn App(
 ) -> impl IntoView {
     let server = server.unwrap_or_else(|| window().location().origin().unwrap_or_default());
     let relay = Relay::start(&server, identity::own());
-    let open = OpenPeer::new();
+    let open = OpenPeer::new(relay);
     provide_context(relay);
     provide_context(open);
     provide_context(Contacts::new(relay.me));
@@ -64,6 +64,15 @@ pub fn App(
             open.set(peer);
         }
     });
+    // The unread count in the tab's title, seen from other tabs and the taskbar.
+    Effect::new(move |_| {
+        let unread = relay.conversations.with(|c| c.total_unread());
+        document().set_title(&if unread > 0 {
+            format!("({unread}) Relay")
+        } else {
+            "Relay".to_owned()
+        });
+    });
     let listener = window_event_listener(leptos::ev::hashchange, move |_| follow_hash());
     on_cleanup(move || listener.remove());
 
@@ -71,6 +80,7 @@ pub fn App(
         <div class="app">
             <header class="topbar">
                 <h1>"Relay"</h1>
+                <Notifications/>
                 <ConnectionStatus/>
             </header>
             <IdentityCard/>

@@ -1,10 +1,11 @@
 //! [`OpenPeer`]: which conversation is open (whatever the peer field names) and the
-//! draft written in each, so that switching conversations switches drafts too.
+//! draft written in each, so that switching conversations switches drafts too. Opening
+//! one marks it seen.
 
 use leptos::prelude::*;
 use relay_shared::PeerId;
 
-use crate::{drafts::Drafts, kept, share_link::peer_from_text};
+use crate::{drafts::Drafts, kept, relay::Relay, share_link::peer_from_text};
 
 /// The `localStorage` key of the drafts.
 pub const DRAFTS_KEY: &str = "relay.drafts";
@@ -15,14 +16,17 @@ pub struct OpenPeer {
     /// The peer field's text, as typed.
     text: RwSignal<String>,
     drafts: RwSignal<Drafts>,
+    relay: Relay,
 }
 
 impl OpenPeer {
-    /// None open; the drafts kept from before.
-    pub fn new() -> Self {
+    /// None open; the drafts kept from before. Conversations opened are marked seen
+    /// through `relay`.
+    pub fn new(relay: Relay) -> Self {
         Self {
             text: RwSignal::new(String::new()),
             drafts: RwSignal::new(kept::read(DRAFTS_KEY)),
+            relay,
         }
     }
 
@@ -86,23 +90,23 @@ impl OpenPeer {
     }
 
     /// Changes the field; text typed before any peer was chosen goes with the first one.
+    /// Another conversation opened is seen, from its first new message.
     fn switch(self, edit: impl FnOnce(&mut String)) {
         let before = self.get_untracked();
         self.text.update(edit);
-        if let (None, Some(peer)) = (before, self.get_untracked()) {
+        let after = self.get_untracked();
+        if before == after {
+            return;
+        }
+        if let (None, Some(peer)) = (before, after) {
             self.drafts.update(|d| d.address(peer));
             self.keep();
         }
+        self.relay.read(after);
     }
 
     fn keep(self) {
         // Drafts are a convenience: a browser that will not keep them still sends.
         let _ = self.drafts.with_untracked(|d| kept::write(DRAFTS_KEY, d));
-    }
-}
-
-impl Default for OpenPeer {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -71,6 +71,12 @@ pub struct Relay {
     pub storage_refused: RwSignal<bool>,
     /// The latest message received, for the screen reader: (how many so far, from, body).
     pub announcement: RwSignal<Option<(u64, PeerId, String)>>,
+    /// The conversation on screen, whose messages are seen as they arrive while the
+    /// person is looking at the page.
+    reading: StoredValue<Option<PeerId>>,
+    /// The first message that was new when the person last came to the conversation on
+    /// screen: a "new messages" divider goes before it.
+    divider: RwSignal<Option<MessageId>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
     messenger: StoredValue<Messenger, LocalStorage>,
 }
@@ -93,6 +99,8 @@ impl Relay {
             problem: RwSignal::new(None),
             storage_refused: RwSignal::new(false),
             announcement: RwSignal::new(None),
+            reading: StoredValue::new(None),
+            divider: RwSignal::new(None),
             socket: StoredValue::new_local(None),
             messenger: StoredValue::new_local(messenger),
         };
@@ -111,6 +119,16 @@ impl Relay {
             }
         });
         on_cleanup(move || storage.remove());
+        // Back to the page: what is on screen is seen.
+        let mut looking = Vec::new();
+        for event in ["focus", "visibilitychange"] {
+            looking.push(window_event_listener_untyped(event, move |_| {
+                if let Some(first) = relay.mark_read() {
+                    relay.divider.set(Some(first));
+                }
+            }));
+        }
+        on_cleanup(move || looking.into_iter().for_each(|l| l.remove()));
         // The browser knows the network went away well before a missed ping would tell.
         let offline = window_event_listener(leptos::ev::offline, move |_| relay.network_lost());
         let online = window_event_listener(leptos::ev::online, move |_| relay.network_back());
@@ -135,6 +153,31 @@ impl Relay {
             .update(|c| c.send(to, id, body.clone(), now_millis()));
         self.keep();
         self.with_core(|messenger, client, now| messenger.send(client, to, body, id, now));
+    }
+
+    /// The conversation with `peer` is now the one on screen (`None`: none is): seen,
+    /// if the person is looking, with a divider before what was new.
+    pub fn read(self, peer: Option<PeerId>) {
+        self.reading.set_value(peer);
+        let first = self.mark_read();
+        self.divider.set(first);
+    }
+
+    /// The message before which the "new messages" divider goes, if any.
+    pub fn divider(self) -> Option<MessageId> {
+        self.divider.get()
+    }
+
+    /// Marks the conversation on screen as seen, if the person is looking at the page.
+    fn mark_read(self) -> Option<MessageId> {
+        let peer = self.reading.get_value()?;
+        if !attending() || self.conversations.with_untracked(|c| c.unread(peer)) == 0 {
+            return None;
+        }
+        let mut first = None;
+        self.conversations.update(|c| first = c.mark_read(peer));
+        self.keep();
+        first
     }
 
     fn network_lost(self) {
@@ -187,6 +230,9 @@ impl Relay {
                     self.conversations.update(|c| new = c.receive(&envelope));
                     if new {
                         changed = true;
+                        if self.reading.get_value() == Some(envelope.from) {
+                            self.mark_read();
+                        }
                         self.announcement.update(|a| {
                             let n = a.as_ref().map_or(0, |(n, ..)| n + 1);
                             *a = Some((n, envelope.from, envelope.body));
@@ -238,6 +284,12 @@ impl Relay {
             self.storage_refused.set(kept.is_err());
         }
     }
+}
+
+/// Whether the person is looking at the page: it is visible and has the focus.
+pub fn attending() -> bool {
+    let document = document();
+    !document.hidden() && document.has_focus().unwrap_or(true)
 }
 
 /// Whether the browser thinks it has a network (`navigator.onLine`).

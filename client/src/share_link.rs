@@ -5,7 +5,12 @@ use relay_shared::PeerId;
 
 /// The link that opens a conversation with `me`.
 pub fn share_link(origin: &str, me: PeerId) -> String {
-    format!("{}/#to={me}", origin.trim_end_matches('/'))
+    format!("{}/{}", origin.trim_end_matches('/'), share_hash(me))
+}
+
+/// The location hash that opens a conversation with `peer`: `#to=<id>`.
+pub fn share_hash(peer: PeerId) -> String {
+    format!("#to={peer}")
 }
 
 /// The peer a location hash (`#to=<uuid>`) points at, if any.

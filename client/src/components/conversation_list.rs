@@ -1,4 +1,5 @@
-//! The list of conversations, the most recently active first; a click opens one.
+//! The list of conversations, the most recently active first, each with how many of its
+//! messages are unread; a click opens one.
 
 use leptos::prelude::*;
 use relay_shared::PeerId;
@@ -10,6 +11,7 @@ use crate::{contacts::Contacts, open_peer::OpenPeer, relay::Relay};
 struct Entry {
     peer: PeerId,
     preview: String,
+    unread: usize,
 }
 
 /// The conversation list.
@@ -28,6 +30,7 @@ pub fn ConversationList() -> impl IntoView {
                         .last()
                         .map(|m| m.body.clone())
                         .unwrap_or_default(),
+                    unread: c.unread,
                 })
                 .collect::<Vec<_>>()
         })
@@ -42,16 +45,23 @@ pub fn ConversationList() -> impl IntoView {
                 }
             >
                 <ul>
-                    <For each=entries key=|e| (e.peer, e.preview.clone()) children=move |e| {
+                    <For each=entries key=|e| (e.peer, e.preview.clone(), e.unread) children=move |e| {
                         let peer = e.peer;
+                        let unread = e.unread;
+                        let badge = (unread > 0).then(|| view! {
+                            <span class="unread" data-testid="unread" data-count=unread
+                                aria-label=format!("{unread} unread")>{unread}</span>
+                        });
                         let current = move || (open.get() == Some(peer)).then_some("true");
                         view! {
                             <li>
                                 <button type="button" data-testid="conversation"
                                     data-peer=peer.to_string() aria-current=current
+                                    class:has-unread={unread > 0}
                                     title=peer.to_string() on:click=move |_| open.set(peer)>
                                     <span class="peer" dir="auto">{move || contacts.label(peer)}</span>
                                     <span class="preview" dir="auto">{e.preview}</span>
+                                    {badge}
                                 </button>
                             </li>
                         }

@@ -74,7 +74,13 @@ pub fn ConversationView() -> impl IntoView {
             <ol class="messages" node_ref=list aria-label="Messages" on:scroll=move |_| on_scroll()>
                 <For each=messages key=|m| (m.id, m.status.clone()) children=move |m| {
                     let peer = open.get_untracked();
-                    view! { <MessageItem message=m peer=peer/> }
+                    let id = m.id;
+                    let divider = move || (relay.divider() == Some(id)).then(|| view! {
+                        <li class="divider" data-testid="new-messages-divider">
+                            "New messages"
+                        </li>
+                    });
+                    view! { {divider} <MessageItem message=m peer=peer/> }
                 }/>
             </ol>
             <Show when=unseen>

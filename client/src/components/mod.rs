@@ -7,6 +7,7 @@ mod conversation_header;
 mod conversation_list;
 mod conversation_view;
 mod identity_card;
+mod notifications;
 
 pub use announcer::Announcer;
 pub use composer::Composer;
@@ -15,3 +16,4 @@ pub use conversation_header::ConversationHeader;
 pub use conversation_list::ConversationList;
 pub use conversation_view::ConversationView;
 pub use identity_card::IdentityCard;
+pub use notifications::Notifications;
