@@ -22,6 +22,7 @@ mod relay;
 pub mod server;
 mod session;
 pub mod store;
+mod web_app;
 
 pub use config::Config;
 pub use server::{Server, StartError};

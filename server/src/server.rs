@@ -16,8 +16,7 @@ use socketioxide::{
 };
 use socketioxide_core::adapter::DefinedAdapter;
 use tokio::net::{TcpListener, TcpSocket};
-use tower::ServiceBuilder;
-use tower_http::{compression::CompressionLayer, services::ServeDir, trace::TraceLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::{
     clock::{Clock, SystemClock},
@@ -31,6 +30,7 @@ use crate::{
     relay::{Limits, Relay},
     session::{self, Node, SocketHandle},
     store::{Metered, NoticeStream, Notices, RedisStore, Settings, SqliteStore, Store, StoreError},
+    web_app,
 };
 
 /// Notices (stored messages, receipts) that may wait for the node to put them into its
@@ -321,9 +321,7 @@ async fn on_connect<A: NodeAdapter>(socket: SocketRef<A>) {
 /// web app at `/`.
 fn router<A: NodeAdapter>(config: &Config, socket_io: SocketIoLayer<A>, node: &Node) -> Router {
     let metrics = node.metrics.clone();
-    let web_app = ServiceBuilder::new()
-        .layer(CompressionLayer::new())
-        .service(ServeDir::new(&config.static_dir));
+    let web_app = web_app::service(&config.static_dir);
     Router::new()
         .route("/healthz", get(healthz))
         .route(

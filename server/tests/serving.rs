@@ -22,6 +22,11 @@ impl StaticDir {
         )
         .expect("index");
         std::fs::write(dir.join("assets/app.js"), "console.log('relay');").expect("asset");
+        std::fs::write(
+            dir.join("app-0123456789abcdef.js"),
+            "console.log('hashed');",
+        )
+        .expect("hashed asset");
         Self(dir)
     }
 }
@@ -50,6 +55,65 @@ async fn the_web_app_is_served_at_the_root() {
         (200, "console.log('relay');".to_owned())
     );
     assert_eq!(server.get("/missing.js").await.0, 404);
+}
+
+/// trunk names the built files by their content: those are kept by browsers for a year
+/// unasked; the page (and anything unhashed) is checked with the server on every use, so
+/// a new version is seen at once, and answered 304 while unchanged.
+#[tokio::test]
+async fn hashed_files_are_kept_for_a_year_the_page_is_revalidated() {
+    let dir = StaticDir::new();
+    let server = TestServer::start_with(|c| c.static_dir = dir.0.clone()).await;
+    let client = reqwest::Client::new();
+    let head = |path: &str, since: Option<String>| {
+        let mut request = client.get(format!("{}{path}", server.url()));
+        if let Some(since) = since {
+            request = request.header("if-modified-since", since);
+        }
+        async move {
+            let response = within("an HTTP response", request.send())
+                .await
+                .expect("HTTP request");
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            (
+                response.status().as_u16(),
+                header("cache-control"),
+                header("last-modified"),
+            )
+        }
+    };
+    let (status, cache, modified) = head("/app-0123456789abcdef.js", None).await;
+    assert_eq!(
+        (status, cache.as_deref()),
+        (200, Some("public, max-age=31536000, immutable"))
+    );
+    assert!(modified.is_some());
+    for path in ["/", "/index.html", "/assets/app.js"] {
+        let (status, cache, modified) = head(path, None).await;
+        assert_eq!(
+            (status, cache.as_deref()),
+            (200, Some("no-cache")),
+            "{path}"
+        );
+        let (status, cache, _) = head(path, modified).await;
+        assert_eq!(
+            (status, cache.as_deref()),
+            (304, Some("no-cache")),
+            "{path}"
+        );
+    }
+    let (status, cache, _) = head("/missing-0123456789abcdef.js", None).await;
+    assert_eq!(
+        (status, cache),
+        (404, None),
+        "no caching of what is not there"
+    );
 }
 
 #[tokio::test]
