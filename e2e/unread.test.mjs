@@ -45,8 +45,9 @@ test("unread counts per conversation, the total in the title, a divider before w
     await titled(alice, "Relay");
     assert.equal(await unread(alice, bobId), 0);
     const bodies = await alice.locator('.messages > li').evaluateAll((items) =>
-      items.map((li) => li.dataset.testid === "new-messages-divider" ? "--" : li.querySelector(".body").textContent));
-    assert.deepEqual(bodies, ["one, read at once", "--", "two", "three", "four"]);
+      items.map((li) => li.dataset.testid === "new-messages-divider" ? "--"
+        : li.dataset.testid === "day" ? `day: ${li.textContent}` : li.querySelector(".body").textContent));
+    assert.deepEqual(bodies, ["day: Today", "one, read at once", "--", "two", "three", "four"]);
 
     // Seen in one tab, seen in the others.
     await sendFrom(carol, aliceId, "for both tabs");

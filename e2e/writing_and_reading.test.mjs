@@ -255,6 +255,47 @@ test("the browser going offline is shown within 2 s; back online, it reconnects 
   }
 });
 
+test("messages are grouped under their day", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const page = await openApp(await browser.newContext(), server.url);
+    const peer = randomUUID();
+    const day = 24 * 3600 * 1000;
+    const noon = new Date();
+    noon.setHours(12, 0, 0, 0);
+    const kept = {
+      list: [{
+        peer,
+        unread: 0,
+        messages: [
+          [noon.getTime() - 3 * day, "three days ago"],
+          [noon.getTime() - 3 * day + 60_000, "same day"],
+          [noon.getTime() - day, "yesterday's"],
+          [Date.now(), "today's"],
+        ].map(([at, body], i) => ({
+          id: randomUUID(), direction: "In", body, at, status: "Delivered", seq: i + 1,
+        })),
+      }],
+    };
+    await page.evaluate((json) => localStorage.setItem("relay.conversations", json), JSON.stringify(kept));
+    await page.reload();
+    await online(page);
+    await openConversation(page, peer);
+    await message(page, "in", "today's").waitFor();
+    const rows = await page.locator(".messages > li").evaluateAll((items) => items.map((li) =>
+      li.dataset.testid === "day" ? `day: ${li.textContent}` : li.querySelector(".body").textContent));
+    // In the browser's own language, whatever it is.
+    const longAgo = await page.evaluate((at) => new Date(at).toLocaleDateString(
+      "default", { weekday: "short", day: "numeric", month: "short", year: "numeric" }), noon.getTime() - 3 * day);
+    assert.deepEqual(rows, [
+      `day: ${longAgo}`, "three days ago", "same day", "day: Yesterday", "yesterday's", "day: Today", "today's",
+    ]);
+    page.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
 test("kept data that cannot be read is set aside, never overwritten", { timeout: 60_000 }, async () => {
   const server = await startServer();
   try {

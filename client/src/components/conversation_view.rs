@@ -1,5 +1,5 @@
-//! The messages of the open conversation, newest last. Bodies are shown as text. The
-//! view follows new messages only while the reader is at the bottom; reading further up,
+//! The messages of the open conversation, newest last, with a separator at each new day.
+//! Bodies are shown as text. The view follows new messages only while the reader is at the bottom; reading further up,
 //! a "new messages" button says something arrived, and takes them down to it.
 
 use leptos::{html, prelude::*};
@@ -10,7 +10,7 @@ use crate::{
     contacts::Contacts,
     conversations::{Direction, Message},
     open_peer::OpenPeer,
-    relay::Relay,
+    relay::{Relay, now_millis},
 };
 
 /// How close to the end counts as "at the bottom", in CSS pixels.
@@ -29,6 +29,20 @@ pub fn ConversationView() -> impl IntoView {
                     .with(|c| c.get(peer).map(|c| c.messages.clone()))
             })
             .unwrap_or_default()
+    };
+    // Each message with the day it starts, if it is the first of its day.
+    let rows = move || {
+        let today = day_of(now_millis());
+        let mut previous = None;
+        messages()
+            .into_iter()
+            .map(|m| {
+                let day = day_of(m.at);
+                let starts = (previous != Some(day)).then(|| day_label(m.at, day, today));
+                previous = Some(day);
+                (m, starts)
+            })
+            .collect::<Vec<_>>()
     };
     let list = NodeRef::<html::Ol>::new();
     // Where the reader is, as of their last scroll: at the bottom, and how many messages
@@ -72,15 +86,19 @@ pub fn ConversationView() -> impl IntoView {
     view! {
         <div class="messages-pane">
             <ol class="messages" node_ref=list aria-label="Messages" on:scroll=move |_| on_scroll()>
-                <For each=messages key=|m| (m.id, m.status.clone()) children=move |m| {
+                <For each=rows key=|(m, day)| (m.id, m.status.clone(), day.clone())
+                    children=move |(m, day)| {
                     let peer = open.get_untracked();
+                    let day = day.map(|label| view! {
+                        <li class="day" data-testid="day"><span>{label}</span></li>
+                    });
                     let id = m.id;
                     let divider = move || (relay.divider() == Some(id)).then(|| view! {
                         <li class="divider" data-testid="new-messages-divider">
                             "New messages"
                         </li>
                     });
-                    view! { {divider} <MessageItem message=m peer=peer/> }
+                    view! { {day} {divider} <MessageItem message=m peer=peer/> }
                 }/>
             </ol>
             <Show when=unseen>
@@ -121,6 +139,35 @@ fn MessageItem(message: Message, peer: Option<PeerId>) -> impl IntoView {
             </p>
         </li>
     }
+}
+
+/// The local calendar day of a time in ms since the Unix epoch, as (year, month, day).
+fn day_of(at_ms: u64) -> (u32, u32, u32) {
+    let date = js_sys::Date::new(&(at_ms as f64).into());
+    (date.get_full_year(), date.get_month(), date.get_date())
+}
+
+/// "Today", "Yesterday", or the date in the browser's language (e.g. "Mon, 30 Nov 2026").
+fn day_label(at_ms: u64, day: (u32, u32, u32), today: (u32, u32, u32)) -> String {
+    if day == today {
+        return "Today".to_owned();
+    }
+    let yesterday = day_of(now_millis().saturating_sub(24 * 3600 * 1000));
+    if day == yesterday {
+        return "Yesterday".to_owned();
+    }
+    let options = js_sys::Object::new();
+    for (key, value) in [
+        ("weekday", "short"),
+        ("day", "numeric"),
+        ("month", "short"),
+        ("year", "numeric"),
+    ] {
+        let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
+    }
+    js_sys::Date::new(&(at_ms as f64).into())
+        .to_locale_date_string("default", &options)
+        .into()
 }
 
 /// `HH:MM`, local time, of a time in ms since the Unix epoch.
