@@ -3,7 +3,8 @@
 //! The domain ([`contacts`], [`conversations`], [`drafts`], [`identity`],
 //! [`share_link`]) is plain Rust, kept in the browser through [`kept`]; [`socket`] drives
 //! the shared Socket.IO client core in the browser; [`relay`] is the app's link to the
-//! server; [`open_peer`] is which conversation is open; [`components`] show it all.
+//! server; [`open_peer`] is which conversation is open, [`panes`] which view shows at
+//! phone width; [`components`] show it all.
 //! `main.rs` only mounts [`App`].
 
 pub mod components;
@@ -13,6 +14,7 @@ pub mod drafts;
 pub mod identity;
 pub mod kept;
 pub mod open_peer;
+pub mod panes;
 pub mod relay;
 pub mod share_link;
 pub mod socket;
@@ -24,7 +26,11 @@ use components::{
 use leptos::prelude::*;
 
 use crate::{
-    components::composer::PeerField, contacts::Contacts, open_peer::OpenPeer, relay::Relay,
+    components::composer::PeerField,
+    contacts::Contacts,
+    open_peer::OpenPeer,
+    panes::{Pane, Panes},
+    relay::Relay,
     share_link::peer_from_hash,
 };
 
@@ -41,12 +47,15 @@ pub fn App(
     provide_context(relay);
     provide_context(open);
     provide_context(Contacts::new(relay.me));
+    let panes = Panes::new(Pane::List);
+    provide_context(panes);
 
     // `#to=<id>` (the share link) opens a conversation with that peer.
     let follow_hash = move || {
         if let Some(peer) = peer_from_hash(&window().location().hash().unwrap_or_default()) {
             relay.conversations.update(|c| c.open(peer));
             open.set(peer);
+            panes.show(Pane::Chat);
         }
     };
     follow_hash();
@@ -101,9 +110,17 @@ pub fn App(
                 </div>
             </Show>
             <Announcer/>
-            <main class="workspace">
+            <main class="workspace" data-pane=move || panes.current().name()>
                 <ConversationList/>
                 <section class="chat" aria-label="Conversation">
+                    <button type="button" class="back" data-testid="back-to-list"
+                        on:click=move |_| {
+                            panes.show(Pane::List);
+                            // The conversation is off screen: what arrives is unread.
+                            relay.read(None);
+                        }>
+                        "← Conversations"
+                    </button>
                     <PeerField/>
                     <ConversationHeader/>
                     <ConversationView/>

@@ -158,9 +158,13 @@ impl Relay {
     /// The conversation with `peer` is now the one on screen (`None`: none is): seen,
     /// if the person is looking, with a divider before what was new.
     pub fn read(self, peer: Option<PeerId>) {
+        let again = self.reading.get_value() == peer;
         self.reading.set_value(peer);
         let first = self.mark_read();
-        self.divider.set(first);
+        // Told again of the same one, with nothing new: the divider stays where it was.
+        if !again || first.is_some() {
+            self.divider.set(first);
+        }
     }
 
     /// The message before which the "new messages" divider goes, if any.

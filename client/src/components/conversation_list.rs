@@ -3,8 +3,14 @@
 
 use leptos::prelude::*;
 use relay_shared::PeerId;
+use wasm_bindgen::JsCast;
 
-use crate::{contacts::Contacts, open_peer::OpenPeer, relay::Relay};
+use crate::{
+    contacts::Contacts,
+    open_peer::OpenPeer,
+    panes::{Pane, Panes},
+    relay::Relay,
+};
 
 /// One entry of the list.
 #[derive(Clone, PartialEq)]
@@ -20,6 +26,7 @@ pub fn ConversationList() -> impl IntoView {
     let relay = expect_context::<Relay>();
     let open = expect_context::<OpenPeer>();
     let contacts = expect_context::<Contacts>();
+    let panes = expect_context::<Panes>();
     let entries = move || {
         relay.conversations.with(|c| {
             c.iter()
@@ -37,7 +44,21 @@ pub fn ConversationList() -> impl IntoView {
     };
     view! {
         <nav class="conversations" aria-label="Conversations">
-            <h2>"Conversations"</h2>
+            <div class="conversations-head">
+                <h2>"Conversations"</h2>
+                <button type="button" data-testid="new-conversation" on:click=move |_| {
+                    open.type_text(String::new());
+                    panes.show(Pane::Chat);
+                    // Once the conversation's view shows (at phone width it was hidden).
+                    request_animation_frame(|| {
+                        if let Some(field) = document().get_element_by_id("peer-id")
+                            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                        {
+                            let _ = field.focus();
+                        }
+                    });
+                }>"New conversation"</button>
+            </div>
             <Show
                 when=move || relay.conversations.with(|c| c.iter().next().is_some())
                 fallback=|| view! {
@@ -58,7 +79,12 @@ pub fn ConversationList() -> impl IntoView {
                                 <button type="button" data-testid="conversation"
                                     data-peer=peer.to_string() aria-current=current
                                     class:has-unread={unread > 0}
-                                    title=peer.to_string() on:click=move |_| open.set(peer)>
+                                    title=peer.to_string() on:click=move |_| {
+                                        open.set(peer);
+                                        // Back from the list at phone width: on screen again.
+                                        relay.read(Some(peer));
+                                        panes.show(Pane::Chat);
+                                    }>
                                     <span class="peer" dir="auto">{move || contacts.label(peer)}</span>
                                     <span class="preview" dir="auto">{e.preview}</span>
                                     {badge}

@@ -1,8 +1,12 @@
-//! The user's own id, with a copy button and the share link.
+//! The user's own id, with a copy button and the share link; collapsible, and collapsed
+//! at first at phone width, where the conversation needs the room.
 
 use leptos::prelude::*;
 
 use crate::{relay::Relay, share_link::share_link};
+
+/// The CSS media query of phone width, as in style.css.
+const PHONE_WIDTH: &str = "(max-width: 700px)";
 
 /// "Your id" with copy and share.
 #[component]
@@ -19,7 +23,14 @@ pub fn IdentityCard() -> impl IntoView {
         set_timeout(move || copied.set(None), std::time::Duration::from_secs(2));
     };
     let (id_for_copy, link_for_copy) = (id.clone(), link.clone());
+    let phone = window()
+        .match_media(PHONE_WIDTH)
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.matches());
     view! {
+        <details class="identity-card" open=!phone>
+        <summary data-testid="identity-summary">"Your id and share link"</summary>
         <section class="identity" aria-label="Your identity">
             <div class="identity-id">
                 <span class="label">"Your id"</span>
@@ -40,5 +51,6 @@ pub fn IdentityCard() -> impl IntoView {
                 </span>
             </div>
         </section>
+        </details>
     }
 }

@@ -51,8 +51,9 @@ pub fn Notifications() -> impl IntoView {
     );
     view! {
         <Show when=move || permission.get() == NotificationPermission::Default>
-            <button type="button" class="notify-me" data-testid="enable-notifications" on:click=ask>
-                "Notify me of new messages"
+            <button type="button" class="notify-me" data-testid="enable-notifications" on:click=ask
+                title="Notify me of messages that arrive while I look elsewhere">
+                "Notify me"
             </button>
         </Show>
     }
