@@ -203,7 +203,12 @@ test("the keyboard alone can send", { timeout: 60_000 }, async () => {
     const me = await idOf(page);
     await page.getByTestId("peer-id").focus();
     await page.keyboard.type(me);
+    // Tab on to the composer: past the message list, focusable so that the keyboard
+    // can scroll it.
     await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute("aria-label")), "Messages");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "message-input");
     await page.keyboard.type("typed, not clicked");
     await page.keyboard.press("Enter");
     await message(page, "out", "typed, not clicked").and(page.locator('[data-status="delivered"]')).waitFor();

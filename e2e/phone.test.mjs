@@ -4,7 +4,9 @@
 // Run by `cargo xtask test` (node --test).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ARTIFACTS, idOf, launchBrowser, message, openApp, sendFrom, startServer, submit } from "./support.mjs";
+import {
+  ARTIFACTS, accessibilityViolations, idOf, launchBrowser, message, openApp, sendFrom, startServer, submit,
+} from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -51,6 +53,7 @@ test("at phone width, the list and the conversation are two views and the compos
     assert.ok(await inView(phone, phone.getByTestId("message-input")), "the composer is in sight");
     assert.ok(await inView(phone, phone.getByTestId("send")));
     assert.ok(await inView(phone, message(phone, "out", "message 30 from the phone")), "the newest too");
+    assert.deepEqual(await accessibilityViolations(phone), [], "axe-core, a conversation at phone width");
 
     // Back to the list; an arriving message does not pull the person out of it.
     await phone.getByTestId("back-to-list").click();
@@ -60,6 +63,7 @@ test("at phone width, the list and the conversation are two views and the compos
     await phone.locator(`[data-testid="conversation"][data-peer="${friendId}"] [data-testid="unread"]`).waitFor();
     assert.ok(!(await chat.isVisible()), "still the list");
     await phone.screenshot({ path: `${ARTIFACTS}/phone-list.png` });
+    assert.deepEqual(await accessibilityViolations(phone), [], "axe-core, the list with an unread count");
     await entry.click();
     await message(phone, "in", "answer while you browse").waitFor();
     await phone.screenshot({ path: `${ARTIFACTS}/phone-conversation.png` });
@@ -91,6 +95,9 @@ test("light and dark, desktop and phone: screenshots of a named conversation", {
       );
       await alice.screenshot({ path: `${ARTIFACTS}/desktop-${colorScheme}.png` });
       await bob.screenshot({ path: `${ARTIFACTS}/phone-${colorScheme}.png` });
+      for (const page of [alice, bob]) {
+        assert.deepEqual(await accessibilityViolations(page), [], `axe-core, ${colorScheme}`);
+      }
       alice.assertNoErrors();
       bob.assertNoErrors();
       await alice.context().close();

@@ -123,6 +123,24 @@ export function message(page, direction, text) {
   return page.locator(`[data-testid="message"][data-direction="${direction}"]`, { hasText: text });
 }
 
+/** axe-core's script, injected into pages by `accessibilityViolations`. */
+const AXE = `${root}e2e/node_modules/axe-core/axe.min.js`;
+
+/**
+ * Runs axe-core (WCAG 2.1 A and AA, and its best practices) on `page` as it is now and
+ * returns the violations, each as "rule: target, target…", to assert empty.
+ */
+export async function accessibilityViolations(page) {
+  if (!(await page.evaluate(() => "axe" in window))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+    });
+    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  return violations;
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A free port on 127.0.0.1. */

@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";
-import { idOf, launchBrowser, message, online, openApp, startServer, submit } from "./support.mjs";
+import {
+  accessibilityViolations, idOf, launchBrowser, message, online, openApp, startServer, submit,
+} from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -108,6 +110,9 @@ test("a share link pasted as the address opens its peer's conversation; one's ow
     const alice = await openApp(await browser.newContext(), server.url);
     const bob = await openApp(await browser.newContext(), server.url);
     const bobLink = await bob.getByTestId("share-link").getAttribute("href");
+    await alice.getByTestId("peer-id").fill("3f2b8c1e-9d4a");
+    await alice.locator("#peer-id-error").filter({ hasText: "not a peer id" }).waitFor();
+    assert.deepEqual(await accessibilityViolations(alice), [], "axe-core, an invalid id");
     await alice.getByTestId("peer-id").fill(bobLink);
     assert.equal(await alice.getByTestId("peer-id").inputValue(), await idOf(bob), "the link's id");
     assert.equal(await alice.locator('#peer-id-error').innerText(), "");
@@ -141,6 +146,7 @@ test("a first message to a new id asks first; a named contact is shown by name, 
     await input.press("Enter");
     await confirm.waitFor();
     assert.match(await alice.locator(".new-contact").innerText(), new RegExp(`${bobId} is a new contact`));
+    assert.deepEqual(await accessibilityViolations(alice), [], "axe-core, the confirmation");
     await alice.getByRole("button", { name: "Cancel" }).click();
     await confirm.waitFor({ state: "detached" });
     assert.equal(await message(alice, "out", "are you Bob?").count(), 0, "nothing sent");
@@ -203,6 +209,7 @@ test("reading further up, new messages do not move the view; a button says they 
     const button = page.getByTestId("new-messages");
     await button.waitFor();
     assert.equal(await list.evaluate((el) => el.scrollTop), 0, "the view stayed where it was read");
+    assert.deepEqual(await accessibilityViolations(page), [], "axe-core, the new-messages button");
     assert.equal(await announcer.locator("p").count(), 1, "announced once, the latest only");
     assert.match(await announcer.innerText(), /arrived while reading/);
     await button.click();
@@ -345,6 +352,7 @@ test("a browser that will not keep messages says so, and still sends them", { ti
     await page.getByTestId("message-input").fill("not kept, still sent");
     await submit(page, "not kept, still sent");
     await page.getByTestId("storage-refused").waitFor();
+    assert.deepEqual(await accessibilityViolations(page), [], "axe-core, the storage warning");
     await message(bob, "in", "not kept, still sent").waitFor();
     await message(page, "out", "not kept, still sent").and(page.locator('[data-status="delivered"]')).waitFor();
     page.assertNoErrors();

@@ -85,7 +85,8 @@ pub fn ConversationView() -> impl IntoView {
     };
     view! {
         <div class="messages-pane">
-            <ol class="messages" node_ref=list aria-label="Messages" on:scroll=move |_| on_scroll()>
+            <ol class="messages" node_ref=list aria-label="Messages" tabindex="0"
+                on:scroll=move |_| on_scroll()>
                 <For each=rows key=|(m, day)| (m.id, m.status.clone(), day.clone())
                     children=move |(m, day)| {
                     let peer = open.get_untracked();
