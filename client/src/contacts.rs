@@ -100,12 +100,7 @@ impl Contacts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn peer(n: u8) -> PeerId {
-        format!("00000000-0000-4000-8000-0000000000{n:02x}")
-            .parse()
-            .unwrap()
-    }
+    use crate::test_ids::*;
 
     #[test]
     fn names_are_trimmed_bounded_and_forgotten_when_blank() {

@@ -360,18 +360,7 @@ impl Conversations {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn peer(n: u8) -> PeerId {
-        format!("00000000-0000-4000-8000-0000000000{n:02x}")
-            .parse()
-            .unwrap()
-    }
-
-    fn id(n: u8) -> MessageId {
-        format!("00000000-0000-4000-9000-0000000000{n:02x}")
-            .parse()
-            .unwrap()
-    }
+    use crate::test_ids::*;
 
     fn envelope(from: PeerId, n: u8, body: &str, seq: u64) -> Envelope {
         Envelope {

@@ -51,12 +51,7 @@ impl Drafts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn peer(n: u8) -> PeerId {
-        format!("00000000-0000-4000-8000-0000000000{n:02x}")
-            .parse()
-            .unwrap()
-    }
+    use crate::test_ids::*;
 
     #[test]
     fn each_conversation_keeps_its_own_draft() {

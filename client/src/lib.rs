@@ -18,6 +18,8 @@ pub mod panes;
 pub mod relay;
 pub mod share_link;
 pub mod socket;
+#[cfg(test)]
+mod test_ids;
 
 use components::{
     Announcer, Composer, ConnectionStatus, ConversationHeader, ConversationList, ConversationView,

@@ -230,13 +230,18 @@ impl Relay {
                     self.problem.set(Some(rejection.message));
                 }
                 messenger::Update::Received(envelope) => {
+                    // On screen while the person looks: seen as it arrives, in the same
+                    // change (one render, one write below).
+                    let seen = self.reading.get_value() == Some(envelope.from) && attending();
                     let mut new = false;
-                    self.conversations.update(|c| new = c.receive(&envelope));
+                    self.conversations.update(|c| {
+                        new = c.receive(&envelope);
+                        if new && seen {
+                            c.mark_read(envelope.from);
+                        }
+                    });
                     if new {
                         changed = true;
-                        if self.reading.get_value() == Some(envelope.from) {
-                            self.mark_read();
-                        }
                         self.announcement.update(|a| {
                             let n = a.as_ref().map_or(0, |(n, ..)| n + 1);
                             *a = Some((n, envelope.from, envelope.body));

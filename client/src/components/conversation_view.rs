@@ -1,6 +1,7 @@
 //! The messages of the open conversation, newest last, with a separator at each new day.
-//! Bodies are shown as text. The view follows new messages only while the reader is at the bottom; reading further up,
-//! a "new messages" button says something arrived, and takes them down to it.
+//! Bodies are shown as text. The view follows new messages only while the reader is at
+//! the bottom; reading further up, a "new messages" button says something arrived, and
+//! takes them down to it.
 
 use leptos::{html, prelude::*};
 
