@@ -52,7 +52,7 @@ test("two people exchange messages both ways through the UI", { timeout: 60_000 
   }
 });
 
-test("every tab of a browser receives", { timeout: 60_000 }, async () => {
+test("every tab of a browser receives, and shows what the others write", { timeout: 60_000 }, async () => {
   const server = await startServer();
   try {
     const bobContext = await browser.newContext();
@@ -65,6 +65,10 @@ test("every tab of a browser receives", { timeout: 60_000 }, async () => {
     await sendFrom(alice, bobId, "to both tabs");
     await message(bobTab1, "in", "to both tabs").waitFor();
     await message(bobTab2, "in", "to both tabs").waitFor();
+    // What one tab writes shows in the other, and follows its status there too.
+    await sendFrom(bobTab1, await idOf(alice), "from the first tab");
+    await message(alice, "in", "from the first tab").waitFor();
+    await message(bobTab2, "out", "from the first tab").and(bobTab2.locator('[data-status="delivered"]')).waitFor();
   } finally {
     await server.stop();
   }

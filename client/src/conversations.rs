@@ -1,17 +1,21 @@
 //! [`Conversations`]: the messages exchanged with each peer, grouped by peer, in the
 //! server's order (newest last); the conversation with the latest activity first. Plain
-//! data: kept in `localStorage` as JSON, merged with other tabs' copies.
+//! data: what changes is handed out as [`Changes`], one record per message and per
+//! conversation, for [`history`](crate::history) to keep and other tabs to merge in.
+//! Only part of a long conversation may be here: older messages are loaded as the person
+//! scrolls up.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use relay_shared::{Envelope, MessageId, PeerId, messenger::Draft};
 use serde::{Deserialize, Serialize};
 
-/// The most messages kept per conversation; older ones are dropped from this browser.
-pub const MAX_KEPT: usize = 1000;
+/// Where messages the server has not ordered yet go in a conversation's order: after
+/// every ordered one (a `seq` stays far below this), by when they were written.
+const UNORDERED: u64 = 1 << 52;
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Direction {
     /// From the peer.
     In,
@@ -93,6 +97,62 @@ pub struct Message {
     pub seq: u64,
 }
 
+impl Message {
+    /// Its place in its conversation: the server's order, then (not stored yet) when it
+    /// was written.
+    pub fn order(&self) -> u64 {
+        if self.seq > 0 {
+            self.seq
+        } else {
+            UNORDERED + self.at
+        }
+    }
+
+    /// Whether it waits to be stored by the server (it is in the outbox).
+    pub fn is_unsent(&self) -> bool {
+        self.direction == Direction::Out && self.status == Status::Sending
+    }
+
+    /// This copy and another of the same message as one: the furthest status, the
+    /// server's order once either knows it.
+    pub fn merged(mut self, other: &Message) -> Message {
+        if other.status.rank() > self.status.rank() {
+            self.status = other.status.clone();
+        }
+        if self.seq == 0 {
+            self.seq = other.seq;
+        }
+        self
+    }
+}
+
+/// A conversation without its messages: what is kept besides them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The peer.
+    pub peer: PeerId,
+    /// How many of the newest incoming messages the person has not seen.
+    pub unread: usize,
+    /// How recent its latest activity is, relative to the others' (higher: later).
+    pub activity: u64,
+}
+
+/// What changed, as the records to keep: conversations' summaries and whole messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// Conversations whose summary changed.
+    pub conversations: Vec<Summary>,
+    /// Messages added or changed, with the peer of their conversation.
+    pub messages: Vec<(PeerId, Message)>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.conversations.is_empty() && self.messages.is_empty()
+    }
+}
+
 /// The messages exchanged with one peer, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
@@ -103,16 +163,52 @@ pub struct Conversation {
     /// How many of the newest incoming messages the person has not seen.
     #[serde(default)]
     pub unread: usize,
+    /// How recent its latest activity is, relative to the others' (higher: later).
+    #[serde(default)]
+    pub activity: u64,
+    /// Whether older messages are kept than those here.
+    #[serde(skip)]
+    pub more_kept: bool,
 }
 
 impl Conversation {
     /// An empty conversation with `peer`.
     fn new(peer: PeerId) -> Self {
+        Self::kept(
+            Summary {
+                peer,
+                unread: 0,
+                activity: 0,
+            },
+            Vec::new(),
+            false,
+        )
+    }
+
+    /// A conversation as kept: its summary, its newest `messages` (in order), and
+    /// whether there are older ones.
+    pub fn kept(summary: Summary, messages: Vec<Message>, more_kept: bool) -> Self {
         Self {
-            peer,
-            messages: Vec::new(),
-            unread: 0,
+            peer: summary.peer,
+            messages,
+            unread: summary.unread,
+            activity: summary.activity,
+            more_kept,
         }
+    }
+
+    /// Its summary, to keep.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            peer: self.peer,
+            unread: self.unread,
+            activity: self.activity,
+        }
+    }
+
+    /// The place of its oldest message here, from which older ones are loaded.
+    pub fn oldest_order(&self) -> Option<u64> {
+        self.messages.first().map(Message::order)
     }
 
     /// The first message not seen yet, if any: the `unread`-th incoming from the end.
@@ -140,24 +236,40 @@ impl Conversation {
                 .unwrap_or(self.messages.len())
         };
         self.messages.insert(at, message);
-        if self.messages.len() > MAX_KEPT {
-            self.messages.drain(..self.messages.len() - MAX_KEPT);
-        }
     }
 }
 
+/// A message's key: who wrote it, in which conversation, and its id.
+type Key = (Direction, PeerId, MessageId);
+
 /// Every conversation, the most recently active first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "Kept")]
 pub struct Conversations {
     list: Vec<Conversation>,
     /// Messages already here, by direction, peer and id: each appears once, however
     /// often it arrives.
     #[serde(skip)]
-    seen: HashSet<(Direction, PeerId, MessageId)>,
+    seen: HashSet<Key>,
+    /// Conversations whose summary changed since [`take_changes`](Self::take_changes).
+    #[serde(skip)]
+    changed: BTreeSet<PeerId>,
+    /// Messages added or changed since then.
+    #[serde(skip)]
+    changed_messages: BTreeSet<Key>,
 }
 
-/// The conversations as kept: the index of what is already here is rebuilt on reading.
+/// The same conversations, whatever is still to keep of them.
+impl PartialEq for Conversations {
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
+    }
+}
+
+impl Eq for Conversations {}
+
+/// The conversations as a whole, as versions before IndexedDB kept them in
+/// `localStorage` (most recent first, without `activity`).
 #[derive(Deserialize)]
 struct Kept {
     list: Vec<Conversation>,
@@ -165,32 +277,110 @@ struct Kept {
 
 impl From<Kept> for Conversations {
     fn from(kept: Kept) -> Self {
-        let seen = kept
+        let count = kept.list.len() as u64;
+        let list = kept
             .list
-            .iter()
-            .flat_map(|c| c.messages.iter().map(|m| (m.direction, c.peer, m.id)))
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut c)| {
+                if c.activity == 0 {
+                    c.activity = count - i as u64;
+                }
+                c
+            })
             .collect();
-        Self {
-            list: kept.list,
-            seen,
-        }
+        Self::restore(list)
     }
 }
 
 impl Conversations {
-    /// Reads conversations kept as JSON.
+    /// Conversations as kept (in any order), with the messages loaded of each.
+    pub fn restore(mut list: Vec<Conversation>) -> Self {
+        list.sort_by_key(|c| std::cmp::Reverse(c.activity));
+        let seen = list
+            .iter()
+            .flat_map(|c| c.messages.iter().map(|m| (m.direction, c.peer, m.id)))
+            .collect();
+        Self {
+            list,
+            seen,
+            ..Self::default()
+        }
+    }
+
+    /// Reads conversations kept as one JSON document (the `localStorage` format of
+    /// versions before IndexedDB).
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(json)
     }
 
-    /// The conversations as JSON, to keep.
+    /// The conversations as one JSON document.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Every conversation and message here, as records to keep: for moving them into
+    /// IndexedDB.
+    pub fn all_records(&self) -> Changes {
+        Changes {
+            conversations: self.list.iter().map(Conversation::summary).collect(),
+            messages: self
+                .list
+                .iter()
+                .flat_map(|c| c.messages.iter().map(|m| (c.peer, m.clone())))
+                .collect(),
+        }
+    }
+
+    /// What changed since the last call, as records to keep.
+    pub fn take_changes(&mut self) -> Changes {
+        let peers = std::mem::take(&mut self.changed);
+        let keys = std::mem::take(&mut self.changed_messages);
+        let conversations = peers
+            .into_iter()
+            .filter_map(|peer| self.get(peer).map(Conversation::summary))
+            .collect();
+        let messages = keys
+            .into_iter()
+            .filter_map(|(direction, peer, id)| {
+                let message = self
+                    .get(peer)?
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.id == id && m.direction == direction)?;
+                Some((peer, message.clone()))
+            })
+            .collect();
+        Changes {
+            conversations,
+            messages,
+        }
+    }
+
+    /// Hands `changes` (from [`take_changes`](Self::take_changes)) back, unkept: they
+    /// come out again, as they are then, with the next changes.
+    pub fn unkept(&mut self, changes: &Changes) {
+        self.changed
+            .extend(changes.conversations.iter().map(|s| s.peer));
+        self.changed_messages.extend(
+            changes
+                .messages
+                .iter()
+                .map(|(peer, m)| (m.direction, *peer, m.id)),
+        );
+    }
+
+    /// Whether something changed that [`take_changes`](Self::take_changes) has not
+    /// handed out.
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty() || !self.changed_messages.is_empty()
     }
 
     /// Adds a message this browser is sending to `peer`, as `Sending`.
     pub fn send(&mut self, peer: PeerId, id: MessageId, body: String, at: u64) {
         self.seen.insert((Direction::Out, peer, id));
+        self.changed_messages.insert((Direction::Out, peer, id));
         self.bring_to_front(peer).place(Message {
             id,
             direction: Direction::Out,
@@ -214,6 +404,8 @@ impl Conversations {
         {
             return false;
         }
+        self.changed_messages
+            .insert((Direction::In, envelope.from, envelope.id));
         let conversation = self.bring_to_front(envelope.from);
         conversation.place(Message {
             id: envelope.id,
@@ -230,47 +422,74 @@ impl Conversations {
     /// Moves the outgoing message `id` on to `status` (never back), noting its `seq` once
     /// known. Returns whether it was found.
     pub fn set_status(&mut self, id: MessageId, status: Status, seq: Option<u64>) -> bool {
-        let found = self
-            .list
-            .iter_mut()
-            .flat_map(|c| c.messages.iter_mut())
-            .find(|m| m.id == id && m.direction == Direction::Out);
-        match found {
-            Some(message) => {
-                if status.rank() >= message.status.rank() {
-                    message.status = status;
-                }
-                if let Some(seq) = seq {
-                    message.seq = seq;
-                }
-                true
-            }
-            None => false,
+        let found = self.list.iter_mut().find_map(|c| {
+            let peer = c.peer;
+            c.messages
+                .iter_mut()
+                .rev()
+                .find(|m| m.id == id && m.direction == Direction::Out)
+                .map(|m| (peer, m))
+        });
+        let Some((peer, message)) = found else {
+            return false;
+        };
+        let before = (message.status.clone(), message.seq);
+        if status.rank() >= message.status.rank() {
+            message.status = status;
         }
+        if let Some(seq) = seq {
+            message.seq = seq;
+        }
+        if (message.status.clone(), message.seq) != before {
+            self.changed_messages.insert((Direction::Out, peer, id));
+        }
+        true
     }
 
-    /// Takes in another copy (another tab's): every message of either, each at its
-    /// furthest status.
-    pub fn merge(&mut self, other: Conversations) {
-        for conversation in other.list.into_iter().rev() {
-            let peer = conversation.peer;
-            self.open(peer);
+    /// Takes in what another tab kept: every message of either, each at its furthest
+    /// status. It is kept already, so it is not a change to keep again.
+    pub fn merge(&mut self, theirs: Changes) {
+        for summary in theirs.conversations {
+            let mine = self.entry(summary.peer);
             // Both tabs count what arrives; what one has seen is seen.
-            if let Some(mine) = self.list.iter_mut().find(|c| c.peer == peer) {
-                mine.unread = mine.unread.min(conversation.unread);
-            }
-            for message in conversation.messages {
-                let key = (message.direction, peer, message.id);
-                if self.seen.insert(key) {
-                    if let Some(mine) = self.list.iter_mut().find(|c| c.peer == peer) {
-                        mine.place(message);
-                    }
-                } else if message.direction == Direction::Out {
-                    let seq = (message.seq > 0).then_some(message.seq);
-                    self.set_status(message.id, message.status, seq);
+            mine.unread = mine.unread.min(summary.unread);
+            mine.activity = mine.activity.max(summary.activity);
+        }
+        for (peer, message) in theirs.messages {
+            let key = (message.direction, peer, message.id);
+            let mine = self.entry(peer);
+            if let Some(at) = mine
+                .messages
+                .iter()
+                .rposition(|m| m.id == message.id && m.direction == message.direction)
+            {
+                let merged = mine.messages[at].clone().merged(&message);
+                if merged.seq != mine.messages[at].seq {
+                    // Its place may have changed with its order.
+                    mine.messages.remove(at);
+                    mine.place(merged);
+                } else {
+                    mine.messages[at] = merged;
                 }
+            } else if self.seen.insert(key) {
+                self.entry(peer).place(message);
             }
         }
+        self.list.sort_by_key(|c| std::cmp::Reverse(c.activity));
+    }
+
+    /// Adds older messages of `peer`'s conversation, loaded from what is kept (those
+    /// already here are skipped); `more_kept`: whether there are older ones still.
+    pub fn add_older(&mut self, peer: PeerId, older: Vec<Message>, more_kept: bool) {
+        let fresh: Vec<Message> = older
+            .into_iter()
+            .filter(|m| self.seen.insert((m.direction, peer, m.id)))
+            .collect();
+        let conversation = self.entry(peer);
+        for message in fresh {
+            conversation.place(message);
+        }
+        conversation.more_kept = more_kept;
     }
 
     /// The outgoing messages not yet stored by the server, oldest first: to send again.
@@ -279,19 +498,16 @@ impl Conversations {
             .list
             .iter()
             .flat_map(|c| {
-                c.messages
-                    .iter()
-                    .filter(|m| m.direction == Direction::Out && m.status == Status::Sending)
-                    .map(|m| {
-                        (
-                            m.at,
-                            Draft {
-                                id: m.id,
-                                to: c.peer,
-                                body: m.body.clone(),
-                            },
-                        )
-                    })
+                c.messages.iter().filter(|m| m.is_unsent()).map(|m| {
+                    (
+                        m.at,
+                        Draft {
+                            id: m.id,
+                            to: c.peer,
+                            body: m.body.clone(),
+                        },
+                    )
+                })
             })
             .collect();
         drafts.sort_by_key(|(at, _)| *at);
@@ -309,7 +525,11 @@ impl Conversations {
     /// Makes sure a conversation with `peer` exists (it may have no messages yet).
     pub fn open(&mut self, peer: PeerId) {
         if self.get(peer).is_none() {
-            self.list.insert(0, Conversation::new(peer));
+            let activity = self.latest_activity() + 1;
+            let mut conversation = Conversation::new(peer);
+            conversation.activity = activity;
+            self.list.insert(0, conversation);
+            self.changed.insert(peer);
         }
     }
 
@@ -318,7 +538,10 @@ impl Conversations {
     pub fn mark_read(&mut self, peer: PeerId) -> Option<MessageId> {
         let conversation = self.list.iter_mut().find(|c| c.peer == peer)?;
         let first = conversation.first_unread();
-        conversation.unread = 0;
+        if conversation.unread > 0 {
+            conversation.unread = 0;
+            self.changed.insert(peer);
+        }
         first
     }
 
@@ -347,13 +570,33 @@ impl Conversations {
         self.list.iter()
     }
 
+    fn latest_activity(&self) -> u64 {
+        self.list.first().map_or(0, |c| c.activity)
+    }
+
+    /// The conversation with `peer`, made the most recently active (a changed summary).
     fn bring_to_front(&mut self, peer: PeerId) -> &mut Conversation {
-        let conversation = match self.list.iter().position(|c| c.peer == peer) {
+        let activity = self.latest_activity() + 1;
+        let mut conversation = match self.list.iter().position(|c| c.peer == peer) {
             Some(i) => self.list.remove(i),
             None => Conversation::new(peer),
         };
+        conversation.activity = activity;
         self.list.insert(0, conversation);
+        self.changed.insert(peer);
         &mut self.list[0]
+    }
+
+    /// The conversation with `peer`, added (least recently active) if there is none.
+    fn entry(&mut self, peer: PeerId) -> &mut Conversation {
+        let at = match self.list.iter().position(|c| c.peer == peer) {
+            Some(at) => at,
+            None => {
+                self.list.push(Conversation::new(peer));
+                self.list.len() - 1
+            }
+        };
+        &mut self.list[at]
     }
 }
 
@@ -464,7 +707,12 @@ mod tests {
         theirs.set_status(id(1), Status::Delivered, Some(5));
         theirs.send(peer(1), id(2), "from the other tab".into(), 2);
         theirs.receive(&envelope(peer(3), 3, "only they saw", 7));
-        mine.merge(Conversations::from_json(&theirs.to_json()).unwrap());
+        mine.take_changes();
+        mine.merge(theirs.take_changes());
+        assert!(
+            !mine.has_changes(),
+            "what another tab kept is not kept again"
+        );
         assert_eq!(bodies(&mine, peer(1)), ["from here", "from the other tab"]);
         assert_eq!(
             mine.get(peer(1)).unwrap().messages[0].status,
@@ -473,16 +721,26 @@ mod tests {
         assert_eq!(bodies(&mine, peer(3)), ["only they saw"]);
         // Merging again changes nothing.
         let before = mine.clone();
-        mine.merge(Conversations::from_json(&theirs.to_json()).unwrap());
+        mine.merge(theirs.all_records());
         assert_eq!(mine, before);
+        let order: Vec<PeerId> = mine.iter().map(|c| c.peer).collect();
+        assert_eq!(order, [peer(3), peer(1)], "their latest activity first");
     }
 
     #[test]
-    fn a_conversation_keeps_the_latest_messages() {
+    fn every_message_is_kept_and_older_ones_are_added_below() {
+        let message = |n: u64| Message {
+            id: MessageId::from_uuid(uuid::Uuid::from_u128(u128::from(n) + 1)),
+            direction: Direction::In,
+            body: n.to_string(),
+            at: n,
+            status: Status::Delivered,
+            seq: n + 1,
+        };
         let mut c = Conversations::default();
-        for n in 0..(MAX_KEPT as u64 + 5) {
+        for n in 3000..5000 {
             c.receive(&Envelope {
-                id: MessageId::from_uuid(uuid::Uuid::from_u128(u128::from(n) + 1)),
+                id: message(n).id,
                 from: peer(1),
                 to: peer(0),
                 body: n.to_string(),
@@ -490,9 +748,76 @@ mod tests {
                 seq: n + 1,
             });
         }
-        let kept = &c.get(peer(1)).unwrap().messages;
-        assert_eq!(kept.len(), MAX_KEPT);
-        assert_eq!(kept[0].body, "5");
+        assert_eq!(c.get(peer(1)).unwrap().messages.len(), 2000, "no cap");
+        assert_eq!(c.get(peer(1)).unwrap().oldest_order(), Some(3001));
+        // Loaded from what is kept as the person scrolls up; one already here is not
+        // added twice.
+        c.add_older(peer(1), (2990..=3000).map(message).collect(), true);
+        let conversation = c.get(peer(1)).unwrap();
+        assert_eq!(conversation.messages.len(), 2010);
+        assert_eq!(conversation.messages[0].body, "2990");
+        assert!(conversation.more_kept);
+    }
+
+    #[test]
+    fn changes_are_the_records_that_changed_once_each() {
+        let mut c = Conversations::default();
+        c.send(peer(1), id(1), "out".into(), 1);
+        c.receive(&envelope(peer(2), 2, "in", 3));
+        let changes = c.take_changes();
+        let peers: Vec<PeerId> = changes.conversations.iter().map(|s| s.peer).collect();
+        assert_eq!(peers.len(), 2);
+        assert_eq!(changes.messages.len(), 2);
+        assert!(c.take_changes().is_empty(), "handed out once");
+        // Not kept (the browser refused): handed out again with the next ones.
+        c.unkept(&changes);
+        assert_eq!(c.take_changes(), changes);
+
+        // A status moving on changes only that message; one that cannot move, nothing.
+        c.set_status(id(1), Status::Sent, Some(7));
+        let changes = c.take_changes();
+        assert!(changes.conversations.is_empty());
+        assert_eq!(changes.messages[0].1.status, Status::Sent);
+        c.set_status(id(1), Status::Sent, Some(7));
+        assert!(!c.has_changes());
+        // Reading changes the summary only.
+        c.mark_read(peer(2));
+        let changes = c.take_changes();
+        assert_eq!(
+            (changes.conversations.len(), changes.messages.len()),
+            (1, 0)
+        );
+        assert_eq!(changes.conversations[0].unread, 0);
+        c.mark_read(peer(2));
+        assert!(!c.has_changes(), "nothing was unread");
+
+        // Kept, then restored: the same conversations, most recent first.
+        let all = c.all_records();
+        let mut restored = Conversations::default();
+        restored.merge(all);
+        assert_eq!(
+            restored.iter().map(|c| c.peer).collect::<Vec<_>>(),
+            c.iter().map(|c| c.peer).collect::<Vec<_>>()
+        );
+        assert_eq!(restored.drafts().len(), 0, "sent already");
+    }
+
+    #[test]
+    fn a_merged_copy_keeps_the_furthest_status_and_the_servers_order() {
+        let out = |status, seq| Message {
+            id: id(1),
+            direction: Direction::Out,
+            body: "x".into(),
+            at: 5,
+            status,
+            seq,
+        };
+        let merged = out(Status::Delivered, 0).merged(&out(Status::Sent, 9));
+        assert_eq!((merged.status.clone(), merged.seq), (Status::Delivered, 9));
+        assert_eq!(merged.order(), 9);
+        assert!(out(Status::Sending, 0).order() > out(Status::Sent, 1 << 40).order());
+        assert!(out(Status::Sending, 0).is_unsent());
+        assert!(!out(Status::Failed("no".into()), 0).is_unsent());
     }
 
     #[test]
@@ -518,8 +843,9 @@ mod tests {
 
         // Another tab saw peer 2's message: seen here too.
         let mut theirs = c.clone();
+        theirs.take_changes();
         theirs.mark_read(peer(2));
-        c.merge(Conversations::from_json(&theirs.to_json()).unwrap());
+        c.merge(theirs.take_changes());
         assert_eq!(c.total_unread(), 0);
         // Kept: counts written before this field existed read as none unread.
         let old = r#"{"list":[{"peer":"00000000-0000-4000-8000-000000000001","messages":[]}]}"#;

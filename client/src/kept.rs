@@ -48,3 +48,10 @@ pub fn write<T: Serialize>(key: &str, value: &T) -> Result<(), Refused> {
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window().and_then(|w| w.local_storage().ok().flatten())
 }
+
+/// Removes what is kept under `key`.
+pub fn remove(key: &str) {
+    if let Some(storage) = storage() {
+        let _ = storage.remove_item(key);
+    }
+}

@@ -11,6 +11,7 @@ pub mod components;
 pub mod contacts;
 pub mod conversations;
 pub mod drafts;
+pub mod history;
 pub mod identity;
 pub mod kept;
 pub mod open_peer;

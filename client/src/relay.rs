@@ -1,8 +1,9 @@
 //! [`Relay`]: the app's link to the relay server, over the shared
 //! [`Messenger`](relay_shared::messenger::Messenger): registers on every connect, keeps
-//! each message until the server stored it (in `localStorage`, resent with the same id
-//! after a reload or a reconnect), shows each incoming message once, and follows statuses
-//! to `delivered`. Its state is in signals, for the components to show.
+//! each message until the server stored it (in IndexedDB, through [`History`]; resent
+//! with the same id after a reload or a reconnect), shows each incoming message once,
+//! confirms it to the server once kept, and follows statuses to `delivered`. Its state is
+//! in signals, for the components to show.
 
 use std::time::Duration;
 
@@ -12,16 +13,17 @@ use relay_shared::{
     messenger::{self, Messenger},
     socketio::{Client, ClientConfig, Event},
 };
+use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
-    conversations::{Conversations, Status},
+    conversations::{Changes, Conversations, Status},
+    history::History,
     identity::Identity,
-    kept,
     socket::{self, Socket},
 };
 
-/// The `localStorage` key of the kept conversations (unsent messages included).
-pub const CONVERSATIONS_KEY: &str = "relay.conversations";
+/// The channel on which tabs of this browser tell each other what they kept.
+const TABS_CHANNEL: &str = "relay.history";
 
 /// How often messages the server turned away for a passing reason are tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
@@ -56,6 +58,17 @@ impl Link {
     }
 }
 
+/// Where the conversations are kept, as far as this page knows.
+#[derive(Clone)]
+enum Keeping {
+    /// IndexedDB is being opened and read.
+    Opening,
+    /// Kept in IndexedDB.
+    Kept(History),
+    /// The browser gave no IndexedDB: nothing outlives the page.
+    Unavailable,
+}
+
 /// The link to the relay; `Copy`, so every component and closure can hold it.
 #[derive(Clone, Copy)]
 pub struct Relay {
@@ -69,6 +82,8 @@ pub struct Relay {
     pub problem: RwSignal<Option<String>>,
     /// The browser refused to keep the conversations (quota, private mode).
     pub storage_refused: RwSignal<bool>,
+    /// Whether the kept conversations have been read (until then the list is empty).
+    pub loaded: RwSignal<bool>,
     /// The latest message received, for the screen reader: (how many so far, from, body).
     pub announcement: RwSignal<Option<(u64, PeerId, String)>>,
     /// The conversation on screen, whose messages are seen as they arrive while the
@@ -77,48 +92,77 @@ pub struct Relay {
     /// The first message that was new when the person last came to the conversation on
     /// screen: a "new messages" divider goes before it.
     divider: RwSignal<Option<MessageId>>,
+    /// Whether older messages are being loaded (one page at a time).
+    loading_older: StoredValue<bool>,
+    keeping: StoredValue<Keeping, LocalStorage>,
+    /// The other tabs of this browser.
+    tabs: StoredValue<Option<web_sys::BroadcastChannel>, LocalStorage>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
-    messenger: StoredValue<Messenger, LocalStorage>,
+    /// The protocol's state; made once the kept outbox is read.
+    messenger: StoredValue<Option<Messenger>, LocalStorage>,
 }
 
 impl Relay {
     /// Connects to the server at `server` (an origin) as `identity`, resuming the kept
     /// conversations and sending again what the server had not stored.
     pub fn start(server: &str, identity: Identity) -> Self {
-        let conversations: Conversations = kept::read(CONVERSATIONS_KEY);
-        let messenger = Messenger::new(
-            identity.id,
-            identity.secret,
-            conversations.drafts(),
-            conversations.received().collect::<Vec<_>>(),
-        );
         let relay = Self {
             me: identity.id,
-            conversations: RwSignal::new(conversations),
+            conversations: RwSignal::new(Conversations::default()),
             link: RwSignal::new(Link::Connecting),
             problem: RwSignal::new(None),
             storage_refused: RwSignal::new(false),
+            loaded: RwSignal::new(false),
             announcement: RwSignal::new(None),
             reading: StoredValue::new(None),
             divider: RwSignal::new(None),
+            loading_older: StoredValue::new(false),
+            keeping: StoredValue::new_local(Keeping::Opening),
+            tabs: StoredValue::new_local(None),
             socket: StoredValue::new_local(None),
-            messenger: StoredValue::new_local(messenger),
+            messenger: StoredValue::new_local(None),
         };
-        let socket = Socket::connect(server, ClientConfig::default(), move |event| {
-            relay.on_event(event);
-        });
-        relay.socket.set_value(Some(socket));
-
-        // Another tab of this browser kept something new: take it in.
-        let storage = window_event_listener(leptos::ev::storage, move |event| {
-            if event.key().as_deref() == Some(CONVERSATIONS_KEY)
-                && let Some(json) = event.new_value()
-                && let Ok(theirs) = Conversations::from_json(&json)
-            {
-                relay.conversations.update(|c| c.merge(theirs));
+        let server = server.to_owned();
+        // The kept conversations first: the outbox in them is what the messenger resends.
+        leptos::task::spawn_local(async move {
+            let keeping = match History::open().await {
+                Ok(history) => {
+                    // A refused move leaves the old copy where it is, for next time.
+                    let moved = history.migrate_legacy().await;
+                    match history.load().await {
+                        Ok(mut kept) => {
+                            // Sent while this was read: added, and kept below.
+                            relay.conversations.update(|c| {
+                                let meanwhile = std::mem::take(c).all_records();
+                                kept.merge(meanwhile.clone());
+                                kept.unkept(&meanwhile);
+                                *c = kept;
+                            });
+                            relay.storage_refused.set(moved.is_err());
+                            Keeping::Kept(history)
+                        }
+                        Err(_) => Keeping::Unavailable,
+                    }
+                }
+                Err(_) => Keeping::Unavailable,
+            };
+            if matches!(keeping, Keeping::Unavailable) {
+                // An older version's copy still shows, and stays where it is.
+                let legacy = crate::kept::read::<Option<Conversations>>(crate::history::LEGACY_KEY);
+                if let Some(legacy) = legacy {
+                    relay
+                        .conversations
+                        .update(|c| c.merge(legacy.all_records()));
+                }
+                relay.storage_refused.set(true);
             }
+            relay.keeping.set_value(keeping);
+            relay.loaded.set(true);
+            relay.listen_to_other_tabs();
+            relay.connect(&server, identity);
+            relay.keep();
         });
-        on_cleanup(move || storage.remove());
+
         // Back to the page: what is on screen is seen.
         let mut looking = Vec::new();
         for event in ["focus", "visibilitychange"] {
@@ -136,13 +180,74 @@ impl Relay {
             offline.remove();
             online.remove();
         });
-        if !browser_online() {
-            relay.network_lost();
-        }
         if let Ok(retry) = set_interval_with_handle(move || relay.retry(), RETRY_EVERY) {
             on_cleanup(move || retry.clear());
         }
         relay
+    }
+
+    /// Makes the messenger, with the outbox as kept, and connects.
+    fn connect(self, server: &str, identity: Identity) {
+        let messenger = self.conversations.with_untracked(|c| {
+            Messenger::new(
+                identity.id,
+                identity.secret,
+                c.drafts(),
+                c.received().collect::<Vec<_>>(),
+            )
+        });
+        self.messenger.set_value(Some(messenger));
+        let socket = Socket::connect(server, ClientConfig::default(), move |event| {
+            self.on_event(event);
+        });
+        self.socket.set_value(Some(socket));
+        if !browser_online() {
+            self.network_lost();
+        }
+    }
+
+    /// Takes in what other tabs of this browser keep, as they keep it.
+    fn listen_to_other_tabs(self) {
+        let Ok(channel) = web_sys::BroadcastChannel::new(TABS_CHANNEL) else {
+            return;
+        };
+        let on_message =
+            Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+                if let Some(json) = event.data().as_string()
+                    && let Ok(theirs) = serde_json::from_str::<Changes>(&json)
+                {
+                    self.conversations.update(|c| c.merge(theirs));
+                }
+            });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        // Lives as long as the page.
+        on_message.forget();
+        self.tabs.set_value(Some(channel));
+    }
+
+    /// Loads the next older page of `peer`'s conversation, if there is one kept.
+    pub fn load_older(self, peer: PeerId) {
+        let Keeping::Kept(history) = self.keeping.with_value(Clone::clone) else {
+            return;
+        };
+        let Some(before) = self.conversations.with_untracked(|c| {
+            c.get(peer)
+                .filter(|c| c.more_kept)
+                .and_then(|c| c.oldest_order())
+        }) else {
+            return;
+        };
+        if self.loading_older.get_value() {
+            return;
+        }
+        self.loading_older.set_value(true);
+        leptos::task::spawn_local(async move {
+            if let Ok((older, more_kept)) = history.older(peer, before).await {
+                self.conversations
+                    .update(|c| c.add_older(peer, older, more_kept));
+            }
+            self.loading_older.set_value(false);
+        });
     }
 
     /// Sends `body` to `to`; the message appears at once as `sending`, and is kept until
@@ -261,11 +366,13 @@ impl Relay {
                 }
             }
         }
-        if changed {
+        // Kept first; then the server may let go of what it handed out.
+        let unconfirmed = self
+            .messenger
+            .with_value(|m| m.as_ref().is_some_and(Messenger::has_unconfirmed));
+        if changed || unconfirmed {
             self.keep();
         }
-        // Kept: the server may let go of it.
-        self.with_core(|messenger, client, _| messenger.confirm(client));
     }
 
     fn retry(self) {
@@ -277,21 +384,52 @@ impl Relay {
         let socket = self.socket.with_value(Clone::clone)?;
         let mut result = None;
         self.messenger.update_value(|messenger| {
-            result = Some(socket.with_client(|client, now| f(messenger, client, now)));
+            if let Some(messenger) = messenger {
+                result = Some(socket.with_client(|client, now| f(messenger, client, now)));
+            }
         });
         result
     }
 
-    /// Writes the conversations to `localStorage`; other tabs hear of it. If the browser
-    /// refuses, the person is told: what shows stays, and unsent messages are still sent
-    /// while the page is open.
+    /// Keeps what changed in IndexedDB (in the order of the changes); once it is kept,
+    /// tells the other tabs, and the server what it may let go of. If the browser
+    /// refuses, the person is told: what shows stays, unsent messages are still sent
+    /// while the page is open, the server keeps what it delivered, to hand out again, and
+    /// what was not kept is tried again with the next change.
     fn keep(self) {
-        let kept = self
-            .conversations
-            .with_untracked(|c| kept::write(CONVERSATIONS_KEY, c));
-        if self.storage_refused.get_untracked() != kept.is_err() {
-            self.storage_refused.set(kept.is_err());
-        }
+        let history = match self.keeping.with_value(Clone::clone) {
+            // Kept once it is open: the changes wait in the conversations.
+            Keeping::Opening => return,
+            Keeping::Kept(history) => Some(history),
+            Keeping::Unavailable => None,
+        };
+        let mut changes = Changes::default();
+        self.conversations
+            .update_untracked(|c| changes = c.take_changes());
+        let received = self
+            .with_core(|messenger, _, _| messenger.take_to_confirm())
+            .unwrap_or_default();
+        let Some(history) = history else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let kept = history.write(&changes).await;
+            if self.storage_refused.get_untracked() != kept.is_err() {
+                self.storage_refused.set(kept.is_err());
+            }
+            if kept.is_err() {
+                // Tried again with the next change (the browser may have room by then).
+                self.conversations.update_untracked(|c| c.unkept(&changes));
+                return;
+            }
+            self.with_core(|messenger, client, _| messenger.confirm_kept(client, received));
+            if !changes.is_empty()
+                && let Some(tabs) = self.tabs.with_value(Clone::clone)
+                && let Ok(json) = serde_json::to_string(&changes)
+            {
+                let _ = tabs.post_message(&json.into());
+            }
+        });
     }
 }
 

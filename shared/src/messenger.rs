@@ -224,8 +224,25 @@ impl Messenger {
             self.to_confirm = Received::default();
             return;
         }
-        let pending = std::mem::take(&mut self.to_confirm);
-        for (messages, receipts) in chunks(pending.messages, pending.receipts) {
+        let pending = self.take_to_confirm();
+        self.confirm_kept(client, pending);
+    }
+
+    /// Takes what [`confirm`](Self::confirm) would tell the server, for an application
+    /// that keeps messages asynchronously: hand it to
+    /// [`confirm_kept`](Self::confirm_kept) once what was received so far is kept.
+    pub fn take_to_confirm(&mut self) -> Received {
+        std::mem::take(&mut self.to_confirm)
+    }
+
+    /// Tells the server that `kept` (from [`take_to_confirm`](Self::take_to_confirm)) is
+    /// kept here, so it lets go of it. Not connected: nothing is sent, and the server
+    /// hands those out again on the next connection.
+    pub fn confirm_kept(&mut self, client: &mut Client, kept: Received) {
+        if !client.is_connected() {
+            return;
+        }
+        for (messages, receipts) in chunks(kept.messages, kept.receipts) {
             let _ = client.emit(event::RECEIVED, &Received { messages, receipts });
         }
     }

@@ -409,3 +409,29 @@ fn confirmations_are_split_to_fit_and_dropped_when_offline() {
         "they come again on the next connection"
     );
 }
+
+#[test]
+fn kept_asynchronously_only_what_was_taken_is_confirmed() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    h.frame(&envelope(1, 11));
+    // The application starts keeping message 11; message 12 arrives meanwhile.
+    let keeping = h.messenger.take_to_confirm();
+    h.frame(&envelope(2, 12));
+    h.messenger.confirm_kept(&mut h.client, keeping);
+    h.pump();
+    assert_eq!(
+        h.emitted(),
+        [("received".to_owned(), None, json!({"messages": [11]}))],
+        "12 is not kept yet"
+    );
+    assert!(h.messenger.has_unconfirmed());
+    let keeping = h.messenger.take_to_confirm();
+    // Disconnected before it was kept: nothing is sent; the server hands it out again.
+    h.client.handle_close(h.now);
+    h.pump();
+    h.messenger.confirm_kept(&mut h.client, keeping);
+    h.pump();
+    assert!(h.emitted().is_empty());
+}

@@ -1,11 +1,12 @@
 //! The messages of the open conversation, newest last, with a separator at each new day.
 //! Bodies are shown as text. The view follows new messages only while the reader is at
 //! the bottom; reading further up, a "new messages" button says something arrived, and
-//! takes them down to it.
+//! takes them down to it. Older messages are loaded as the reader nears the top (or asks
+//! with the button there), and what they were reading stays where it was on screen.
 
 use leptos::{html, prelude::*};
 
-use relay_shared::PeerId;
+use relay_shared::{MessageId, PeerId};
 
 use crate::{
     contacts::Contacts,
@@ -16,6 +17,8 @@ use crate::{
 
 /// How close to the end counts as "at the bottom", in CSS pixels.
 const BOTTOM_SLACK_PX: i32 = 24;
+/// How close to the top older messages start loading, in CSS pixels.
+const TOP_SLACK_PX: i32 = 400;
 
 /// The open conversation's messages.
 #[component]
@@ -46,17 +49,36 @@ pub fn ConversationView() -> impl IntoView {
             .collect::<Vec<_>>()
     };
     let list = NodeRef::<html::Ol>::new();
-    // Where the reader is, as of their last scroll: at the bottom, and how many messages
+    // Where the reader is, as of their last scroll: at the bottom, and the last message
     // of which conversation they had then seen.
     let at_bottom = RwSignal::new(true);
-    let seen = RwSignal::new((None::<PeerId>, 0usize));
+    let seen = RwSignal::new((None::<PeerId>, None::<MessageId>));
+    // How far above the end the reader was, in CSS pixels: kept when older messages are
+    // added above.
+    let from_bottom = StoredValue::new(0);
+    let more_kept = move || {
+        open.get().is_some_and(|peer| {
+            relay
+                .conversations
+                .with(|c| c.get(peer).is_some_and(|c| c.more_kept))
+        })
+    };
+    let load_older = move || {
+        if let Some(peer) = open.get_untracked() {
+            relay.load_older(peer);
+        }
+    };
     let on_scroll = move || {
         if let Some(list) = list.get_untracked() {
+            from_bottom.set_value(list.scroll_height() - list.scroll_top());
+            if list.scroll_top() < TOP_SLACK_PX {
+                load_older();
+            }
             let bottom =
                 list.scroll_top() + list.client_height() >= list.scroll_height() - BOTTOM_SLACK_PX;
             at_bottom.set(bottom);
             if bottom {
-                seen.set((open.get_untracked(), count_untracked(relay, open)));
+                seen.set((open.get_untracked(), last_untracked(relay, open)));
             }
         }
     };
@@ -68,26 +90,45 @@ pub fn ConversationView() -> impl IntoView {
     };
     // Follow the conversation: on opening one, on one's own message, and on any message
     // while at the bottom. Moves the view only; the scroll handler then notes it.
-    Effect::new(move |before: Option<(Option<PeerId>, usize)>| {
+    // Older messages added above keep the reader's place instead.
+    type Ends = (Option<PeerId>, Option<MessageId>, Option<MessageId>);
+    Effect::new(move |before: Option<Ends>| {
         let peer = open.get();
         let shown = messages();
-        let now = (peer, shown.len());
-        let switched = before.is_none_or(|(p, _)| p != peer);
-        let grew = before.is_some_and(|(_, n)| shown.len() > n);
+        let now = (
+            peer,
+            shown.first().map(|m| m.id),
+            shown.last().map(|m| m.id),
+        );
+        let switched = before.is_none_or(|(p, ..)| p != peer);
+        let grew = before.is_some_and(|(.., last)| now.2.is_some() && now.2 != last);
         let own = shown.last().is_some_and(|m| m.direction == Direction::Out);
         if switched || (grew && (own || at_bottom.get_untracked())) {
             to_bottom();
+        } else if before.is_some_and(|(_, first, _)| first != now.1)
+            && let Some(list) = list.get_untracked()
+        {
+            list.set_scroll_top(list.scroll_height() - from_bottom.get_value());
+            on_scroll();
         }
         now
     });
     let unseen = move || {
-        let (peer, count) = seen.get();
-        !at_bottom.get() && peer == open.get() && messages().len() > count
+        let (peer, last) = seen.get();
+        !at_bottom.get() && peer == open.get() && messages().last().map(|m| m.id) != last
     };
     view! {
         <div class="messages-pane">
             <ol class="messages" node_ref=list aria-label="Messages" tabindex="0"
                 on:scroll=move |_| on_scroll()>
+                <Show when=more_kept>
+                    <li class="older">
+                        <button type="button" data-testid="older-messages"
+                            on:click=move |_| load_older()>
+                            "Earlier messages"
+                        </button>
+                    </li>
+                </Show>
                 <For each=rows key=|(m, day)| (m.id, m.status.clone(), day.clone())
                     children=move |(m, day)| {
                     let peer = open.get_untracked();
@@ -113,13 +154,12 @@ pub fn ConversationView() -> impl IntoView {
     }
 }
 
-/// How many messages the open conversation has, without subscribing.
-fn count_untracked(relay: Relay, open: OpenPeer) -> usize {
-    open.get_untracked().map_or(0, |peer| {
-        relay
-            .conversations
-            .with_untracked(|c| c.get(peer).map_or(0, |c| c.messages.len()))
-    })
+/// The open conversation's last message, without subscribing.
+fn last_untracked(relay: Relay, open: OpenPeer) -> Option<MessageId> {
+    let peer = open.get_untracked()?;
+    relay
+        .conversations
+        .with_untracked(|c| c.get(peer)?.messages.last().map(|m| m.id))
 }
 
 /// One message; `peer` is who the conversation is with, the sender of incoming ones.

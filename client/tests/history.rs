@@ -1,0 +1,155 @@
+//! The conversations kept in IndexedDB, in headless Chromium: a real database per test
+//! run (`cargo xtask test` runs these with wasm-bindgen-test-runner).
+#![cfg(target_arch = "wasm32")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test plumbing: a None or an Err is a failed test"
+)]
+
+use relay_client::{
+    conversations::{Conversations, Direction, Status},
+    history::{History, LEGACY_KEY, PAGE},
+};
+use relay_shared::{Envelope, MessageId, PeerId};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn peer() -> PeerId {
+    PeerId::from_uuid(uuid::Uuid::new_v4()).unwrap()
+}
+
+fn new_id() -> MessageId {
+    MessageId::from_uuid(uuid::Uuid::new_v4())
+}
+
+fn envelope(from: PeerId, seq: u64, body: &str) -> Envelope {
+    Envelope {
+        id: new_id(),
+        from,
+        to: peer(),
+        body: body.into(),
+        sent_at: seq,
+        seq,
+    }
+}
+
+fn bodies(c: &Conversations, p: PeerId) -> Vec<String> {
+    c.get(p)
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.body.clone())
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn every_message_is_kept_and_read_back_a_page_at_a_time() {
+    let history = History::open().await.unwrap();
+    let alice = peer();
+    let mut c = Conversations::default();
+    let total = u64::from(PAGE) * 2 + 7;
+    for seq in 1..=total {
+        c.receive(&envelope(alice, seq, &seq.to_string()));
+        // One write per change, as the app does.
+        history.write(&c.take_changes()).await.unwrap();
+    }
+    let unsent = new_id();
+    c.send(alice, unsent, "not sent yet".into(), 5);
+    history.write(&c.take_changes()).await.unwrap();
+
+    let loaded = History::open().await.unwrap().load().await.unwrap();
+    let conversation = loaded.get(alice).unwrap();
+    assert_eq!(conversation.unread, total as usize);
+    assert!(conversation.more_kept);
+    let shown = bodies(&loaded, alice);
+    assert_eq!(
+        shown.len(),
+        PAGE as usize,
+        "the newest page, the outbox last"
+    );
+    assert_eq!(shown.last().unwrap(), "not sent yet");
+    assert_eq!(loaded.drafts().len(), 1, "the outbox, to send again");
+
+    // Older pages, as the person scrolls up, down to the first message.
+    let mut loaded = loaded;
+    for _ in 0..3 {
+        let before = loaded.get(alice).unwrap().oldest_order().unwrap();
+        let (older, more) = history.older(alice, before).await.unwrap();
+        loaded.add_older(alice, older, more);
+    }
+    let all = bodies(&loaded, alice);
+    assert_eq!(all.len(), total as usize + 1);
+    assert_eq!(all[0], "1");
+    assert!(!loaded.get(alice).unwrap().more_kept);
+}
+
+#[wasm_bindgen_test]
+async fn a_status_kept_further_on_is_never_set_back() {
+    let history = History::open().await.unwrap();
+    let bob = peer();
+    let id = new_id();
+    let mut mine = Conversations::default();
+    mine.send(bob, id, "hello".into(), 1);
+    history.write(&mine.take_changes()).await.unwrap();
+    // Another tab saw it delivered; this one learns of `sent` later and writes that.
+    let mut theirs = mine.clone();
+    theirs.set_status(id, Status::Delivered, Some(4));
+    history.write(&theirs.take_changes()).await.unwrap();
+    mine.set_status(id, Status::Sent, Some(4));
+    history.write(&mine.take_changes()).await.unwrap();
+
+    let loaded = history.load().await.unwrap();
+    let message = &loaded.get(bob).unwrap().messages[0];
+    assert_eq!(
+        (message.status.clone(), message.seq),
+        (Status::Delivered, 4)
+    );
+    assert!(
+        loaded.drafts().iter().all(|d| d.id != id),
+        "out of the outbox"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn what_an_older_version_kept_in_local_storage_is_moved_in() {
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let carol = peer();
+    let id = new_id();
+    let legacy = format!(
+        r#"{{"list":[{{"peer":"{carol}","unread":2,"messages":[
+            {{"id":"{id}","direction":"In","body":"kept before","at":1,"status":"Delivered","seq":3}}
+        ]}}]}}"#
+    );
+    storage.set_item(LEGACY_KEY, &legacy).unwrap();
+    let history = History::open().await.unwrap();
+    history.migrate_legacy().await.unwrap();
+    assert_eq!(
+        storage.get_item(LEGACY_KEY).unwrap(),
+        None,
+        "moved, not copied"
+    );
+    let loaded = history.load().await.unwrap();
+    assert_eq!(bodies(&loaded, carol), ["kept before"]);
+    assert_eq!(loaded.get(carol).unwrap().unread, 2);
+    assert_eq!(
+        loaded.get(carol).unwrap().messages[0].direction,
+        Direction::In
+    );
+
+    // Unreadable: set aside, not lost, and nothing is moved.
+    storage
+        .set_item(LEGACY_KEY, r#"{"list":"a newer version's"}"#)
+        .unwrap();
+    history.migrate_legacy().await.unwrap();
+    assert_eq!(
+        storage
+            .get_item(&format!("{LEGACY_KEY}.unreadable"))
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"list":"a newer version's"}"#)
+    );
+    storage
+        .remove_item(&format!("{LEGACY_KEY}.unreadable"))
+        .unwrap();
+}
