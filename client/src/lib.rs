@@ -56,7 +56,7 @@ pub fn App(
     // `#to=<id>` (the share link) opens a conversation with that peer.
     let follow_hash = move || {
         if let Some(peer) = peer_from_hash(&window().location().hash().unwrap_or_default()) {
-            relay.conversations.update(|c| c.open(peer));
+            relay.open_conversation(peer);
             open.set(peer);
             panes.show(Pane::Chat);
         }
@@ -66,19 +66,14 @@ pub fn App(
     // With no conversation open, the one where something just happened opens, so an
     // arriving message is seen. Only new activity does this: a field the user emptied
     // stays empty while nothing happens.
-    Effect::new(move |_| {
-        let latest = relay
-            .conversations
-            .with(|c| c.iter().next().map(|c| c.peer));
-        if let Some(peer) = latest
-            && open.is_blank_untracked()
-        {
+    relay.on_activity(move |peer| {
+        if open.is_blank_untracked() {
             open.set(peer);
         }
     });
     // The unread count in the tab's title, seen from other tabs and the taskbar.
     Effect::new(move |_| {
-        let unread = relay.conversations.with(|c| c.total_unread());
+        let unread = relay.conversations().with(|c| c.total_unread());
         document().set_title(&if unread > 0 {
             format!("({unread}) Relay")
         } else {
@@ -96,7 +91,7 @@ pub fn App(
                 <ConnectionStatus/>
             </header>
             <IdentityCard/>
-            {move || relay.problem.get().map(|problem| view! {
+            {move || relay.problem().get().map(|problem| view! {
                 <div class="problem" role="alert">
                     <p>{problem}</p>
                     <button type="button" on:click=|_| {
@@ -105,7 +100,7 @@ pub fn App(
                     }>"Start over with a new id"</button>
                 </div>
             })}
-            <Show when=move || relay.storage_refused.get()>
+            <Show when=move || relay.storage_refused().get()>
                 <div class="problem" role="alert" data-testid="storage-refused">
                     <p>"This browser is not keeping your messages (its storage is full or \
                         turned off). They show here, and unsent ones are still sent while \

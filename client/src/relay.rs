@@ -5,7 +5,7 @@
 //! confirms it to the server once kept, and follows statuses to `delivered`. Its state is
 //! in signals, for the components to show.
 
-use std::time::Duration;
+use std::{rc::Rc, time::Duration};
 
 use leptos::prelude::*;
 use relay_shared::{
@@ -58,6 +58,9 @@ impl Link {
     }
 }
 
+/// Told of the conversation where something just happened.
+type ActivityListener = Rc<dyn Fn(PeerId)>;
+
 /// Where the conversations are kept, as far as this page knows.
 #[derive(Clone)]
 enum Keeping {
@@ -75,17 +78,17 @@ pub struct Relay {
     /// This browser's peer id.
     pub me: PeerId,
     /// Every conversation.
-    pub conversations: RwSignal<Conversations>,
+    conversations: RwSignal<Conversations>,
     /// The connection, as the user sees it.
-    pub link: RwSignal<Link>,
+    link: RwSignal<Link>,
     /// Why the server refused our registration, if it did.
-    pub problem: RwSignal<Option<String>>,
+    problem: RwSignal<Option<String>>,
     /// The browser refused to keep the conversations (quota, private mode).
-    pub storage_refused: RwSignal<bool>,
-    /// Whether the kept conversations have been read (until then the list is empty).
-    pub loaded: RwSignal<bool>,
+    storage_refused: RwSignal<bool>,
+    /// Told of the conversation where something just happened.
+    on_activity: StoredValue<Option<ActivityListener>, LocalStorage>,
     /// The latest message received, for the screen reader: (how many so far, from, body).
-    pub announcement: RwSignal<Option<(u64, PeerId, String)>>,
+    announcement: RwSignal<Option<(u64, PeerId, String)>>,
     /// The conversation on screen, whose messages are seen as they arrive while the
     /// person is looking at the page.
     reading: StoredValue<Option<PeerId>>,
@@ -112,7 +115,7 @@ impl Relay {
             link: RwSignal::new(Link::Connecting),
             problem: RwSignal::new(None),
             storage_refused: RwSignal::new(false),
-            loaded: RwSignal::new(false),
+            on_activity: StoredValue::new_local(None),
             announcement: RwSignal::new(None),
             reading: StoredValue::new(None),
             divider: RwSignal::new(None),
@@ -157,7 +160,7 @@ impl Relay {
                 relay.storage_refused.set(true);
             }
             relay.keeping.set_value(keeping);
-            relay.loaded.set(true);
+            relay.active();
             relay.listen_to_other_tabs();
             relay.connect(&server, identity);
             relay.keep();
@@ -184,6 +187,53 @@ impl Relay {
             on_cleanup(move || retry.clear());
         }
         relay
+    }
+
+    /// Every conversation. Read-only: changes go through the relay's methods.
+    pub fn conversations(self) -> ReadSignal<Conversations> {
+        self.conversations.read_only()
+    }
+
+    /// The connection, as the user sees it.
+    pub fn link(self) -> ReadSignal<Link> {
+        self.link.read_only()
+    }
+
+    /// Why the server refused our registration, if it did, in words for the person.
+    pub fn problem(self) -> ReadSignal<Option<String>> {
+        self.problem.read_only()
+    }
+
+    /// Whether the browser refused to keep the conversations (quota, private mode).
+    pub fn storage_refused(self) -> ReadSignal<bool> {
+        self.storage_refused.read_only()
+    }
+
+    /// The latest message received, for the screen reader: (how many so far, from, body).
+    pub fn announcement(self) -> ReadSignal<Option<(u64, PeerId, String)>> {
+        self.announcement.read_only()
+    }
+
+    /// Makes sure there is a conversation with `peer` (a share link opened it).
+    pub fn open_conversation(self, peer: PeerId) {
+        self.conversations.update(|c| c.open(peer));
+        self.keep();
+    }
+
+    /// Calls `f` with the conversation where something just happened (a message came, or
+    /// the kept ones were read: the latest), as it happens.
+    pub fn on_activity(self, f: impl Fn(PeerId) + 'static) {
+        self.on_activity.set_value(Some(Rc::new(f)));
+    }
+
+    /// Tells [`on_activity`](Self::on_activity)'s listener of the latest conversation.
+    fn active(self) {
+        let latest = self
+            .conversations
+            .with_untracked(|c| c.iter().next().map(|c| c.peer));
+        if let (Some(peer), Some(f)) = (latest, self.on_activity.with_value(Clone::clone)) {
+            f(peer);
+        }
     }
 
     /// Makes the messenger, with the outbox as kept, and connects.
@@ -217,6 +267,7 @@ impl Relay {
                     && let Ok(theirs) = serde_json::from_str::<Changes>(&json)
                 {
                     self.conversations.update(|c| c.merge(theirs));
+                    self.active();
                 }
             });
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -347,6 +398,7 @@ impl Relay {
                     });
                     if new {
                         changed = true;
+                        self.active();
                         self.announcement.update(|a| {
                             let n = a.as_ref().map_or(0, |(n, ..)| n + 1);
                             *a = Some((n, envelope.from, envelope.body));

@@ -13,7 +13,7 @@ pub fn Announcer() -> impl IntoView {
     let contacts = expect_context::<Contacts>();
     view! {
         <div class="visually-hidden" aria-live="polite" data-testid="announcer">
-            {move || relay.announcement.get().map(|(_, from, body)| view! {
+            {move || relay.announcement().get().map(|(_, from, body)| view! {
                 <p>{format!("Message from {}: {body}", contacts.label(from))}</p>
             })}
         </div>

@@ -69,7 +69,7 @@ pub fn Composer() -> impl IntoView {
         }
         let known = contacts.is_me(peer)
             || relay
-                .conversations
+                .conversations()
                 .with_untracked(|c| c.has_exchanged(peer));
         if known {
             deliver();

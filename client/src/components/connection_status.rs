@@ -21,7 +21,7 @@ pub fn ConnectionStatus() -> impl IntoView {
     {
         on_cleanup(move || handle.clear());
     }
-    let text = move || match relay.link.get() {
+    let text = move || match relay.link().get() {
         Link::Connecting => "Connecting…".to_owned(),
         Link::Online => "Online".to_owned(),
         Link::Reconnecting { retry_at } => {
@@ -36,7 +36,7 @@ pub fn ConnectionStatus() -> impl IntoView {
         Link::Offline => "Offline".to_owned(),
     };
     view! {
-        <p class="connection" data-testid="connection" data-state=move || relay.link.get().name()
+        <p class="connection" data-testid="connection" data-state=move || relay.link().get().name()
             role="status" aria-live="polite">
             <span class="dot" aria-hidden="true"></span>
             {text}

@@ -28,7 +28,7 @@ pub fn ConversationList() -> impl IntoView {
     let contacts = expect_context::<Contacts>();
     let panes = expect_context::<Panes>();
     let entries = move || {
-        relay.conversations.with(|c| {
+        relay.conversations().with(|c| {
             c.iter()
                 .map(|c| Entry {
                     peer: c.peer,
@@ -60,7 +60,7 @@ pub fn ConversationList() -> impl IntoView {
                 }>"New conversation"</button>
             </div>
             <Show
-                when=move || relay.conversations.with(|c| c.iter().next().is_some())
+                when=move || relay.conversations().with(|c| c.iter().next().is_some())
                 fallback=|| view! {
                     <p class="empty">"None yet. Type a peer's id, or share your link."</p>
                 }

@@ -10,7 +10,7 @@ use relay_shared::{MessageId, PeerId};
 
 use crate::{
     contacts::Contacts,
-    conversations::{Direction, Message},
+    conversations::{Direction, Message, Status},
     open_peer::OpenPeer,
     relay::{Relay, now_millis},
 };
@@ -20,46 +20,59 @@ const BOTTOM_SLACK_PX: i32 = 24;
 /// How close to the top older messages start loading, in CSS pixels.
 const TOP_SLACK_PX: i32 = 400;
 
+/// One row of the list: a message by its id, with what its row shows that can change
+/// (the status) and the day it starts, if it is the first of its day. Small: the list is
+/// compared and diffed on these, and each row reads its message once, when it is made.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Row {
+    id: MessageId,
+    status: Status,
+    day: Option<String>,
+}
+
 /// The open conversation's messages.
 #[component]
 pub fn ConversationView() -> impl IntoView {
     let relay = expect_context::<Relay>();
     let open = expect_context::<OpenPeer>();
-    let messages = move || {
-        open.get()
-            .and_then(|peer| {
-                relay
-                    .conversations
-                    .with(|c| c.get(peer).map(|c| c.messages.clone()))
-            })
-            .unwrap_or_default()
-    };
-    // Each message with the day it starts, if it is the first of its day.
-    let rows = move || {
+    // Recomputed when any conversation changes, but only a change to the open one's
+    // rows reaches the list.
+    let rows = Memo::new(move |_| {
         let today = day_of(now_millis());
         let mut previous = None;
-        messages()
-            .into_iter()
-            .map(|m| {
-                let day = day_of(m.at);
-                let starts = (previous != Some(day)).then(|| day_label(m.at, day, today));
-                previous = Some(day);
-                (m, starts)
+        let Some(peer) = open.get() else {
+            return Vec::new();
+        };
+        relay.conversations().with(|c| {
+            c.get(peer).map_or_else(Vec::new, |c| {
+                c.messages
+                    .iter()
+                    .map(|m| {
+                        let day = day_of(m.at);
+                        let starts = (previous != Some(day)).then(|| day_label(m.at, day, today));
+                        previous = Some(day);
+                        Row {
+                            id: m.id,
+                            status: m.status.clone(),
+                            day: starts,
+                        }
+                    })
+                    .collect()
             })
-            .collect::<Vec<_>>()
-    };
+        })
+    });
+    let first_and_last = move || rows.with(|r| (r.first().map(|r| r.id), r.last().map(|r| r.id)));
     let list = NodeRef::<html::Ol>::new();
-    // Where the reader is, as of their last scroll: at the bottom, and the last message
-    // of which conversation they had then seen.
-    let at_bottom = RwSignal::new(true);
-    let seen = RwSignal::new((None::<PeerId>, None::<MessageId>));
+    // Reading further up: the conversation and the last message the reader had seen when
+    // they left the bottom. Set only by their scrolling.
+    let reading_up = RwSignal::new(None::<(Option<PeerId>, Option<MessageId>)>);
     // How far above the end the reader was, in CSS pixels: kept when older messages are
     // added above.
     let from_bottom = StoredValue::new(0);
     let more_kept = move || {
         open.get().is_some_and(|peer| {
             relay
-                .conversations
+                .conversations()
                 .with(|c| c.get(peer).is_some_and(|c| c.more_kept))
         })
     };
@@ -69,53 +82,64 @@ pub fn ConversationView() -> impl IntoView {
         }
     };
     let on_scroll = move || {
-        if let Some(list) = list.get_untracked() {
-            from_bottom.set_value(list.scroll_height() - list.scroll_top());
-            if list.scroll_top() < TOP_SLACK_PX {
-                load_older();
+        let Some(list) = list.get_untracked() else {
+            return;
+        };
+        from_bottom.set_value(list.scroll_height() - list.scroll_top());
+        if list.scroll_top() < TOP_SLACK_PX {
+            load_older();
+        }
+        if at_bottom(&list) {
+            if reading_up.get_untracked().is_some() {
+                reading_up.set(None);
             }
-            let bottom =
-                list.scroll_top() + list.client_height() >= list.scroll_height() - BOTTOM_SLACK_PX;
-            at_bottom.set(bottom);
-            if bottom {
-                seen.set((open.get_untracked(), last_untracked(relay, open)));
-            }
+        } else if reading_up.get_untracked().is_none() {
+            let last = rows.with_untracked(|r| r.last().map(|r| r.id));
+            reading_up.set(Some((open.get_untracked(), last)));
         }
     };
     let to_bottom = move || {
         if let Some(list) = list.get_untracked() {
             list.set_scroll_top(list.scroll_height());
         }
-        on_scroll();
     };
     // Follow the conversation: on opening one, on one's own message, and on any message
-    // while at the bottom. Moves the view only; the scroll handler then notes it.
-    // Older messages added above keep the reader's place instead.
-    type Ends = (Option<PeerId>, Option<MessageId>, Option<MessageId>);
-    Effect::new(move |before: Option<Ends>| {
+    // while the reader was at the bottom before it came. Older messages added above keep
+    // the reader's place instead. Moves the view only; the scroll events that follow
+    // tell the rest.
+    type Seen = (Option<PeerId>, Option<MessageId>, Option<MessageId>, i32);
+    Effect::new(move |before: Option<Seen>| {
         let peer = open.get();
-        let shown = messages();
-        let now = (
-            peer,
-            shown.first().map(|m| m.id),
-            shown.last().map(|m| m.id),
-        );
+        let (first, last) = first_and_last();
+        let Some(element) = list.get() else {
+            return (peer, first, last, 0);
+        };
         let switched = before.is_none_or(|(p, ..)| p != peer);
-        let grew = before.is_some_and(|(.., last)| now.2.is_some() && now.2 != last);
-        let own = shown.last().is_some_and(|m| m.direction == Direction::Out);
-        if switched || (grew && (own || at_bottom.get_untracked())) {
+        let grew = before.is_some_and(|(.., l, _)| last.is_some() && last != l);
+        // Where the bottom was before this change, against the height then.
+        let was_at_bottom = before.is_none_or(|(.., height)| {
+            element.scroll_top() + element.client_height() >= height - BOTTOM_SLACK_PX
+        });
+        let own = last.is_some_and(|id| {
+            relay.conversations().with_untracked(|c| {
+                c.get(peer.unwrap_or(relay.me)).is_some_and(|c| {
+                    c.messages
+                        .last()
+                        .is_some_and(|m| m.id == id && m.direction == Direction::Out)
+                })
+            })
+        });
+        if switched || (grew && (own || was_at_bottom)) {
             to_bottom();
-        } else if before.is_some_and(|(_, first, _)| first != now.1)
-            && let Some(list) = list.get_untracked()
-        {
-            list.set_scroll_top(list.scroll_height() - from_bottom.get_value());
-            on_scroll();
+        } else if before.is_some_and(|(_, f, ..)| f != first) {
+            element.set_scroll_top(element.scroll_height() - from_bottom.get_value());
         }
-        now
+        (peer, first, last, element.scroll_height())
     });
     let unseen = move || {
-        let (peer, last) = seen.get();
-        !at_bottom.get() && peer == open.get() && messages().last().map(|m| m.id) != last
+        reading_up
+            .get()
+            .is_some_and(|(peer, seen)| peer == open.get() && first_and_last().1 != seen)
     };
     view! {
         <div class="messages-pane">
@@ -129,19 +153,26 @@ pub fn ConversationView() -> impl IntoView {
                         </button>
                     </li>
                 </Show>
-                <For each=rows key=|(m, day)| (m.id, m.status.clone(), day.clone())
-                    children=move |(m, day)| {
+                <For each=move || rows.get() key=|row| row.clone()
+                    children=move |row| {
                     let peer = open.get_untracked();
-                    let day = day.map(|label| view! {
+                    let message = peer.and_then(|peer| relay.conversations().with_untracked(|c| {
+                        c.get(peer)?.messages.iter().rev().find(|m| m.id == row.id).cloned()
+                    }));
+                    let day = row.day.map(|label| view! {
                         <li class="day" data-testid="day"><span>{label}</span></li>
                     });
-                    let id = m.id;
+                    let id = row.id;
                     let divider = move || (relay.divider() == Some(id)).then(|| view! {
                         <li class="divider" data-testid="new-messages-divider">
                             "New messages"
                         </li>
                     });
-                    view! { {day} {divider} <MessageItem message=m peer=peer/> }
+                    view! {
+                        {day}
+                        {divider}
+                        {message.map(|m| view! { <MessageItem message=m peer=peer/> })}
+                    }
                 }/>
             </ol>
             <Show when=unseen>
@@ -154,12 +185,9 @@ pub fn ConversationView() -> impl IntoView {
     }
 }
 
-/// The open conversation's last message, without subscribing.
-fn last_untracked(relay: Relay, open: OpenPeer) -> Option<MessageId> {
-    let peer = open.get_untracked()?;
-    relay
-        .conversations
-        .with_untracked(|c| c.get(peer)?.messages.last().map(|m| m.id))
+/// Whether `list` is scrolled to its end (within [`BOTTOM_SLACK_PX`]).
+fn at_bottom(list: &web_sys::HtmlElement) -> bool {
+    list.scroll_top() + list.client_height() >= list.scroll_height() - BOTTOM_SLACK_PX
 }
 
 /// One message; `peer` is who the conversation is with, the sender of incoming ones.

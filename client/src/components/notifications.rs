@@ -38,7 +38,7 @@ pub fn Notifications() -> impl IntoView {
     };
     // Each message received, as it comes (not the one there was on load).
     Effect::watch(
-        move || relay.announcement.get(),
+        move || relay.announcement().get(),
         move |announcement, _, _| {
             if let Some((_, from, body)) = announcement
                 && permission.get_untracked() == NotificationPermission::Granted
