@@ -330,3 +330,34 @@ test("kept data that cannot be read is set aside, never overwritten", { timeout:
     await server.stop();
   }
 });
+
+test("the server's refusals read as plain words, with what to do", { timeout: 60_000 }, async () => {
+  const server = await startServer({ extraArgs: ["--max-body-bytes", "100"] });
+  const taken = io(server.url, { transports: ["websocket"], reconnection: false, forceNew: true });
+  try {
+    const page = await openApp(await browser.newContext(), server.url);
+    await openConversation(page, await idOf(page));
+    await page.getByTestId("message-input").fill("x".repeat(150));
+    await submit(page, "x".repeat(150));
+    const failed = page.locator('[data-testid="message"][data-status="failed"]');
+    await failed.waitFor();
+    assert.match(await failed.locator(".status").innerText(), /^Too long to send\. Split it into shorter messages\.$/);
+    assert.deepEqual(await accessibilityViolations(page), [], "axe-core, a failed message");
+
+    // This browser's id, taken by another key before it connects.
+    const id = randomUUID();
+    const reply = await taken.timeout(5_000).emitWithAck("register", { id, secret: randomUUID() });
+    assert.equal(reply.status, "registered");
+    await page.evaluate((id) => localStorage.setItem("relay.id", id), id);
+    await page.reload();
+    const problem = page.locator(".problem[role=alert]");
+    await problem.waitFor();
+    assert.match(await problem.innerText(), /This id is in use with another key.*Start over with a new id/s);
+    assert.doesNotMatch(await problem.innerText(), /forbidden|taken|secret/i, "no server jargon");
+    assert.deepEqual(await accessibilityViolations(page), [], "axe-core, the refused id");
+    page.assertNoErrors();
+  } finally {
+    taken.close();
+    await server.stop();
+  }
+});

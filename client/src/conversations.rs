@@ -63,7 +63,7 @@ impl Status {
             Self::Sending => "sending…".into(),
             Self::Sent => "sent".into(),
             Self::Delivered => "delivered".into(),
-            Self::Failed(reason) => format!("failed: {reason}"),
+            Self::Failed(reason) => reason.clone(),
         }
     }
 

@@ -19,6 +19,7 @@ use crate::{
     conversations::{Changes, Conversations, Status},
     history::History,
     identity::Identity,
+    rejections,
     socket::{self, Socket},
 };
 
@@ -383,7 +384,8 @@ impl Relay {
                 }
                 messenger::Update::Refused(rejection) => {
                     self.link.set(Link::Offline);
-                    self.problem.set(Some(rejection.message));
+                    self.problem
+                        .set(Some(rejections::of_registration(&rejection)));
                 }
                 messenger::Update::Received(envelope) => {
                     // On screen while the person looks: seen as it arrives, in the same
@@ -409,7 +411,9 @@ impl Relay {
                     let (status, seq) = match status {
                         messenger::Status::Sent { seq, .. } => (Status::Sent, Some(seq)),
                         messenger::Status::Delivered { .. } => (Status::Delivered, None),
-                        messenger::Status::Failed(reason) => (Status::Failed(reason), None),
+                        messenger::Status::Failed(rejection) => {
+                            (Status::Failed(rejections::of_message(&rejection)), None)
+                        }
                     };
                     self.conversations.update(|c| {
                         c.set_status(id, status, seq);

@@ -34,7 +34,7 @@ pub async fn run(url: &str, count: usize, limit: Duration) -> anyhow::Result<Bac
             match sender.next_update().await {
                 Some(Update::Status(_, Status::Sent { .. })) => stored += 1,
                 Some(Update::Status(_, Status::Failed(reason))) => {
-                    anyhow::bail!("refused: {reason}")
+                    anyhow::bail!("refused: {}", reason.message)
                 }
                 Some(_) => {}
                 None => anyhow::bail!("the sender's connection closed"),

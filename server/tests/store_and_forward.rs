@@ -175,7 +175,7 @@ async fn a_full_queue_refuses_clearly_and_frees_up_once_confirmed() {
     send_numbered(&mut alice, bob_id, 3).await;
     let refused = alice.send(bob_id, "one too many".into());
     let reason = until(&mut alice, "the refusal", |update| match update {
-        Update::Status(id, Status::Failed(reason)) if id == refused => Some(reason),
+        Update::Status(id, Status::Failed(reason)) if id == refused => Some(reason.message),
         _ => None,
     })
     .await;

@@ -63,8 +63,9 @@ pub enum Status {
         /// When the recipient's client confirmed it.
         at: u64,
     },
-    /// Not sent, for good, for the reason given.
-    Failed(String),
+    /// Not sent, for good: the server's rejection (its message shortened), whose code
+    /// says why in a way an application can put in its own words.
+    Failed(Rejection),
 }
 
 /// What the application learns from an event.
@@ -328,13 +329,20 @@ impl Messenger {
                 }
                 return Vec::new();
             }
-            Ok(SendReply::Rejected(rejection)) => {
-                Status::Failed(shortened(&rejection.message, MAX_REASON_CHARS).into_owned())
-            }
+            Ok(SendReply::Rejected(rejection)) => Status::Failed(Rejection::new(
+                rejection.code,
+                shortened(&rejection.message, MAX_REASON_CHARS),
+            )),
             // A seed-protocol reply to a typed send. Named, not `Debug`-formatted: that
             // would keep the formatting machinery of every reply type in the web app.
-            Ok(SendReply::Delivered { .. }) => Status::Failed("unexpected reply: delivered".into()),
-            Ok(SendReply::Offline { .. }) => Status::Failed("unexpected reply: offline".into()),
+            Ok(SendReply::Delivered { .. }) => Status::Failed(Rejection::new(
+                ErrorCode::Unknown,
+                "unexpected reply: delivered",
+            )),
+            Ok(SendReply::Offline { .. }) => Status::Failed(Rejection::new(
+                ErrorCode::Unknown,
+                "unexpected reply: offline",
+            )),
             Err(_) => {
                 // Stored or not, nobody can tell: it stays unsent and goes again (the same
                 // id, so it is stored once), after the time a reply could take.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use relay_shared::{
-    MessageId, PeerId, Secret,
+    ErrorCode, MessageId, PeerId, Rejection, Secret,
     messenger::{Draft, MAX_HOLD, Messenger, REPLY_TIMEOUT, Status, Update},
     socketio::{Client, ClientConfig, Output},
 };
@@ -274,7 +274,10 @@ fn lasting_refusals_fail_passing_ones_are_retried() {
         h.updates(),
         [Update::Status(
             id(1),
-            Status::Failed("bob has 10000 messages waiting".into())
+            Status::Failed(Rejection::new(
+                ErrorCode::QueueFull,
+                "bob has 10000 messages waiting"
+            ))
         )]
     );
     assert_eq!(

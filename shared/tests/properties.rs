@@ -473,7 +473,7 @@ impl Peer {
                             ) => {
                                 if let Status::Failed(why) = &status {
                                     prop_assert!(
-                                        why.chars().count() <= MAX_MESSAGE_CHARS,
+                                        why.message.chars().count() <= MAX_MESSAGE_CHARS,
                                         "{why:?}"
                                     );
                                 }

@@ -1,0 +1,70 @@
+//! What the person reads when the server refuses something: its error codes in plain
+//! words, saying what happened and what they can do. The server's own text (for
+//! programs and logs) is used only for a code this version does not know.
+
+use relay_shared::{ErrorCode, Rejection};
+
+/// `rejection` of a message, in words for the person who wrote it.
+pub fn of_message(rejection: &Rejection) -> String {
+    match rejection.code {
+        ErrorCode::BodyTooLarge => "Too long to send. Split it into shorter messages.".into(),
+        ErrorCode::EmptyBody => "Nothing to send: the message is empty.".into(),
+        ErrorCode::InvalidPeerId => "Not sent: that is not a valid Relay id.".into(),
+        ErrorCode::QueueFull => "Not sent: they have too many messages waiting for them. \
+                                 Try again later."
+            .into(),
+        ErrorCode::Forbidden => "Not sent: the server did not allow it.".into(),
+        ErrorCode::NotRegistered => "Not sent: the connection was not ready. Send it again.".into(),
+        ErrorCode::InvalidPayload | ErrorCode::InvalidMessageId | ErrorCode::UnknownEvent => {
+            "Not sent: the server did not understand it. Reloading the page may help.".into()
+        }
+        // Tried again by themselves until they go: these are never final.
+        ErrorCode::Overloaded | ErrorCode::Unavailable | ErrorCode::RateLimited => {
+            "Not sent yet: the server is busy.".into()
+        }
+        ErrorCode::Unknown => format!("Not sent: {}", rejection.message),
+    }
+}
+
+/// `rejection` of this browser's registration, in words for the person.
+pub fn of_registration(rejection: &Rejection) -> String {
+    match rejection.code {
+        ErrorCode::Forbidden => "This id is in use with another key, so this browser cannot \
+                                 receive its messages. Start over with a new id to go on."
+            .into(),
+        ErrorCode::Unknown => format!("The server refused this id: {}", rejection.message),
+        _ => "The server refused this id. Start over with a new id to go on.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_reads_as_words_and_only_an_unknown_one_shows_the_servers_text() {
+        let codes = [
+            ErrorCode::InvalidPayload,
+            ErrorCode::InvalidPeerId,
+            ErrorCode::InvalidMessageId,
+            ErrorCode::EmptyBody,
+            ErrorCode::BodyTooLarge,
+            ErrorCode::NotRegistered,
+            ErrorCode::UnknownEvent,
+            ErrorCode::Overloaded,
+            ErrorCode::Forbidden,
+            ErrorCode::QueueFull,
+            ErrorCode::Unavailable,
+            ErrorCode::RateLimited,
+        ];
+        for code in codes {
+            let rejection = Rejection::new(code, "queue_full: 10000 waiting for 3f2b…");
+            for text in [of_message(&rejection), of_registration(&rejection)] {
+                assert!(!text.contains("3f2b"), "{code:?}: {text}");
+                assert!(text.ends_with('.'), "{code:?}: a sentence: {text}");
+            }
+        }
+        let newer = Rejection::new(ErrorCode::Unknown, "blocked by the recipient");
+        assert_eq!(of_message(&newer), "Not sent: blocked by the recipient");
+    }
+}
