@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { io } from "socket.io-client";
 import {
-  ARTIFACTS, idOf, launchBrowser, message, online, openApp, sendFrom, startServer,
+  ARTIFACTS, assertAccessible, idOf, launchBrowser, message, online, openApp, sendFrom, startServer,
 } from "./support.mjs";
 
 let browser;
@@ -36,6 +36,7 @@ test("two people exchange messages both ways through the UI", { timeout: 60_000 
     await bob.getByTestId("send").click();
     await message(alice, "in", "Hello Alice").waitFor();
     await message(bob, "out", "Hello Alice").and(bob.locator('[data-status="delivered"]')).waitFor();
+    await assertAccessible(alice, "a conversation both ways, delivered");
 
     // Newest last.
     const bodies = await alice.locator('[data-testid="message"] .body').allTextContents();
@@ -87,6 +88,7 @@ test("after a server restart the page reconnects by itself, no reload", { timeou
     const connection = alice.getByTestId("connection");
     await alice.locator('[data-testid="connection"][data-state="offline"]').waitFor();
     await connection.filter({ hasText: /Reconnecting/ }).waitFor();
+    await assertAccessible(alice, "reconnecting");
 
     server = await startServer({ port, dataDir });
     await online(alice, 15_000);
@@ -169,6 +171,7 @@ test("a message written while the server is down is kept through closing the pag
     await bob.locator('[data-testid="connection"][data-state="offline"]').waitFor();
     await sendFrom(bob, aliceId, "written offline");
     await message(bob, "out", "written offline").and(bob.locator('[data-status="sending"]')).waitFor();
+    await assertAccessible(bob, "offline, a message sending");
     await bob.close();
 
     server = await startServer({ port, dataDir });

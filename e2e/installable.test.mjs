@@ -3,7 +3,7 @@
 // the server's caching headers on the real build. Run by `cargo xtask test`.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { idOf, launchBrowser, message, online, openApp, sendFrom, startServer } from "./support.mjs";
+import { assertAccessible, idOf, launchBrowser, message, online, openApp, sendFrom, startServer } from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -54,6 +54,7 @@ test("with the server stopped, the app still opens and shows its history", { tim
     assert.equal(await idOf(page), me);
     await message(page, "out", "still here offline").waitFor();
     assert.notEqual(await page.getByTestId("connection").getAttribute("data-state"), "online");
+    await assertAccessible(page, "the app shell with the server down");
 
     server = await startServer({ port, dataDir });
     await online(page, 15_000);

@@ -1,5 +1,6 @@
 // Shared by the end-to-end tests: the real server binary, serving the built app, on
 // 127.0.0.1; Debian's Chromium through playwright-core. Every wait is bounded.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
@@ -139,6 +140,18 @@ export async function accessibilityViolations(page) {
     return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
   });
   return violations;
+}
+
+/**
+ * Asserts axe-core finds nothing on `page` in the state it is in, named `state`, in the
+ * light and the dark colour scheme (then back to the browser's own).
+ */
+export async function assertAccessible(page, state) {
+  for (const colorScheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme });
+    assert.deepEqual(await accessibilityViolations(page), [], `axe-core, ${colorScheme}: ${state}`);
+  }
+  await page.emulateMedia({ colorScheme: null });
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

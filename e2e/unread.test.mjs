@@ -4,7 +4,7 @@
 // the conversation. Run by `cargo xtask test` (node --test).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { idOf, launchBrowser, message, openApp, sendFrom, startServer } from "./support.mjs";
+import { assertAccessible, idOf, launchBrowser, message, openApp, sendFrom, startServer } from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -40,6 +40,7 @@ test("unread counts per conversation, the total in the title, a divider before w
       `[data-testid="conversation"][data-peer="${peer}"] [data-testid="unread"]`)?.dataset.count === "3", bobId);
     await titled(alice, "(3) Relay");
     assert.equal(await unread(alice, carolId), 0);
+    await assertAccessible(alice, "an unread count in the list");
 
     await alice.locator(`[data-testid="conversation"][data-peer="${bobId}"]`).click();
     await titled(alice, "Relay");
@@ -48,6 +49,7 @@ test("unread counts per conversation, the total in the title, a divider before w
       items.map((li) => li.dataset.testid === "new-messages-divider" ? "--"
         : li.dataset.testid === "day" ? `day: ${li.textContent}` : li.querySelector(".body").textContent));
     assert.deepEqual(bodies, ["day: Today", "one, read at once", "--", "two", "three", "four"]);
+    await assertAccessible(alice, "the new-messages divider");
 
     // Seen in one tab, seen in the others.
     await sendFrom(carol, aliceId, "for both tabs");
@@ -85,6 +87,7 @@ test("a message that arrives while the person looks elsewhere notifies; the clic
     assert.equal(await alice.evaluate(() => Notification.permission), "default");
     const enable = alice.getByTestId("enable-notifications");
     await enable.waitFor();
+    await assertAccessible(alice, "the notify-me button");
     await context.grantPermissions(["notifications"], { origin: server.url });
     await enable.click();
     await enable.waitFor({ state: "detached" });

@@ -7,7 +7,7 @@ import { after, before, test } from "node:test";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";
 import {
-  accessibilityViolations, idOf, launchBrowser, message, online, openApp, startServer, submit,
+  assertAccessible, idOf, launchBrowser, message, online, openApp, startServer, submit,
 } from "./support.mjs";
 
 let browser;
@@ -112,7 +112,7 @@ test("a share link pasted as the address opens its peer's conversation; one's ow
     const bobLink = await bob.getByTestId("share-link").getAttribute("href");
     await alice.getByTestId("peer-id").fill("3f2b8c1e-9d4a");
     await alice.locator("#peer-id-error").filter({ hasText: "not a peer id" }).waitFor();
-    assert.deepEqual(await accessibilityViolations(alice), [], "axe-core, an invalid id");
+    await assertAccessible(alice, "an invalid id");
     await alice.getByTestId("peer-id").fill(bobLink);
     assert.equal(await alice.getByTestId("peer-id").inputValue(), await idOf(bob), "the link's id");
     assert.equal(await alice.locator('#peer-id-error').innerText(), "");
@@ -146,7 +146,7 @@ test("a first message to a new id asks first; a named contact is shown by name, 
     await input.press("Enter");
     await confirm.waitFor();
     assert.match(await alice.locator(".new-contact").innerText(), new RegExp(`${bobId} is a new contact`));
-    assert.deepEqual(await accessibilityViolations(alice), [], "axe-core, the confirmation");
+    await assertAccessible(alice, "the confirmation");
     await alice.getByRole("button", { name: "Cancel" }).click();
     await confirm.waitFor({ state: "detached" });
     assert.equal(await message(alice, "out", "are you Bob?").count(), 0, "nothing sent");
@@ -209,7 +209,7 @@ test("reading further up, new messages do not move the view; a button says they 
     const button = page.getByTestId("new-messages");
     await button.waitFor();
     assert.equal(await list.evaluate((el) => el.scrollTop), 0, "the view stayed where it was read");
-    assert.deepEqual(await accessibilityViolations(page), [], "axe-core, the new-messages button");
+    await assertAccessible(page, "the new-messages button");
     assert.equal(await announcer.locator("p").count(), 1, "announced once, the latest only");
     assert.match(await announcer.innerText(), /arrived while reading/);
     await button.click();
@@ -342,7 +342,7 @@ test("the server's refusals read as plain words, with what to do", { timeout: 60
     const failed = page.locator('[data-testid="message"][data-status="failed"]');
     await failed.waitFor();
     assert.match(await failed.locator(".status").innerText(), /^Too long to send\. Split it into shorter messages\.$/);
-    assert.deepEqual(await accessibilityViolations(page), [], "axe-core, a failed message");
+    await assertAccessible(page, "a failed message");
 
     // This browser's id, taken by another key before it connects.
     const id = randomUUID();
@@ -354,7 +354,7 @@ test("the server's refusals read as plain words, with what to do", { timeout: 60
     await problem.waitFor();
     assert.match(await problem.innerText(), /This id is in use with another key.*Start over with a new id/s);
     assert.doesNotMatch(await problem.innerText(), /forbidden|taken|secret/i, "no server jargon");
-    assert.deepEqual(await accessibilityViolations(page), [], "axe-core, the refused id");
+    await assertAccessible(page, "the refused id");
     page.assertNoErrors();
   } finally {
     taken.close();
