@@ -41,6 +41,10 @@ export async function startServer({ port = 0, dataDir = mkdtempSync(join(tmpdir(
     url,
     dataDir,
     port: Number(new URL(url).port),
+    /** Sends it `signal` (SIGSTOP freezes it, SIGCONT thaws it). */
+    signal(signal) {
+      child.kill(signal);
+    },
     /** Stops it with `signal` and waits for it to exit. */
     async stop(signal = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return;

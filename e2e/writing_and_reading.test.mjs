@@ -361,3 +361,26 @@ test("the server's refusals read as plain words, with what to do", { timeout: 60
     await server.stop();
   }
 });
+
+test("a server that stops answering is shown offline within 2 s of its missed ping, and online when it answers again", { timeout: 90_000 }, async () => {
+  const server = await startServer();
+  try {
+    const page = await openApp(await browser.newContext(), server.url);
+    // Frozen, not closed: no FIN, no error, only silence (as when a network path dies).
+    const frozenAt = Date.now();
+    server.signal("SIGSTOP");
+    await page.locator('[data-testid="connection"][data-state="offline"]').waitFor({ timeout: 40_000 });
+    const after = (Date.now() - frozenAt) / 1000;
+    console.log(`offline shown ${after.toFixed(1)} s after the server froze`);
+    // Its pings come every 25 s: the last came at most 25 s before it froze.
+    assert.ok(after <= 25 + 2 + 1, `shown within 2 s of the missed ping (${after} s)`);
+    assert.match(await page.getByTestId("connection").innerText(), /not answering/);
+    await assertAccessible(page, "the server not answering");
+    server.signal("SIGCONT");
+    await online(page, 30_000);
+    page.assertNoErrors();
+  } finally {
+    server.signal("SIGCONT");
+    await server.stop();
+  }
+});

@@ -44,6 +44,9 @@ pub enum Link {
     /// The browser says it has no network (its `offline` event): shown at once, rather
     /// than once the server's pings are missed.
     NoNetwork,
+    /// Connected, but the server's ping is late: it is most likely gone (the connection
+    /// is closed at the ping timeout, tens of seconds later). Shown as offline now.
+    Silent,
     /// Not connected and not trying.
     Offline,
 }
@@ -54,7 +57,7 @@ impl Link {
         match self {
             Self::Connecting => "connecting",
             Self::Online => "online",
-            Self::Reconnecting { .. } | Self::NoNetwork | Self::Offline => "offline",
+            Self::Reconnecting { .. } | Self::NoNetwork | Self::Silent | Self::Offline => "offline",
         }
     }
 }
@@ -369,6 +372,10 @@ impl Relay {
             Event::ConnectError(message) => {
                 self.link.set(Link::Offline);
                 self.problem.set(Some(message.clone()));
+            }
+            Event::PingLate => self.link.set(Link::Silent),
+            Event::PingBack if self.link.get_untracked() == Link::Silent => {
+                self.link.set(Link::Online);
             }
             _ => {}
         }

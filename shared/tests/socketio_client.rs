@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use relay_shared::socketio::{
     AckFailure, AckId, Client, ClientConfig, ConnectionState, DisconnectReason, EmitError, Event,
-    Output, ReconnectPolicy,
+    Output, PING_GRACE, ReconnectPolicy,
 };
 use serde_json::{Value, json};
 
@@ -94,11 +94,20 @@ fn the_handshake_opens_engine_io_then_joins_the_namespace() {
 #[test]
 fn pings_are_answered_and_push_the_silence_deadline_back() {
     let mut h = Harness::connected();
-    // pingInterval 25 s + pingTimeout 20 s from the open packet.
-    assert_eq!(h.client.next_deadline(), Some(secs(45.0)));
+    // A ping is late at pingInterval 25 s + the grace; the connection closes at
+    // pingInterval + pingTimeout 20 s from the open packet.
+    assert_eq!(h.client.next_deadline(), Some(secs(25.0) + PING_GRACE));
+    assert_eq!(h.advance_to(secs(26.9)), []);
+    assert_eq!(h.advance_to(secs(27.0)), [Output::Event(Event::PingLate)]);
+    assert_eq!(h.client.next_deadline(), Some(secs(45.0)), "told once");
     h.now = secs(30.0);
-    assert_eq!(h.text("2"), [send("3")]);
-    assert_eq!(h.client.next_deadline(), Some(secs(75.0)));
+    assert_eq!(
+        h.text("2"),
+        [Output::Event(Event::PingBack), send("3")],
+        "alive after all"
+    );
+    assert_eq!(h.client.next_deadline(), Some(secs(57.0)));
+    assert_eq!(h.advance_to(secs(57.0)), [Output::Event(Event::PingLate)]);
     assert_eq!(h.advance_to(secs(74.9)), []);
     let out = h.advance_to(secs(75.0));
     assert_eq!(out[0], Output::Close);
@@ -165,7 +174,11 @@ fn an_ack_comes_back_to_its_emit() {
         [&Event::AckFailed(first, AckFailure::Timeout)]
     );
     assert_eq!(h.text(r#"430[{}]"#), [], "a late ack is dropped");
-    assert_eq!(h.client.next_deadline(), Some(secs(45.0)));
+    assert_eq!(
+        h.client.next_deadline(),
+        Some(secs(25.0) + PING_GRACE),
+        "the heartbeat's"
+    );
 }
 
 #[test]

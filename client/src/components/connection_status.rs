@@ -33,6 +33,7 @@ pub fn ConnectionStatus() -> impl IntoView {
             }
         }
         Link::NoNetwork => "Offline: no network".to_owned(),
+        Link::Silent => "Offline: the server is not answering".to_owned(),
         Link::Offline => "Offline".to_owned(),
     };
     view! {

@@ -95,7 +95,16 @@ pub enum Event {
     Ack(AckId, Payload),
     /// No reply to an [`Client::emit_with_ack`] will come.
     AckFailed(AckId, AckFailure),
+    /// The server's ping is more than [`PING_GRACE`] past its interval: the connection
+    /// may be gone, though it is only closed at the ping timeout (tens of seconds later).
+    PingLate,
+    /// A ping came after [`Event::PingLate`]: the connection is alive after all.
+    PingBack,
 }
+
+/// How far past the server's ping interval a ping may be before the application hears
+/// [`Event::PingLate`].
+pub const PING_GRACE: Duration = Duration::from_secs(2);
 
 /// An event sent by the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,7 +204,12 @@ enum State {
 struct Heartbeat {
     interval: Duration,
     timeout: Duration,
+    /// When the connection is closed without a ping.
     deadline: Duration,
+    /// When the next ping is late.
+    late_at: Duration,
+    /// Whether [`Event::PingLate`] was told, and no ping came since.
+    late: bool,
 }
 
 /// What the client needs of the Engine.IO open packet (the session id is the server's
@@ -213,13 +227,27 @@ impl Heartbeat {
             interval: Duration::from_millis(open.ping_interval),
             timeout: Duration::from_millis(open.ping_timeout),
             deadline: now,
+            late_at: now,
+            late: false,
         };
         heartbeat.pinged(now);
         heartbeat
     }
 
-    fn pinged(&mut self, now: Duration) {
+    /// A ping came at `now`; returns whether it had been told late.
+    fn pinged(&mut self, now: Duration) -> bool {
         self.deadline = now + self.interval + self.timeout;
+        self.late_at = now + self.interval + PING_GRACE;
+        std::mem::replace(&mut self.late, false)
+    }
+
+    /// When it is next due for attention: late, or past the timeout.
+    fn next_deadline(&self) -> Duration {
+        if self.late {
+            self.deadline
+        } else {
+            self.late_at.min(self.deadline)
+        }
     }
 }
 
@@ -360,7 +388,7 @@ impl Client {
     pub fn next_deadline(&self) -> Option<Duration> {
         let state = match self.state {
             State::Opening { deadline } | State::Joining { deadline, .. } => Some(deadline),
-            State::Connected { heartbeat } => Some(heartbeat.deadline),
+            State::Connected { heartbeat } => Some(heartbeat.next_deadline()),
             State::Waiting { retry_at } => Some(retry_at),
             State::Idle | State::Closed => None,
         };
@@ -392,6 +420,12 @@ impl Client {
             State::Connected { heartbeat } if heartbeat.deadline <= now => {
                 self.outputs.push_back(Output::Close);
                 self.lost(Some(DisconnectReason::PingTimeout), now);
+            }
+            State::Connected { ref mut heartbeat }
+                if !heartbeat.late && heartbeat.late_at <= now =>
+            {
+                heartbeat.late = true;
+                self.tell(Event::PingLate);
             }
             State::Waiting { retry_at } if retry_at <= now => self.open(now),
             _ => {}
@@ -475,8 +509,9 @@ impl Client {
             ("2", data) if data != "probe" => {
                 if let State::Joining { heartbeat, .. } | State::Connected { heartbeat } =
                     &mut self.state
+                    && heartbeat.pinged(now)
                 {
-                    heartbeat.pinged(now);
+                    self.tell(Event::PingBack);
                 }
                 self.outputs.push_back(Output::Send(String::from("3")));
             }

@@ -17,6 +17,6 @@ mod payload;
 pub use backoff::{Backoff, ReconnectPolicy};
 pub use client::{
     AckFailure, AckId, Client, ClientConfig, ConnectionState, DisconnectReason, EmitError, Event,
-    Incoming, Output,
+    Incoming, Output, PING_GRACE,
 };
 pub use payload::{DecodeError, Payload};
