@@ -40,6 +40,22 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code this version knows: all but [`Unknown`](Self::Unknown).
+    pub const KNOWN: [ErrorCode; 12] = [
+        Self::InvalidPayload,
+        Self::InvalidPeerId,
+        Self::InvalidMessageId,
+        Self::EmptyBody,
+        Self::BodyTooLarge,
+        Self::NotRegistered,
+        Self::UnknownEvent,
+        Self::Overloaded,
+        Self::Forbidden,
+        Self::QueueFull,
+        Self::Unavailable,
+        Self::RateLimited,
+    ];
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -124,20 +140,7 @@ mod tests {
 
     #[test]
     fn codes_serialize_as_their_wire_names() {
-        for code in [
-            ErrorCode::InvalidPayload,
-            ErrorCode::InvalidPeerId,
-            ErrorCode::InvalidMessageId,
-            ErrorCode::EmptyBody,
-            ErrorCode::BodyTooLarge,
-            ErrorCode::NotRegistered,
-            ErrorCode::UnknownEvent,
-            ErrorCode::Overloaded,
-            ErrorCode::Forbidden,
-            ErrorCode::QueueFull,
-            ErrorCode::Unavailable,
-            ErrorCode::RateLimited,
-        ] {
+        for code in ErrorCode::KNOWN {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
