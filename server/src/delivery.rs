@@ -14,7 +14,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use relay_shared::{Envelope, ErrorCode, Rejection, SendReply, event};
+use relay_shared::{
+    Envelope, ErrorCode, PeerId, Rejection, SendReply, event, message::TypingNotice,
+};
 use socketioxide::{
     BroadcastError, SendError, SocketError, SocketIo,
     adapter::{Adapter, LocalAdapter},
@@ -121,6 +123,25 @@ pub async fn broadcast<A: NodeAdapter>(
             sockets: u32::try_from(reached.saturating_sub(failed)).unwrap_or(u32::MAX),
         },
         None => SendReply::Delivered { id, sockets: 0 },
+    }
+}
+
+/// Tells `to`'s typed sockets, on every node (through the adapter: at most once), that
+/// `from` is typing. Not the typing socket itself, when one types to oneself.
+pub async fn typing<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    from: PeerId,
+    to: PeerId,
+    metrics: &Metrics,
+) {
+    let notice = TypingNotice { from };
+    if let Err(error) = socket
+        .to(room(to, Protocol::Typed))
+        .emit(event::TYPING, &notice)
+        .await
+    {
+        metrics.adapter_errors.inc();
+        tracing::debug!(%error, "a typing notice was not passed on");
     }
 }
 

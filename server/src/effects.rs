@@ -37,6 +37,14 @@ pub enum Effect {
     /// Send this socket what waits for this id, a page at a time, after the work already
     /// queued for it.
     SendBacklog(PeerId),
+    /// Tell `to`'s typed sockets, on every node, that `from` is typing; at most once,
+    /// never stored.
+    Typing {
+        /// Who is typing.
+        from: PeerId,
+        /// To whom.
+        to: PeerId,
+    },
 }
 
 /// The ack of an event.

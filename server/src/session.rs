@@ -292,6 +292,7 @@ impl<A: NodeAdapter> Session<A> {
                 }
                 Err(refused) => refused,
             },
+            Command::Typing(typing) => typing.apply(self.registration()),
             Command::Confirm(confirm) => match Confirm::recipient(self.registration()) {
                 Ok(me) => {
                     return self
@@ -315,7 +316,7 @@ impl<A: NodeAdapter> Session<A> {
         let from = || self.registration().map(|r| r.id);
         match command {
             Command::Init(_) | Command::Register(_) => limiter.registration(self.ip),
-            Command::Message(_) => limiter.message(&self.bucket, from()),
+            Command::Message(_) | Command::Typing(_) => limiter.message(&self.bucket, from()),
             Command::Send(send) => {
                 let now = Instant::now();
                 let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
@@ -395,6 +396,9 @@ impl<A: NodeAdapter> Session<A> {
                             tracing::debug!(%error, "not sent; it waits for the next connection");
                         }
                     }
+                }
+                Effect::Typing { from, to } => {
+                    delivery::typing(socket, from, to, &self.node.metrics).await;
                 }
                 Effect::SendBacklog(me) => {
                     let backlog = Completion::Backlog {

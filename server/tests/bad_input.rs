@@ -209,6 +209,8 @@ async fn without_an_ack_bad_input_is_dropped_and_changes_nothing() {
         (event::MESSAGE, json!("garbage")),
         (event::SEND, json!({"to": bob, "body": ""})),
         (event::SEND, json!({"to": bob})),
+        (event::TYPING, json!({"to": "bob"})),
+        (event::TYPING, json!(42)),
         ("no such event", json!("x")),
     ] {
         a.emit(name, payload).await;

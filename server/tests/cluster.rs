@@ -1,5 +1,5 @@
 //! Several nodes sharing one redis-server: peers on different nodes reach each other in
-//! both protocols, every tab on every node receives, one sender's messages keep their
+//! both protocols, every tab on every node receives (typing too), one sender's messages keep their
 //! order, an id claimed from two nodes at once has one owner, receipts and stored
 //! messages cross nodes even when the sender's node dies right after the ack, and a
 //! slow reader on a remote node is cut as on the local one.
@@ -132,7 +132,7 @@ async fn peers_on_different_nodes_reach_each_other_in_both_protocols() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_tab_on_every_node_receives() {
+async fn every_tab_on_every_node_receives_messages_and_typing() {
     let redis = RedisServer::start();
     let nodes = nodes(&redis, 3).await;
     let (alice_id, bob_id, dave_id) = (new_peer(), new_peer(), new_peer());
@@ -158,6 +158,22 @@ async fn every_tab_on_every_node_receives() {
         assert_eq!(tab.expect(event::MESSAGE).await, json!("seed to every tab"));
         // Once: the tab on the sender's node gets no second copy back through Redis.
         assert_eq!(tab.expect(event::MESSAGE).await, json!("and once"));
+    }
+    // Typing, never stored, crosses nodes too, once to each tab.
+    assert_eq!(
+        alice.call(event::TYPING, json!({ "to": bob_id })).await,
+        json!({"status": "ok"})
+    );
+    assert_eq!(alice.send(bob_id, "after typing").await["status"], "sent");
+    for tab in &mut bob_tabs {
+        // Each by its own path between nodes, so in either order; the typing once.
+        let mut next_two = [tab.next().await, tab.next().await];
+        next_two.sort_by(|a, b| a.event.cmp(&b.event));
+        let [delivered, typing] = next_two;
+        assert_eq!(delivered.event, event::DELIVER);
+        assert_eq!(delivered.data["body"], "after typing");
+        assert_eq!(typing.event, event::TYPING);
+        assert_eq!(typing.data, json!({ "from": alice_id }));
     }
 }
 

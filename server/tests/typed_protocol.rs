@@ -186,3 +186,65 @@ fn now_millis() -> u64 {
     )
     .expect("fits in u64")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_reaches_the_recipients_typed_sockets_at_once_and_is_never_stored() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (new_peer(), new_peer());
+    let a = Peer::connect(&server).await;
+    let mut b1 = Peer::connect(&server).await;
+    let mut b2 = Peer::connect(&server).await;
+    a.register(alice).await;
+    b1.register(bob).await;
+    b2.register(bob).await;
+
+    assert_eq!(
+        a.call(event::TYPING, json!({ "to": bob })).await,
+        json!({"status": "ok"})
+    );
+    for b in [&mut b1, &mut b2] {
+        assert_eq!(b.expect(event::TYPING).await, json!({ "from": alice }));
+    }
+    // Never stored: a socket of Bob's that comes later gets what was sent, not the typing.
+    a.send(bob, "stored").await;
+    let mut later = Peer::connect(&server).await;
+    later.register(bob).await;
+    let first: Envelope = serde_json::from_value(later.expect(event::DELIVER).await).unwrap();
+    assert_eq!(first.body, "stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_needs_a_typed_registration_and_a_valid_recipient() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (new_peer(), new_peer());
+    let a = Peer::connect(&server).await;
+    let mut seed = Peer::connect(&server).await;
+    let code = |reply: serde_json::Value| reply["code"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        code(a.call(event::TYPING, json!({ "to": bob })).await),
+        "not_registered"
+    );
+    seed.init(new_peer()).await;
+    assert_eq!(
+        code(seed.call(event::TYPING, json!({ "to": bob })).await),
+        "not_registered",
+        "the seed protocol has no typing"
+    );
+    a.register(alice).await;
+    assert_eq!(
+        code(a.call(event::TYPING, json!({ "to": "bob" })).await),
+        "invalid_peer_id"
+    );
+    for bad in [json!(42), json!({}), json!({ "to": 7 }), json!("bob")] {
+        assert_eq!(
+            code(a.call(event::TYPING, bad.clone()).await),
+            "invalid_payload",
+            "{bad}"
+        );
+    }
+    // Still fine after all that.
+    assert_eq!(
+        a.call(event::TYPING, json!({ "to": bob })).await,
+        json!({"status": "ok"})
+    );
+}

@@ -27,3 +27,10 @@ pub const RECEIVED: &str = "received";
 /// Typed protocol, server → client: a message this peer sent reached its recipient's
 /// client. Confirm it with [`RECEIVED`]. Payload: [`crate::Receipt`].
 pub const RECEIPT: &str = "receipt";
+
+/// Typed protocol, both ways, never stored. Client → server: this peer is typing a
+/// message to `to` ([`crate::message::TypingRequest`]; ack, optional: `{"status": "ok"}`).
+/// Server → the recipient's typed sockets, on every node: `from` is typing
+/// ([`crate::message::TypingNotice`]). Sent again every few seconds while typing goes
+/// on; a recipient shows it for a few seconds after the last.
+pub const TYPING: &str = "typing";

@@ -163,6 +163,35 @@ impl RawSend {
     }
 }
 
+/// Payload of [`crate::event::TYPING`] from a client: it is typing to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypingRequest {
+    /// Whom the message being typed is for.
+    pub to: PeerId,
+}
+
+/// A [`TypingRequest`] as received, before its field is validated.
+#[derive(Debug, Deserialize)]
+pub struct RawTyping {
+    to: String,
+}
+
+impl RawTyping {
+    /// Validates the field.
+    pub fn check(self) -> Result<TypingRequest, Rejection> {
+        Ok(TypingRequest {
+            to: parse_peer_id(&self.to)?,
+        })
+    }
+}
+
+/// Payload of [`crate::event::TYPING`] to a client: `from` is typing to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypingNotice {
+    /// Who is typing.
+    pub from: PeerId,
+}
+
 /// Parses a peer id received from a client, as a [`Rejection`] on failure.
 pub fn parse_peer_id(s: &str) -> Result<PeerId, Rejection> {
     s.parse().map_err(|e| {

@@ -8,6 +8,7 @@
 //! | `register` | typed | [`register`] |
 //! | `send` | typed | [`send`] |
 //! | `received` | typed | [`received`] |
+//! | `typing` | typed | [`typing`] |
 //!
 //! plus [`backlog`], the paging of what waited in the store, which `register` starts and
 //! `received` moves on. Decoding is a pure function of the payload, so every rejection a
@@ -22,6 +23,7 @@ pub mod payload;
 pub mod received;
 pub mod register;
 pub mod send;
+pub mod typing;
 
 #[cfg(test)]
 mod properties;
@@ -39,6 +41,7 @@ pub use message::Message;
 pub use received::{Confirm, Recording};
 pub use register::Register;
 pub use send::{Send, Storing};
+pub use typing::Typing;
 
 /// A decoded event, ready for its turn.
 #[derive(Debug)]
@@ -53,6 +56,8 @@ pub enum Command {
     Send(Send),
     /// Typed `received`.
     Confirm(Confirm),
+    /// Typed `typing`.
+    Typing(Typing),
 }
 
 /// An event as it came: which one, and its command or why it is refused.
@@ -104,6 +109,10 @@ impl Command {
                 event::RECEIVED,
                 Confirm::decode(payload::argument(payload)).map(Command::Confirm),
             ),
+            event::TYPING => (
+                event::TYPING,
+                Typing::decode(payload::argument(payload)).map(Command::Typing),
+            ),
             other => ("unknown", Err(unknown_event(other))),
         };
         Decoded { event, command }
@@ -117,7 +126,7 @@ pub fn unknown_event(event: &str) -> Rejection {
     Rejection::new(
         ErrorCode::UnknownEvent,
         format!(
-            "unknown event {shown:?}; this server handles init, message, register, send and received"
+            "unknown event {shown:?}; this server handles init, message, register, send, received and typing"
         ),
     )
 }

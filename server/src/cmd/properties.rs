@@ -22,7 +22,7 @@ use socketioxide::ParserError;
 use socketioxide_core::{Str, parser::Parse};
 use socketioxide_parser_common::CommonParser;
 
-use super::{Command, Confirm, Init, Message, Register, Send, payload, unknown_event};
+use super::{Command, Confirm, Init, Message, Register, Send, Typing, payload, unknown_event};
 
 /// The longest message a rejection may carry: its own words and a bounded quote of what
 /// it refused, never the whole payload.
@@ -57,6 +57,13 @@ fn any_frame() -> impl Strategy<Value = String> {
         frame_text("register", register_payload()),
         frame_text("send", send_payload()),
         frame_text("received", received_payload()),
+        frame_text(
+            "typing",
+            prop_oneof![
+                peer_id().prop_map(|id| json!({ "to": id.to_string() })),
+                json_value()
+            ]
+        ),
         frame_text("an unknown event", json_value()),
         Just(r#"["send"]"#.to_owned()),
         Just(r#"["init","3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71",{"more":1}]"#.to_owned()),
@@ -227,6 +234,7 @@ proptest! {
             "register" => Register::decode(decoded_by_socketioxide(text)).map(Command::Register),
             "send" => Send::decode(decoded_by_socketioxide(text), max).map(Command::Send),
             "received" => Confirm::decode(decoded_by_socketioxide(text)).map(Command::Confirm),
+            "typing" => Typing::decode(decoded_by_socketioxide(text)).map(Command::Typing),
             other => Err(unknown_event(other)),
         };
         match (ours, theirs) {
