@@ -22,6 +22,7 @@ pub mod share_link;
 pub mod socket;
 #[cfg(test)]
 mod test_ids;
+pub mod typing;
 
 use components::{
     Announcer, Composer, ConnectionStatus, ConversationHeader, ConversationList, ConversationView,

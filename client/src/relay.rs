@@ -21,6 +21,7 @@ use crate::{
     identity::Identity,
     rejections,
     socket::{self, Socket},
+    typing::{SHOWN_FOR_MS, Throttle, Typists},
 };
 
 /// The channel on which tabs of this browser tell each other what they kept.
@@ -99,6 +100,10 @@ pub struct Relay {
     /// The first message that was new when the person last came to the conversation on
     /// screen: a "new messages" divider goes before it.
     divider: RwSignal<Option<MessageId>>,
+    /// The peers typing to this browser.
+    typists: RwSignal<Typists>,
+    /// When each peer was last told this browser types to it.
+    typing_told: StoredValue<Throttle>,
     /// Whether older messages are being loaded (one page at a time).
     loading_older: StoredValue<bool>,
     keeping: StoredValue<Keeping, LocalStorage>,
@@ -123,6 +128,8 @@ impl Relay {
             announcement: RwSignal::new(None),
             reading: StoredValue::new(None),
             divider: RwSignal::new(None),
+            typists: RwSignal::new(Typists::default()),
+            typing_told: StoredValue::new(Throttle::default()),
             loading_older: StoredValue::new(false),
             keeping: StoredValue::new_local(Keeping::Opening),
             tabs: StoredValue::new_local(None),
@@ -311,8 +318,32 @@ impl Relay {
         let id = MessageId::from_uuid(uuid::Uuid::new_v4());
         self.conversations
             .update(|c| c.send(to, id, body.clone(), now_millis()));
+        self.typing_told.update_value(|t| t.sent(to));
         self.keep();
         self.with_core(|messenger, client, now| messenger.send(client, to, body, id, now));
+    }
+
+    /// The person is typing to `to`: `to` is told, at most every few seconds.
+    pub fn typing(self, to: PeerId) {
+        let due = self
+            .typing_told
+            .try_update_value(|t| t.due(to, now_millis()))
+            .unwrap_or(false);
+        if due {
+            self.with_core(|messenger, client, _| messenger.typing(client, to));
+        }
+    }
+
+    /// Whether `peer` is typing to this browser.
+    pub fn is_typing(self, peer: PeerId) -> bool {
+        self.typists.with(|t| t.is_typing(peer))
+    }
+
+    /// `peer` said it is typing: shown until its time runs out.
+    fn heard_typing(self, peer: PeerId) {
+        self.typists.update(|t| t.heard(peer, now_millis()));
+        let expire = move || self.typists.maybe_update(|t| t.expire(now_millis()));
+        set_timeout(expire, Duration::from_millis(SHOWN_FOR_MS));
     }
 
     /// The conversation with `peer` is now the one on screen (`None`: none is): seen,
@@ -394,7 +425,10 @@ impl Relay {
                     self.problem
                         .set(Some(rejections::of_registration(&rejection)));
                 }
+                messenger::Update::Typing(from) => self.heard_typing(from),
                 messenger::Update::Received(envelope) => {
+                    // Done typing: the message is here.
+                    self.typists.maybe_update(|t| t.stopped(envelope.from));
                     // On screen while the person looks: seen as it arrives, in the same
                     // change (one render, one write below).
                     let seen = self.reading.get_value() == Some(envelope.from) && attending();

@@ -19,7 +19,7 @@ use crate::{
     Rejection, Secret, SendReply, SendRequest,
     error::{MAX_QUOTED_CHARS, shortened},
     event,
-    message::MAX_RECEIVED_IDS,
+    message::{MAX_RECEIVED_IDS, TypingNotice, TypingRequest},
     socketio::{AckFailure, AckId, Client, Event},
 };
 
@@ -79,6 +79,8 @@ pub enum Update {
     Received(Envelope),
     /// An outgoing message moved on.
     Status(MessageId, Status),
+    /// This peer is typing to us (at most once per notice; never stored).
+    Typing(PeerId),
 }
 
 /// What a pending ack answers.
@@ -187,6 +189,12 @@ impl Messenger {
                     },
                 )]
             }
+            Event::Message(incoming) if incoming.event == event::TYPING => {
+                match incoming.payload.decode::<TypingNotice>() {
+                    Ok(notice) => vec![Update::Typing(notice.from)],
+                    Err(_) => Vec::new(),
+                }
+            }
             Event::Ack(id, payload) => match self.awaiting.remove(id) {
                 Some(Awaiting::Register) => match payload.decode::<RegisterReply>() {
                     Ok(RegisterReply::Registered { .. }) => vec![Update::Registered],
@@ -245,6 +253,15 @@ impl Messenger {
         }
         for (messages, receipts) in chunks(kept.messages, kept.receipts) {
             let _ = client.emit(event::RECEIVED, &Received { messages, receipts });
+        }
+    }
+
+    /// Tells `to` that this peer is typing to it, if connected (typing is never kept:
+    /// not connected, there is nothing to tell). Call again every few seconds while
+    /// typing goes on.
+    pub fn typing(&mut self, client: &mut Client, to: PeerId) {
+        if client.is_connected() {
+            let _ = client.emit(event::TYPING, &TypingRequest { to });
         }
     }
 

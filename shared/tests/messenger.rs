@@ -438,3 +438,22 @@ fn kept_asynchronously_only_what_was_taken_is_confirmed() {
     h.pump();
     assert!(h.emitted().is_empty());
 }
+
+#[test]
+fn typing_goes_out_only_while_connected_and_comes_in_as_an_update() {
+    let mut h = Harness::new(Vec::new());
+    h.messenger.typing(&mut h.client, bob());
+    h.pump();
+    assert!(h.emitted().is_empty(), "not kept for later");
+    h.connect();
+    h.emitted();
+    h.messenger.typing(&mut h.client, bob());
+    h.pump();
+    assert_eq!(
+        h.emitted(),
+        [("typing".to_owned(), None, json!({ "to": BOB }))]
+    );
+    h.frame(&format!(r#"42["typing",{{"from":"{BOB}"}}]"#));
+    h.frame(r#"42["typing",{"from":"not an id"}]"#);
+    assert_eq!(h.updates(), [Update::Typing(bob())]);
+}

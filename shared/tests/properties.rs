@@ -480,7 +480,10 @@ impl Peer {
                                 told.insert(id);
                                 self.settled.insert(id, status);
                             }
-                            Update::Status(..) | Update::Registered | Update::Refused(_) => {}
+                            Update::Status(..)
+                            | Update::Registered
+                            | Update::Refused(_)
+                            | Update::Typing(_) => {}
                         }
                     }
                     for gone in before.difference(&after) {

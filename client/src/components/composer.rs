@@ -91,7 +91,15 @@ pub fn Composer() -> impl IntoView {
                 dir="auto" enterkeyhint="send"
                 placeholder=move || if open.get().is_some() { "Write a message" } else { "Enter a peer id first" }
                 prop:value=move || open.draft()
-                on:input=move |ev| open.write(event_target_value(&ev))
+                on:input=move |ev| {
+                    let text = event_target_value(&ev);
+                    if let Some(peer) = open.get_untracked()
+                        && !text.trim().is_empty()
+                    {
+                        relay.typing(peer);
+                    }
+                    open.write(text);
+                }
                 on:keydown=move |ev| {
                     // Not while an input method is composing: its Enter picks a word.
                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {

@@ -1,11 +1,13 @@
 //! The open conversation's header: the name this person gave the peer (editable; kept
-//! in this browser) and the peer's full id, always visible whatever the name.
+//! in this browser), the peer's full id, always visible whatever the name, and
+//! "typing…" while the peer types to this browser.
 
 use leptos::prelude::*;
 
 use crate::{
     contacts::{Contacts, MAX_NAME_CHARS},
     open_peer::OpenPeer,
+    relay::Relay,
 };
 
 /// The header of the open conversation; nothing while none is open.
@@ -13,6 +15,7 @@ use crate::{
 pub fn ConversationHeader() -> impl IntoView {
     let open = expect_context::<OpenPeer>();
     let contacts = expect_context::<Contacts>();
+    let relay = expect_context::<Relay>();
     move || {
         open.get().map(|peer| {
             let naming = (!contacts.is_me(peer)).then(|| {
@@ -36,6 +39,9 @@ pub fn ConversationHeader() -> impl IntoView {
                     {naming}
                     {own}
                     <code class="peer-full-id" data-testid="open-peer-id">{peer.to_string()}</code>
+                    <Show when=move || relay.is_typing(peer)>
+                        <p class="typing" data-testid="typing">"typing…"</p>
+                    </Show>
                 </div>
             }
         })
