@@ -14,7 +14,7 @@ use idb::{
 };
 use relay_shared::PeerId;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::{
     conversations::{Changes, Conversation, Conversations, Direction, Message, Summary},
@@ -69,8 +69,18 @@ pub struct History {
 }
 
 impl History {
-    /// Opens (or creates) the database.
-    pub async fn open() -> Result<Self, Refused> {
+    /// Opens (or creates) the database. When a newer version of the app (in another
+    /// tab) needs to upgrade it, this connection closes, so as not to block it, and
+    /// `on_newer` is called: the app reloads, to be that version too.
+    pub async fn open(on_newer: impl FnOnce() + 'static) -> Result<Self, Refused> {
+        Self::open_named(DATABASE, on_newer).await
+    }
+
+    /// [`open`](Self::open), under another database name: for tests.
+    pub async fn open_named(
+        name: &str,
+        on_newer: impl FnOnce() + 'static,
+    ) -> Result<Self, Refused> {
         let messages = ObjectStore::builder(MESSAGES)
             .key_path(Some(KeyPath::new_array(["peer", "m.direction", "m.id"])))
             .add_index(Index::builder(
@@ -83,13 +93,22 @@ impl History {
             ));
         let conversations =
             ObjectStore::builder(CONVERSATIONS).key_path(Some(KeyPath::new_single("peer")));
-        let db = Database::builder(DATABASE)
+        let mut db = Database::builder(name)
             .version(VERSION)
             .add_object_store(messages)
             .add_object_store(conversations)
             .build()
             .await
             .map_err(refused)?;
+        db.on_version_change(move |event| {
+            if let Some(db) = event
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::IdbDatabase>().ok())
+            {
+                db.close();
+            }
+            on_newer();
+        });
         Ok(Self { db: Rc::new(db) })
     }
 

@@ -139,7 +139,11 @@ impl Relay {
         let server = server.to_owned();
         // The kept conversations first: the outbox in them is what the messenger resends.
         leptos::task::spawn_local(async move {
-            let keeping = match History::open().await {
+            // A newer version in another tab upgrades the history: be that version too.
+            let reload = || {
+                let _ = window().location().reload();
+            };
+            let keeping = match History::open(reload).await {
                 Ok(history) => {
                     // A refused move leaves the old copy where it is, for next time.
                     let moved = history.migrate_legacy().await;

@@ -45,7 +45,7 @@ fn bodies(c: &Conversations, p: PeerId) -> Vec<String> {
 
 #[wasm_bindgen_test]
 async fn every_message_is_kept_and_read_back_a_page_at_a_time() {
-    let history = History::open().await.unwrap();
+    let history = History::open(|| {}).await.unwrap();
     let alice = peer();
     let mut c = Conversations::default();
     let total = u64::from(PAGE) * 2 + 7;
@@ -58,7 +58,7 @@ async fn every_message_is_kept_and_read_back_a_page_at_a_time() {
     c.send(alice, unsent, "not sent yet".into(), 5);
     history.write(&c.take_changes()).await.unwrap();
 
-    let loaded = History::open().await.unwrap().load().await.unwrap();
+    let loaded = History::open(|| {}).await.unwrap().load().await.unwrap();
     let conversation = loaded.get(alice).unwrap();
     assert_eq!(conversation.unread, total as usize);
     assert!(conversation.more_kept);
@@ -86,7 +86,7 @@ async fn every_message_is_kept_and_read_back_a_page_at_a_time() {
 
 #[wasm_bindgen_test]
 async fn a_status_kept_further_on_is_never_set_back() {
-    let history = History::open().await.unwrap();
+    let history = History::open(|| {}).await.unwrap();
     let bob = peer();
     let id = new_id();
     let mut mine = Conversations::default();
@@ -122,7 +122,7 @@ async fn what_an_older_version_kept_in_local_storage_is_moved_in() {
         ]}}]}}"#
     );
     storage.set_item(LEGACY_KEY, &legacy).unwrap();
-    let history = History::open().await.unwrap();
+    let history = History::open(|| {}).await.unwrap();
     history.migrate_legacy().await.unwrap();
     assert_eq!(
         storage.get_item(LEGACY_KEY).unwrap(),
@@ -152,4 +152,34 @@ async fn what_an_older_version_kept_in_local_storage_is_moved_in() {
     storage
         .remove_item(&format!("{LEGACY_KEY}.unreadable"))
         .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_newer_version_upgrading_the_history_is_not_blocked_by_this_one() {
+    use std::{cell::Cell, rc::Rc};
+    use wasm_bindgen::{JsCast, closure::Closure};
+
+    const NAME: &str = "relay-upgrade-test";
+    let told = Rc::new(Cell::new(false));
+    let told_here = told.clone();
+    let _history = History::open_named(NAME, move || told_here.set(true))
+        .await
+        .unwrap();
+    // What a newer version does: open the same database at a higher version.
+    let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
+    let request = factory.open_with_u32(NAME, 2).unwrap();
+    let outcome = js_sys::Promise::new(&mut |resolve, _| {
+        let on = |what: &'static str| {
+            let resolve = resolve.clone();
+            Closure::once_into_js(move || {
+                let _ = resolve.call1(&wasm_bindgen::JsValue::NULL, &what.into());
+            })
+        };
+        request.set_onsuccess(Some(on("opened").unchecked_ref()));
+        request.set_onblocked(Some(on("blocked").unchecked_ref()));
+        request.set_onerror(Some(on("failed").unchecked_ref()));
+    });
+    let outcome = wasm_bindgen_futures::JsFuture::from(outcome).await.unwrap();
+    assert_eq!(outcome.as_string().as_deref(), Some("opened"));
+    assert!(told.get(), "this version was told, to reload");
 }
