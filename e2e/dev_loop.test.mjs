@@ -2,11 +2,12 @@
 // behind `trunk serve` on 127.0.0.1:8080, as a developer runs it), two pages exchanging
 // messages through trunk's proxy. The server writes its store under the project root
 // (data/), which trunk must not watch: messaging triggers no rebuild and no reload under
-// the developer. Run by `cargo xtask test` (node --test); uses ports 3000 and 8080.
+// the developer; and its development build leaves the release build in dist/ alone. Run
+// by `cargo xtask test` (node --test); uses ports 3000 and 8080.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { once } from "node:events";
 import { after, before, test } from "node:test";
 import { idOf, launchBrowser, message, openApp, sendFrom, sleep } from "./support.mjs";
@@ -40,6 +41,9 @@ test("messaging in `cargo xtask dev` rebuilds nothing and reloads no page", { ti
     stream.on("data", (chunk) => output.push(...chunk.split("\n")));
   }
   const builds = () => output.filter((line) => /starting build/.test(line)).length;
+  // The release build `cargo xtask run` and the other tests serve.
+  const releasePage = () => readFileSync(`${root}dist/index.html`, "utf8");
+  const releaseBefore = releasePage();
   try {
     // The first build of the app in development mode can take minutes on a bare machine.
     const deadline = Date.now() + 600_000;
@@ -69,6 +73,7 @@ test("messaging in `cargo xtask dev` rebuilds nothing and reloads no page", { ti
       assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was not reloaded");
       page.assertNoErrors();
     }
+    assert.equal(releasePage(), releaseBefore, "dist/ keeps the release build");
   } finally {
     if (dev.exitCode === null) {
       const exited = once(dev, "exit");

@@ -297,15 +297,16 @@ impl Conversations {
     /// Conversations as kept (in any order), with the messages loaded of each.
     pub fn restore(mut list: Vec<Conversation>) -> Self {
         list.sort_by_key(|c| std::cmp::Reverse(c.activity));
-        let seen = list
-            .iter()
-            .flat_map(|c| c.messages.iter().map(|m| (m.direction, c.peer, m.id)))
-            .collect();
-        Self {
-            list,
-            seen,
-            ..Self::default()
+        let mut conversations = Self::default();
+        for mut conversation in list {
+            let peer = conversation.peer;
+            let messages = std::mem::take(&mut conversation.messages);
+            conversations.list.push(conversation);
+            for message in messages {
+                conversations.add_once(peer, message);
+            }
         }
+        conversations
     }
 
     /// Reads conversations kept as one JSON document (the `localStorage` format of
@@ -456,7 +457,6 @@ impl Conversations {
             mine.activity = mine.activity.max(summary.activity);
         }
         for (peer, message) in theirs.messages {
-            let key = (message.direction, peer, message.id);
             let mine = self.entry(peer);
             if let Some(at) = mine
                 .messages
@@ -471,25 +471,44 @@ impl Conversations {
                 } else {
                     mine.messages[at] = merged;
                 }
-            } else if self.seen.insert(key) {
-                self.entry(peer).place(message);
+            } else {
+                self.add_once(peer, message);
             }
         }
         self.list.sort_by_key(|c| std::cmp::Reverse(c.activity));
     }
 
+    /// Adds `message` to `peer`'s conversation unless it is there already. A message to
+    /// oneself has two copies, the writing tab's outgoing one and the others' incoming
+    /// one: it is shown once, as outgoing (it is this person's own).
+    fn add_once(&mut self, peer: PeerId, message: Message) {
+        let key = (message.direction, peer, message.id);
+        let other = match message.direction {
+            Direction::In => (Direction::Out, peer, message.id),
+            Direction::Out => (Direction::In, peer, message.id),
+        };
+        if self.seen.contains(&key)
+            || (message.direction == Direction::In && self.seen.contains(&other))
+        {
+            return;
+        }
+        if message.direction == Direction::Out && self.seen.remove(&other) {
+            let id = message.id;
+            self.entry(peer)
+                .messages
+                .retain(|m| !(m.id == id && m.direction == Direction::In));
+        }
+        self.seen.insert(key);
+        self.entry(peer).place(message);
+    }
+
     /// Adds older messages of `peer`'s conversation, loaded from what is kept (those
     /// already here are skipped); `more_kept`: whether there are older ones still.
     pub fn add_older(&mut self, peer: PeerId, older: Vec<Message>, more_kept: bool) {
-        let fresh: Vec<Message> = older
-            .into_iter()
-            .filter(|m| self.seen.insert((m.direction, peer, m.id)))
-            .collect();
-        let conversation = self.entry(peer);
-        for message in fresh {
-            conversation.place(message);
+        for message in older {
+            self.add_once(peer, message);
         }
-        conversation.more_kept = more_kept;
+        self.entry(peer).more_kept = more_kept;
     }
 
     /// The outgoing messages not yet stored by the server, oldest first: to send again.
@@ -659,6 +678,40 @@ mod tests {
         c.send(me, id(1), "note".into(), 1);
         assert!(!c.receive(&envelope(me, 1, "note", 4)));
         assert_eq!(c.get(me).unwrap().messages.len(), 1);
+    }
+
+    #[test]
+    fn a_message_to_oneself_in_two_tabs_is_shown_once_as_ones_own() {
+        let me = peer(9);
+        let mut writer = Conversations::default();
+        writer.send(me, id(1), "note".into(), 1);
+        writer.set_status(id(1), Status::Delivered, Some(4));
+        let mut other = Conversations::default();
+        assert!(
+            other.receive(&envelope(me, 1, "note", 4)),
+            "live, as incoming"
+        );
+        let (written, received) = (writer.take_changes(), other.take_changes());
+
+        // Each tab takes in the other's copy: one message, the writer's.
+        writer.merge(received.clone());
+        other.merge(written.clone());
+        for tab in [&writer, &other] {
+            let messages = &tab.get(me).unwrap().messages;
+            assert_eq!(messages.len(), 1);
+            assert_eq!(messages[0].direction, Direction::Out);
+        }
+        // Both copies kept, as two tabs write them: read back once.
+        let mut both = written;
+        both.messages.extend(received.messages);
+        let restored = Conversations::restore(vec![Conversation::kept(
+            both.conversations[0].clone(),
+            both.messages.into_iter().map(|(_, m)| m).collect(),
+            false,
+        )]);
+        let messages = &restored.get(me).unwrap().messages;
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].direction, Direction::Out);
     }
 
     #[test]

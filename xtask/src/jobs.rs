@@ -26,6 +26,9 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where `trunk serve` puts the development build in `cargo xtask dev`.
+const DEV_DIST: &str = "target/dev-dist";
+
 /// `cargo xtask dev`: the server, and `trunk serve` in front of it.
 pub fn dev(sh: &Shell) -> anyhow::Result<()> {
     toolchain::ensure_web_build(sh)?;
@@ -42,7 +45,9 @@ pub fn dev(sh: &Shell) -> anyhow::Result<()> {
             .spawn()
             .context("starting the server")?,
     );
-    cmd!(sh, "trunk serve")
+    // Its development build goes under target/, not into dist/, where `cargo xtask run`
+    // and the tests expect the release build.
+    cmd!(sh, "trunk serve --dist {DEV_DIST}")
         .env("PATH", toolchain::path_with_tools(sh)?)
         .run()?;
     Ok(())
