@@ -310,12 +310,14 @@ impl Conversations {
     }
 
     /// Reads conversations kept as one JSON document (the `localStorage` format of
-    /// versions before IndexedDB).
+    /// versions before IndexedDB; the app reads it through `kept::read`).
+    #[cfg(test)]
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(json)
     }
 
-    /// The conversations as one JSON document.
+    /// The conversations as one JSON document, as versions before IndexedDB kept them.
+    #[cfg(test)]
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

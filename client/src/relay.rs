@@ -504,9 +504,10 @@ impl Relay {
             Keeping::Kept(history) => Some(history),
             Keeping::Unavailable => None,
         };
-        let mut changes = Changes::default();
-        self.conversations
-            .update_untracked(|c| changes = c.take_changes());
+        let changes = self
+            .conversations
+            .try_update_untracked(Conversations::take_changes)
+            .unwrap_or_default();
         let received = self
             .with_core(|messenger, _, _| messenger.take_to_confirm())
             .unwrap_or_default();
