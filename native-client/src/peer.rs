@@ -56,6 +56,14 @@ impl Peer {
         self.messenger.send(client, to, body, id, now)
     }
 
+    /// Reports these received messages (sender, id) as read, after confirming what came
+    /// so far: their senders get read receipts (now, or once connected).
+    pub fn read(&mut self, read: Vec<(PeerId, MessageId)>) {
+        self.confirm();
+        let (client, _) = self.connection.core();
+        self.messenger.read(client, read);
+    }
+
     /// Messages not yet stored by the server.
     pub fn unsent(&self) -> usize {
         self.messenger.unsent().len()

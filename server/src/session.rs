@@ -40,7 +40,7 @@ use socketioxide::{
 use socketioxide_core::Value;
 
 use crate::{
-    cmd::{Backlogs, Command, Confirm, Decoded, Recording, Send, Storing},
+    cmd::{Backlogs, Command, Confirm, Decoded, Read, Reading, Recording, Send, Storing},
     delivery::{self, NodeAdapter, cut_slow_consumer},
     effects::{Effect, Effects, Emit, Reply},
     inbox::{DrainGuard, Inbox, Pushed},
@@ -172,6 +172,12 @@ enum Completion<A: NodeAdapter> {
         socket: SocketRef<A>,
         ack: Responder<A>,
         recording: Recording,
+    },
+    /// A `read`: acknowledged once recorded.
+    Read {
+        socket: SocketRef<A>,
+        ack: Responder<A>,
+        reading: Reading,
     },
     /// What waits for the peer, from the start.
     Backlog { socket: SocketRef<A>, me: PeerId },
@@ -305,6 +311,18 @@ impl<A: NodeAdapter> Session<A> {
                 }
                 Err(refused) => refused,
             },
+            Command::Read(read) => match Read::reader(self.registration()) {
+                Ok(me) => {
+                    return self
+                        .complete_in_turn(socket, ack, |socket, ack| Completion::Read {
+                            socket,
+                            ack,
+                            reading: read.record(relay, me),
+                        })
+                        .await;
+                }
+                Err(refused) => refused,
+            },
         };
         self.carry_out(&socket, Some(ack), effects).await;
     }
@@ -316,7 +334,9 @@ impl<A: NodeAdapter> Session<A> {
         let from = || self.registration().map(|r| r.id);
         match command {
             Command::Init(_) | Command::Register(_) => limiter.registration(self.ip),
-            Command::Message(_) | Command::Typing(_) => limiter.message(&self.bucket, from()),
+            Command::Message(_) | Command::Typing(_) | Command::Read(_) => {
+                limiter.message(&self.bucket, from())
+            }
             Command::Send(send) => {
                 let now = Instant::now();
                 let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
@@ -542,6 +562,14 @@ impl<A: NodeAdapter> Session<A> {
                     *self.lock_backlogs() = backlogs;
                     self.carry_out(&socket, Some(ack), effects).await;
                 }
+                Completion::Read {
+                    socket,
+                    ack,
+                    reading,
+                } => {
+                    let effects = reading.finish().await;
+                    self.carry_out(&socket, Some(ack), effects).await;
+                }
                 Completion::Backlog { socket, me } => {
                     let mut backlogs = *self.lock_backlogs();
                     let effects = backlogs.restart(relay, me).await;
@@ -593,6 +621,7 @@ impl<A: NodeAdapter> Completion<A> {
         match self {
             Self::Send { socket, .. }
             | Self::Confirm { socket, .. }
+            | Self::Read { socket, .. }
             | Self::Backlog { socket, .. } => socket,
         }
     }

@@ -1,8 +1,8 @@
 //! Several nodes sharing one redis-server: peers on different nodes reach each other in
-//! both protocols, every tab on every node receives (typing too), one sender's messages keep their
-//! order, an id claimed from two nodes at once has one owner, receipts and stored
-//! messages cross nodes even when the sender's node dies right after the ack, and a
-//! slow reader on a remote node is cut as on the local one.
+//! both protocols (read receipts too), every tab on every node receives (typing too),
+//! one sender's messages keep their order, an id claimed from two nodes at once has one
+//! owner, receipts and stored messages cross nodes even when the sender's node dies
+//! right after the ack, and a slow reader on a remote node is cut as on the local one.
 
 mod fixture;
 
@@ -65,6 +65,13 @@ async fn peers_on_different_nodes_reach_each_other_in_both_protocols() {
     bob.flush().await;
     until(&mut alice, "alice's receipt", |u| {
         matches!(u, Update::Status(id, Status::Delivered { .. }) if id == hello).then_some(())
+    })
+    .await;
+    // Bob reads it: the read receipt crosses nodes too.
+    bob.read(vec![(alice_id, hello)]);
+    bob.flush().await;
+    until(&mut alice, "alice's read receipt", |u| {
+        matches!(u, Update::Status(id, Status::Read { .. }) if id == hello).then_some(())
     })
     .await;
     let back = bob.send(alice_id, "and back from node 1".into());

@@ -109,6 +109,45 @@ async fn a_receipt_waits_for_a_sender_who_went_away() {
     assert_eq!(receipt.0, id);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_receipt_waits_for_a_sender_who_went_away() {
+    let server = TestServer::start().await;
+    let (alice_id, bob_id) = (new_peer(), new_peer());
+    let mut alice = native_peer(&server, alice_id);
+    let ids = send_numbered(&mut alice, bob_id, 2).await;
+    drop(alice);
+
+    let mut bob = native_peer(&server, bob_id);
+    receive(&mut bob, 2).await;
+    // Bob sees the first only.
+    bob.read(vec![(alice_id, ids[0])]);
+    bob.flush().await;
+
+    // Alice, back much later: the first read, the second delivered; each once.
+    let mut alice = native_peer(&server, alice_id);
+    let mut statuses = std::collections::HashMap::new();
+    until(&mut alice, "both receipts", |update| {
+        if let Update::Status(id, status) = update {
+            statuses.insert(id, status);
+        }
+        (matches!(statuses.get(&ids[0]), Some(Status::Read { .. }))
+            && matches!(statuses.get(&ids[1]), Some(Status::Delivered { .. })))
+        .then_some(())
+    })
+    .await;
+    // Confirmed by Alice's client: the next visit gets none of them again.
+    alice.flush().await;
+    drop(alice);
+    let mut visit = RawPeer::connect(&server).await;
+    visit.register(alice_id).await;
+    send_numbered(&mut bob, alice_id, 1).await;
+    assert_eq!(
+        visit.expect("deliver").await["body"],
+        "0",
+        "no receipt came again before it"
+    );
+}
+
 /// Until the recipient's client confirms a message, every connection gets it again;
 /// once confirmed, never again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

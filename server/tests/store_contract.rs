@@ -182,6 +182,54 @@ async fn confirming_turns_messages_into_receipts_for_their_senders(open: &Open) 
     assert!(store.receipts(alice, 0, 10).await.unwrap().is_empty());
 }
 
+async fn reading_makes_read_receipts_that_wait_for_their_sender(open: &Open) {
+    let Opened {
+        store,
+        clock,
+        mut notices,
+    } = open(settings(100)).await;
+    let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
+    store.watch(alice).await.unwrap();
+    store.watch(bob).await.unwrap();
+    let m = message(alice, bob, 1);
+    let seq = store.append(m.clone()).await.unwrap().seq;
+    assert!(matches!(
+        next_notice(&mut notices).await,
+        Notice::Message(_)
+    ));
+    clock.advance(100);
+    store.delivered(bob, vec![seq]).await.unwrap();
+    let Notice::Receipt(delivered) = next_notice(&mut notices).await else {
+        panic!("a delivery receipt");
+    };
+    assert_eq!(delivered.receipt.read_at, None);
+
+    clock.advance(5_000);
+    let read_at = clock.now_millis();
+    store.read(bob, alice, vec![m.id]).await.unwrap();
+    let Notice::Receipt(ReceiptFor { sender, receipt }) = next_notice(&mut notices).await else {
+        panic!("a read receipt");
+    };
+    assert_eq!(sender, alice);
+    assert_eq!(
+        (receipt.id, receipt.to, receipt.read_at),
+        (m.id, bob, Some(read_at))
+    );
+    assert!(receipt.delivered_at <= read_at);
+    assert!(
+        receipt.seq > delivered.receipt.seq,
+        "it comes after the delivery receipt"
+    );
+    // It waits for alice like a delivery receipt (which it may replace), last.
+    let kept = store.receipts(alice, 0, 10).await.unwrap();
+    assert_eq!(kept.last(), Some(&receipt));
+    // Carol's receipts are hers: alice's read does not reach them.
+    assert!(store.receipts(carol, 0, 10).await.unwrap().is_empty());
+    let seqs = kept.iter().map(|r| r.seq).collect();
+    store.forget_receipts(alice, seqs).await.unwrap();
+    assert!(store.receipts(alice, 0, 10).await.unwrap().is_empty());
+}
+
 async fn a_resend_of_a_waiting_message_is_noticed_again(open: &Open) {
     let Opened {
         store, mut notices, ..
@@ -306,6 +354,7 @@ async fn run_contract(backend: &str, open: Open) {
         appends_are_ordered_idempotent_and_paged,
         operations_see_those_called_before_them,
         confirming_turns_messages_into_receipts_for_their_senders,
+        reading_makes_read_receipts_that_wait_for_their_sender,
         a_resend_of_a_waiting_message_is_noticed_again,
         each_recipient_has_a_bounded_queue,
         each_sender_has_a_share_of_a_recipients_queue,

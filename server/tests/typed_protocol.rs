@@ -248,3 +248,57 @@ async fn typing_needs_a_typed_registration_and_a_valid_recipient() {
         json!({"status": "ok"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_needs_a_typed_registration_and_a_well_formed_list() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (new_peer(), new_peer());
+    let id = "0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c";
+    let b = Peer::connect(&server).await;
+    let mut seed = Peer::connect(&server).await;
+    let code = |reply: serde_json::Value| reply["code"].as_str().unwrap_or_default().to_owned();
+    let read = json!({ "from": alice, "ids": [id] });
+    assert_eq!(
+        code(b.call(event::READ, read.clone()).await),
+        "not_registered"
+    );
+    seed.init(new_peer()).await;
+    assert_eq!(
+        code(seed.call(event::READ, read.clone()).await),
+        "not_registered",
+        "the seed protocol has no receipts"
+    );
+    b.register(bob).await;
+    assert_eq!(
+        code(
+            b.call(event::READ, json!({ "from": "alice", "ids": [id] }))
+                .await
+        ),
+        "invalid_peer_id"
+    );
+    assert_eq!(
+        code(
+            b.call(event::READ, json!({ "from": alice, "ids": ["x"] }))
+                .await
+        ),
+        "invalid_message_id"
+    );
+    let too_many = vec![id; 1025];
+    for bad in [
+        json!(42),
+        json!({}),
+        json!({ "from": alice }),
+        json!({ "from": alice, "ids": [] }),
+        json!({ "from": alice, "ids": too_many }),
+        json!({ "from": alice, "ids": id }),
+    ] {
+        let shown = bad.to_string().chars().take(80).collect::<String>();
+        assert_eq!(
+            code(b.call(event::READ, bad).await),
+            "invalid_payload",
+            "{shown}"
+        );
+    }
+    // Still fine after all that.
+    assert_eq!(b.call(event::READ, read).await, json!({"status": "ok"}));
+}

@@ -34,3 +34,9 @@ pub const RECEIPT: &str = "receipt";
 /// ([`crate::message::TypingNotice`]). Sent again every few seconds while typing goes
 /// on; a recipient shows it for a few seconds after the last.
 pub const TYPING: &str = "typing";
+
+/// Typed protocol, client → server: the person has seen these messages (already
+/// confirmed with [`RECEIVED`]); their sender gets a read receipt for each, a
+/// [`RECEIPT`] with `read_at`. Payload: [`crate::message::ReadRequest`]. Ack (optional):
+/// `{"status": "ok"}` once stored.
+pub const READ: &str = "read";

@@ -192,6 +192,42 @@ pub struct TypingNotice {
     pub from: PeerId,
 }
 
+/// Payload of [`crate::event::READ`] from a client: the person has seen these messages
+/// of `from`'s (kept and confirmed already), so `from` gets a read receipt for each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadRequest {
+    /// Who sent them.
+    pub from: PeerId,
+    /// Their ids, at most [`MAX_RECEIVED_IDS`].
+    pub ids: Vec<MessageId>,
+}
+
+/// A [`ReadRequest`] as received, before its fields are validated.
+#[derive(Debug, Deserialize)]
+pub struct RawRead {
+    from: String,
+    ids: Vec<String>,
+}
+
+impl RawRead {
+    /// Validates the fields: a peer id, and 1 to [`MAX_RECEIVED_IDS`] message ids.
+    pub fn check(self) -> Result<ReadRequest, Rejection> {
+        let from = parse_peer_id(&self.from)?;
+        if self.ids.is_empty() || self.ids.len() > MAX_RECEIVED_IDS {
+            return Err(Rejection::new(
+                ErrorCode::InvalidPayload,
+                format!("1 to {MAX_RECEIVED_IDS} message ids per read"),
+            ));
+        }
+        let ids = self
+            .ids
+            .iter()
+            .map(|id| id.parse())
+            .collect::<Result<Vec<MessageId>, _>>()?;
+        Ok(ReadRequest { from, ids })
+    }
+}
+
 /// Parses a peer id received from a client, as a [`Rejection`] on failure.
 pub fn parse_peer_id(s: &str) -> Result<PeerId, Rejection> {
     s.parse().map_err(|e| {
@@ -229,7 +265,11 @@ pub struct Receipt {
     pub to: PeerId,
     /// When the recipient's client confirmed it, in ms since the Unix epoch.
     pub delivered_at: u64,
-    /// The message's `seq`, to confirm the receipt with.
+    /// When the recipient read it, in ms since the Unix epoch: a read receipt. Absent
+    /// for a delivery receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<u64>,
+    /// The receipt's own number, increasing for one sender, to confirm it with.
     pub seq: u64,
 }
 
@@ -400,6 +440,51 @@ mod tests {
         );
         assert!(serde_json::from_str::<Received>(r#"{"messages":["x"]}"#).is_err());
         assert!(serde_json::from_str::<Received>(r#"{"messages":[-1]}"#).is_err());
+    }
+
+    #[test]
+    fn a_read_names_its_sender_and_up_to_1024_message_ids() {
+        let check = |json: String| serde_json::from_str::<RawRead>(&json).unwrap().check();
+        let id = "0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c";
+        let ok = check(format!(r#"{{"from":"{ALICE}","ids":["{id}"]}}"#)).unwrap();
+        assert_eq!((ok.from.to_string(), ok.ids.len()), (ALICE.to_owned(), 1));
+        let code = |json: String| check(json).unwrap_err().code;
+        assert_eq!(
+            code(format!(r#"{{"from":"alice","ids":["{id}"]}}"#)),
+            ErrorCode::InvalidPeerId
+        );
+        assert_eq!(
+            code(format!(r#"{{"from":"{ALICE}","ids":["x"]}}"#)),
+            ErrorCode::InvalidMessageId
+        );
+        assert_eq!(
+            code(format!(r#"{{"from":"{ALICE}","ids":[]}}"#)),
+            ErrorCode::InvalidPayload
+        );
+        let many = vec![format!("\"{id}\""); MAX_RECEIVED_IDS + 1].join(",");
+        assert_eq!(
+            code(format!(r#"{{"from":"{ALICE}","ids":[{many}]}}"#)),
+            ErrorCode::InvalidPayload
+        );
+    }
+
+    #[test]
+    fn a_delivery_receipt_has_no_read_time_on_the_wire() {
+        let receipt: Receipt = serde_json::from_str(&format!(
+            r#"{{"id":"0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c","to":"{ALICE}","delivered_at":5,"seq":1}}"#
+        ))
+        .unwrap();
+        assert_eq!(receipt.read_at, None);
+        assert!(!serde_json::to_string(&receipt).unwrap().contains("read_at"));
+        let read = Receipt {
+            read_at: Some(7),
+            ..receipt
+        };
+        assert!(
+            serde_json::to_string(&read)
+                .unwrap()
+                .contains(r#""read_at":7"#)
+        );
     }
 
     #[test]

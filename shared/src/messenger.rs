@@ -19,7 +19,7 @@ use crate::{
     Rejection, Secret, SendReply, SendRequest,
     error::{MAX_QUOTED_CHARS, shortened},
     event,
-    message::{MAX_RECEIVED_IDS, TypingNotice, TypingRequest},
+    message::{MAX_RECEIVED_IDS, ReadRequest, TypingNotice, TypingRequest},
     socketio::{AckFailure, AckId, Client, Event},
 };
 
@@ -34,6 +34,10 @@ pub const MAX_HOLD: Duration = Duration::from_secs(60);
 /// go as answers come back. Below the server's per-socket bound (256 by default), so a
 /// busy sender is paced rather than refused.
 pub const WINDOW: usize = 128;
+
+/// Read reports waiting for a connection, at most: past it the oldest are dropped (a
+/// read receipt is a courtesy; the messages themselves are all kept).
+pub const MAX_PENDING_READS: usize = 10_000;
 
 /// A message written here that the server has not stored yet. Keep these across
 /// restarts (the web app keeps them in `localStorage`) and hand them back to
@@ -61,6 +65,11 @@ pub enum Status {
     /// The recipient's client has it.
     Delivered {
         /// When the recipient's client confirmed it.
+        at: u64,
+    },
+    /// The recipient has seen it.
+    Read {
+        /// When.
         at: u64,
     },
     /// Not sent, for good: the server's rejection (its message shortened), whose code
@@ -104,6 +113,8 @@ pub struct Messenger {
     to_confirm: Received,
     /// Until when nothing more is sent: the server said how long to wait (a limit).
     hold_until: Option<Duration>,
+    /// Messages read here while not connected, to report once connected: (sender, id).
+    pending_reads: Vec<(PeerId, MessageId)>,
 }
 
 impl Messenger {
@@ -123,6 +134,7 @@ impl Messenger {
             seen: seen.into_iter().collect(),
             to_confirm: Received::default(),
             hold_until: None,
+            pending_reads: Vec::new(),
         }
     }
 
@@ -162,6 +174,8 @@ impl Messenger {
                 // Registration is handled first (the server takes one socket's events in
                 // order), so these go out right behind it.
                 self.fill_window(client, now);
+                let reads = std::mem::take(&mut self.pending_reads);
+                self.emit_reads(client, reads);
                 Vec::new()
             }
             Event::Message(incoming) if incoming.event == event::DELIVER => {
@@ -182,12 +196,13 @@ impl Messenger {
                     return Vec::new();
                 };
                 self.to_confirm.receipts.push(receipt.seq);
-                vec![Update::Status(
-                    receipt.id,
-                    Status::Delivered {
+                let status = match receipt.read_at {
+                    Some(at) => Status::Read { at },
+                    None => Status::Delivered {
                         at: receipt.delivered_at,
                     },
-                )]
+                };
+                vec![Update::Status(receipt.id, status)]
             }
             Event::Message(incoming) if incoming.event == event::TYPING => {
                 match incoming.payload.decode::<TypingNotice>() {
@@ -262,6 +277,40 @@ impl Messenger {
     pub fn typing(&mut self, client: &mut Client, to: PeerId) {
         if client.is_connected() {
             let _ = client.emit(event::TYPING, &TypingRequest { to });
+        }
+    }
+
+    /// Tells the server the person has seen these messages (each `(sender, id)`), so
+    /// their senders get read receipts: now if connected, else once connected. Call
+    /// only for messages already confirmed (after [`confirm_kept`](Self::confirm_kept)
+    /// of them), and not at all if the person turned read receipts off.
+    pub fn read(&mut self, client: &mut Client, read: Vec<(PeerId, MessageId)>) {
+        if client.is_connected() {
+            self.emit_reads(client, read);
+        } else {
+            self.pending_reads.extend(read);
+            let over = self.pending_reads.len().saturating_sub(MAX_PENDING_READS);
+            self.pending_reads.drain(..over);
+        }
+    }
+
+    /// One `read` per sender and per [`MAX_RECEIVED_IDS`] ids.
+    fn emit_reads(&mut self, client: &mut Client, read: Vec<(PeerId, MessageId)>) {
+        let mut by_sender: Vec<(PeerId, Vec<MessageId>)> = Vec::new();
+        for (from, id) in read {
+            match by_sender.iter_mut().find(|(f, _)| *f == from) {
+                Some((_, ids)) => ids.push(id),
+                None => by_sender.push((from, vec![id])),
+            }
+        }
+        for (from, ids) in by_sender {
+            for ids in ids.chunks(MAX_RECEIVED_IDS) {
+                let request = ReadRequest {
+                    from,
+                    ids: ids.to_vec(),
+                };
+                let _ = client.emit(event::READ, &request);
+            }
         }
     }
 

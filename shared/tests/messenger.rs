@@ -457,3 +457,55 @@ fn typing_goes_out_only_while_connected_and_comes_in_as_an_update() {
     h.frame(r#"42["typing",{"from":"not an id"}]"#);
     assert_eq!(h.updates(), [Update::Typing(bob())]);
 }
+
+#[test]
+fn reads_go_out_per_sender_now_or_once_connected() {
+    let mut h = Harness::new(Vec::new());
+    let carol: PeerId = ME.parse().expect("a valid peer id");
+    h.messenger.read(
+        &mut h.client,
+        vec![(bob(), id(1)), (carol, id(2)), (bob(), id(3))],
+    );
+    h.pump();
+    assert!(
+        h.emitted().is_empty(),
+        "not connected: kept for the connection"
+    );
+    h.connect();
+    let emitted = h.emitted();
+    let events: Vec<&str> = emitted.iter().map(|(e, ..)| e.as_str()).collect();
+    assert_eq!(events, ["register", "read", "read"], "after registering");
+    assert_eq!(emitted[1].2, json!({"from": BOB, "ids": [id(1), id(3)]}));
+    assert_eq!(emitted[2].2, json!({"from": ME, "ids": [id(2)]}));
+    // Connected: at once, 1024 ids per event at most.
+    let many: Vec<(PeerId, MessageId)> = (0..1025).map(|_| (bob(), id(4))).collect();
+    h.messenger.read(&mut h.client, many);
+    h.pump();
+    let sizes: Vec<usize> = h
+        .emitted()
+        .iter()
+        .map(|(_, _, payload)| payload["ids"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(sizes, [1024, 1]);
+}
+
+#[test]
+fn a_read_receipt_moves_the_status_to_read() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    h.frame(&format!(
+        r#"42["receipt",{{"id":"{}","to":"{BOB}","delivered_at":55,"read_at":60,"seq":4}}]"#,
+        id(1)
+    ));
+    assert_eq!(
+        h.updates(),
+        [Update::Status(id(1), Status::Read { at: 60 })]
+    );
+    h.messenger.confirm(&mut h.client);
+    h.pump();
+    assert_eq!(
+        h.emitted(),
+        [("received".to_owned(), None, json!({"receipts": [4]}))]
+    );
+}

@@ -8,6 +8,7 @@
 //! | `register` | typed | [`register`] |
 //! | `send` | typed | [`send`] |
 //! | `received` | typed | [`received`] |
+//! | `read` | typed | [`read`] |
 //! | `typing` | typed | [`typing`] |
 //!
 //! plus [`backlog`], the paging of what waited in the store, which `register` starts and
@@ -20,6 +21,7 @@ pub mod backlog;
 pub mod init;
 pub mod message;
 pub mod payload;
+pub mod read;
 pub mod received;
 pub mod register;
 pub mod send;
@@ -38,6 +40,7 @@ use socketioxide_core::Value;
 pub use backlog::Backlogs;
 pub use init::Init;
 pub use message::Message;
+pub use read::{Read, Reading};
 pub use received::{Confirm, Recording};
 pub use register::Register;
 pub use send::{Send, Storing};
@@ -58,6 +61,8 @@ pub enum Command {
     Confirm(Confirm),
     /// Typed `typing`.
     Typing(Typing),
+    /// Typed `read`.
+    Read(Read),
 }
 
 /// An event as it came: which one, and its command or why it is refused.
@@ -113,6 +118,10 @@ impl Command {
                 event::TYPING,
                 Typing::decode(payload::argument(payload)).map(Command::Typing),
             ),
+            event::READ => (
+                event::READ,
+                Read::decode(payload::argument(payload)).map(Command::Read),
+            ),
             other => ("unknown", Err(unknown_event(other))),
         };
         Decoded { event, command }
@@ -126,7 +135,7 @@ pub fn unknown_event(event: &str) -> Rejection {
     Rejection::new(
         ErrorCode::UnknownEvent,
         format!(
-            "unknown event {shown:?}; this server handles init, message, register, send, received and typing"
+            "unknown event {shown:?}; this server handles init, message, register, send, received, read and typing"
         ),
     )
 }

@@ -22,7 +22,9 @@ use socketioxide::ParserError;
 use socketioxide_core::{Str, parser::Parse};
 use socketioxide_parser_common::CommonParser;
 
-use super::{Command, Confirm, Init, Message, Register, Send, Typing, payload, unknown_event};
+use super::{
+    Command, Confirm, Init, Message, Read, Register, Send, Typing, payload, unknown_event,
+};
 
 /// The longest message a rejection may carry: its own words and a bounded quote of what
 /// it refused, never the whole payload.
@@ -61,6 +63,15 @@ fn any_frame() -> impl Strategy<Value = String> {
             "typing",
             prop_oneof![
                 peer_id().prop_map(|id| json!({ "to": id.to_string() })),
+                json_value()
+            ]
+        ),
+        frame_text(
+            "read",
+            prop_oneof![
+                (peer_id(), prop::collection::vec(message_id(), 0..3)).prop_map(|(from, ids)| {
+                    json!({ "from": from.to_string(), "ids": ids.iter().map(ToString::to_string).collect::<Vec<_>>() })
+                }),
                 json_value()
             ]
         ),
@@ -235,6 +246,7 @@ proptest! {
             "send" => Send::decode(decoded_by_socketioxide(text), max).map(Command::Send),
             "received" => Confirm::decode(decoded_by_socketioxide(text)).map(Command::Confirm),
             "typing" => Typing::decode(decoded_by_socketioxide(text)).map(Command::Typing),
+            "read" => Read::decode(decoded_by_socketioxide(text)).map(Command::Read),
             other => Err(unknown_event(other)),
         };
         match (ours, theirs) {

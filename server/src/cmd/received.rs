@@ -155,6 +155,7 @@ mod tests {
             id,
             to: peer(BOB),
             delivered_at: t.clock.now_millis(),
+            read_at: None,
             seq,
         };
         assert_eq!(

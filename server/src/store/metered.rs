@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use futures_util::{FutureExt, future::BoxFuture};
-use relay_shared::{Envelope, PeerId, Receipt};
+use relay_shared::{Envelope, MessageId, PeerId, Receipt};
 
 use super::{AppendError, Appended, Claim, NewMessage, Store, StoreError};
 use crate::{identity::SecretHash, metrics::Metrics};
@@ -70,6 +70,16 @@ impl Store for Metered {
             delivered
         }
         .boxed()
+    }
+
+    fn read(
+        &self,
+        reader: PeerId,
+        sender: PeerId,
+        ids: Vec<MessageId>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.metrics
+            .store_op("read", self.inner.read(reader, sender, ids))
     }
 
     fn forget_receipts(

@@ -173,6 +173,19 @@ pub trait Store: Send + Sync + 'static {
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>>;
 
+    /// `reader` has read the messages `ids` of `sender`'s: each becomes a read receipt
+    /// for `sender` (`read_at` now; a delivery receipt not yet handed over is replaced by
+    /// it), whose watchers get a [`Notice::Receipt`] each. The ids are not checked
+    /// against what was sent (a receipt for a message `sender` never sent `reader` is
+    /// ignored by its client); one still waiting for `reader`'s confirmation may be
+    /// skipped (clients confirm what they got before they report it read).
+    fn read(
+        &self,
+        reader: PeerId,
+        sender: PeerId,
+        ids: Vec<MessageId>,
+    ) -> BoxFuture<'static, Result<(), StoreError>>;
+
     /// `sender`'s client holds the receipts `seqs`: forget them.
     fn forget_receipts(
         &self,

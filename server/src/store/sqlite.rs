@@ -79,6 +79,7 @@ impl SqliteStore {
         // `rarray(?)`: a list of `seq`s bound as one parameter.
         rusqlite::vtab::array::load_module(&conn).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        migrate(&conn).map_err(backend)?;
         let mut writer = Writer {
             conn,
             queues: Queues::default(),
@@ -121,7 +122,9 @@ CREATE TABLE IF NOT EXISTS peers (
 ) WITHOUT ROWID;
 
 -- A row is a message waiting for its recipient (delivered_at NULL), then, once the
--- recipient's client confirmed it, the receipt waiting for its sender (body NULL).
+-- recipient's client confirmed it, the receipt waiting for its sender (body NULL), and
+-- once the recipient read it, the read receipt (read_at set), a new row with a new seq
+-- (then sent_at is when it was read).
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     sender BLOB NOT NULL,
@@ -129,7 +132,8 @@ CREATE TABLE IF NOT EXISTS messages (
     recipient BLOB NOT NULL,
     body TEXT,
     sent_at INTEGER NOT NULL,
-    delivered_at INTEGER
+    delivered_at INTEGER,
+    read_at INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender ON messages (sender, id);
 CREATE INDEX IF NOT EXISTS waiting_by_recipient ON messages (recipient, seq)
@@ -146,6 +150,17 @@ CREATE TABLE IF NOT EXISTS contacts (
 ) WITHOUT ROWID;
 ";
 
+/// Brings a store written by an earlier version up to this schema, keeping every row.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_read_at: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'read_at'")?
+        .exists([])?;
+    if !has_read_at {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN read_at INTEGER")?;
+    }
+    Ok(())
+}
+
 type Reply<T, E = StoreError> = oneshot::Sender<Result<T, E>>;
 
 /// One operation for the writer.
@@ -154,6 +169,7 @@ enum Op {
     IsClaimed(PeerId, Reply<bool>),
     Append(NewMessage, Reply<Appended, AppendError>),
     Delivered(PeerId, Vec<u64>, Reply<()>),
+    Read(PeerId, PeerId, Vec<MessageId>, Reply<()>),
     ForgetReceipts(PeerId, Vec<u64>, Reply<()>),
     Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
     Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
@@ -379,6 +395,9 @@ impl Batch<'_> {
             Op::Delivered(recipient, seqs, reply) => {
                 completion(reply, self.delivered(recipient, &seqs))
             }
+            Op::Read(reader, sender, ids, reply) => {
+                completion(reply, self.read(reader, sender, &ids))
+            }
             Op::ForgetReceipts(sender, seqs, reply) => {
                 completion(reply, self.forget_receipts(sender, &seqs))
             }
@@ -547,6 +566,7 @@ impl Batch<'_> {
                             id: message_id(row.get(2)?)?,
                             to: recipient,
                             delivered_at: at,
+                            read_at: None,
                             seq: row.get(0)?,
                         },
                     })
@@ -560,6 +580,66 @@ impl Batch<'_> {
         }
         self.noticed
             .extend(receipts.into_iter().map(Notice::Receipt));
+        Ok(())
+    }
+
+    fn read(&mut self, reader: PeerId, sender: PeerId, ids: &[MessageId]) -> rusqlite::Result<()> {
+        for &id in ids {
+            let key = params![sender.as_uuid().as_bytes(), id.as_uuid().as_bytes()];
+            // recipient, delivered_at, read_at
+            let found: Option<(Vec<u8>, Option<u64>, Option<u64>)> = self
+                .tx
+                .prepare_cached(
+                    "SELECT recipient, delivered_at, read_at FROM messages
+                     WHERE sender = ?1 AND id = ?2",
+                )?
+                .query_row(key, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()?;
+            let delivered_at = match found {
+                None => self.now,
+                // Another peer's message, one not confirmed yet, or a read receipt that
+                // still waits for the sender: nothing to add.
+                Some((recipient, delivered_at, read_at)) => {
+                    if recipient != reader.as_uuid().as_bytes() || read_at.is_some() {
+                        continue;
+                    }
+                    let Some(delivered_at) = delivered_at else {
+                        continue;
+                    };
+                    // The delivery receipt gives way: the read one says as much, and more.
+                    self.tx
+                        .prepare_cached("DELETE FROM messages WHERE sender = ?1 AND id = ?2")?
+                        .execute(key)?;
+                    delivered_at
+                }
+            };
+            let seq: u64 = self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO messages (sender, id, recipient, sent_at, delivered_at, read_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?4) RETURNING seq",
+                )?
+                .query_row(
+                    params![
+                        sender.as_uuid().as_bytes(),
+                        id.as_uuid().as_bytes(),
+                        reader.as_uuid().as_bytes(),
+                        self.now,
+                        delivered_at
+                    ],
+                    |row| row.get(0),
+                )?;
+            self.noticed.push(Notice::Receipt(ReceiptFor {
+                sender,
+                receipt: Receipt {
+                    id,
+                    to: reader,
+                    delivered_at,
+                    read_at: Some(self.now),
+                    seq,
+                },
+            }));
+        }
         Ok(())
     }
 
@@ -608,7 +688,7 @@ impl Batch<'_> {
     ) -> rusqlite::Result<Vec<Receipt>> {
         self.tx
             .prepare_cached(
-                "SELECT seq, id, recipient, delivered_at FROM messages
+                "SELECT seq, id, recipient, delivered_at, read_at FROM messages
                  WHERE sender = ?1 AND delivered_at IS NOT NULL AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?
             .query_map(params![sender.as_uuid().as_bytes(), after, limit], |row| {
@@ -617,6 +697,7 @@ impl Batch<'_> {
                     id: message_id(row.get(1)?)?,
                     to: peer(row.get(2)?)?,
                     delivered_at: row.get(3)?,
+                    read_at: row.get(4)?,
                 })
             })?
             .collect()
@@ -677,6 +758,7 @@ fn fail(op: Op) -> Completion {
         Op::IsClaimed(_, r) => closed(r),
         Op::Append(_, r) => closed(r),
         Op::Delivered(.., r) => closed(r),
+        Op::Read(.., r) => closed(r),
         Op::ForgetReceipts(.., r) => closed(r),
         Op::Waiting(.., r) => closed(r),
         Op::Receipts(.., r) => closed(r),
@@ -744,6 +826,15 @@ impl Store for SqliteStore {
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
         self.call(|reply| Op::Delivered(recipient, seqs, reply))
+    }
+
+    fn read(
+        &self,
+        reader: PeerId,
+        sender: PeerId,
+        ids: Vec<MessageId>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(|reply| Op::Read(reader, sender, ids, reply))
     }
 
     fn forget_receipts(
@@ -859,6 +950,62 @@ mod tests {
                 Err(AppendError::QueueFull { .. })
             ),
             "the queue counts are rebuilt from the file"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_read_receipts_opens_with_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // The schema of the version before read receipts, with a waiting message and
+            // a receipt in it.
+            let conn = Connection::open(dir.path().join(SqliteStore::FILE)).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE messages (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT, sender BLOB NOT NULL,
+                    id BLOB NOT NULL, recipient BLOB NOT NULL, body TEXT,
+                    sent_at INTEGER NOT NULL, delivered_at INTEGER);",
+            )
+            .unwrap();
+            for (n, body, delivered_at) in [(1, Some("waiting"), None), (2, None, Some(900))] {
+                let m = message(n);
+                conn.execute(
+                    "INSERT INTO messages (sender, id, recipient, body, sent_at, delivered_at)
+                     VALUES (?1, ?2, ?3, ?4, 500, ?5)",
+                    params![
+                        m.from.as_uuid().as_bytes(),
+                        m.id.as_uuid().as_bytes(),
+                        m.to.as_uuid().as_bytes(),
+                        body,
+                        delivered_at
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        let store = open(&dir);
+        let waiting = store.waiting(peer(2), 0, 10).await.unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].body, "waiting");
+        let receipts = store.receipts(peer(1), 0, 10).await.unwrap();
+        assert_eq!(
+            (receipts.len(), receipts[0].read_at),
+            (1, None),
+            "{receipts:?}"
+        );
+        // And the receipt can become a read one.
+        store
+            .read(peer(2), peer(1), vec![message(2).id])
+            .await
+            .unwrap();
+        let receipts = store.receipts(peer(1), 0, 10).await.unwrap();
+        assert_eq!(
+            (
+                receipts.len(),
+                receipts[0].delivered_at,
+                receipts[0].read_at
+            ),
+            (1, 900, Some(1_000))
         );
     }
 

@@ -71,6 +71,8 @@ enum Op {
     IsClaimed(PeerId, Reply<bool>),
     Append(NewMessage, Reply<Appended, AppendError>),
     Delivered(PeerId, Vec<u64>, Reply<()>),
+    /// reader, sender, ids.
+    Read(PeerId, PeerId, Vec<MessageId>, Reply<()>),
     ForgetReceipts(PeerId, Vec<u64>, Reply<()>),
     Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
     Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
@@ -314,6 +316,7 @@ impl Runner {
         let peer = match op {
             Op::Claim(id, ..) | Op::IsClaimed(id, _) => *id,
             Op::Append(m, _) => m.to,
+            Op::Read(_, sender, ..) => *sender,
             Op::Publish(envelope, _) => envelope.to,
             Op::Waiting(peer, ..)
             | Op::Delivered(peer, ..)
@@ -372,6 +375,22 @@ impl Runner {
                     .arg(ttl)
                     .arg(now.saturating_sub(STALE_HANDOVER.as_millis() as u64))
                     .arg(seqs);
+                cmd
+            }
+            Op::Read(reader, sender, ids, _) => {
+                // Straight to the sender's receipts: no state of the reader's changes.
+                let mut cmd = fcall("relay_receipt_add", *sender, &["receipts", "meta"]);
+                cmd.arg(sender.to_string())
+                    .arg(now)
+                    .arg(cutoff)
+                    .arg(ttl)
+                    .arg(channel(*sender))
+                    .arg(self.link.publish_command());
+                for id in ids {
+                    cmd.arg(format!(
+                        r#"{{"id":"{id}","to":"{reader}","delivered_at":{now},"read_at":{now}}}"#
+                    ));
+                }
                 cmd
             }
             Op::ForgetReceipts(peer, seqs, _) => {
@@ -470,7 +489,7 @@ impl Runner {
                 });
                 let _ = reply.send(page);
             }
-            Op::ForgetReceipts(_, _, reply) => {
+            Op::ForgetReceipts(_, _, reply) | Op::Read(.., reply) => {
                 let _ = reply.send(result.map(|_| ()).map_err(StoreError::backend));
             }
             Op::Delivered(recipient, _, reply) => match parse::<Vec<String>>(result) {
@@ -656,6 +675,8 @@ struct StoredReceipt {
     id: MessageId,
     to: PeerId,
     delivered_at: u64,
+    #[serde(default)]
+    read_at: Option<u64>,
 }
 
 /// An inbox member `"<seq>\n<sent_at>\n<sender>:<id>\n<json>"`.
@@ -683,6 +704,7 @@ fn decode_receipt(member: &str) -> Option<Receipt> {
         id: stored.id,
         to: stored.to,
         delivered_at: stored.delivered_at,
+        read_at: stored.read_at,
         seq: seq.parse().ok()?,
     })
 }
@@ -761,6 +783,15 @@ impl Store for RedisStore {
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
         self.call(|reply| Op::Delivered(recipient, seqs, reply))
+    }
+
+    fn read(
+        &self,
+        reader: PeerId,
+        sender: PeerId,
+        ids: Vec<MessageId>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(|reply| Op::Read(reader, sender, ids, reply))
     }
 
     fn forget_receipts(

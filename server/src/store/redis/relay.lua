@@ -20,7 +20,7 @@
 --
 -- Members:
 --   inbox:    "<seq>\n<sent_at>\n<sender>:<id>\n<json: id, from, to, body>"
---   receipts: "<seq>\n<json: id, to, delivered_at>"
+--   receipts: "<seq>\n<json: id, to, delivered_at[, read_at]>"
 -- Notices published on relay:{P}:live: "S" .. inbox member, "R" .. receipts member.
 
 local SCALE = 1024
