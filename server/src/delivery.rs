@@ -65,6 +65,7 @@ pub async fn dispatch<A: NodeAdapter>(
                     metrics.receipts_delivered.inc();
                 }
             }
+            Notice::Blocked { owner, peer, on } => peers.blocked(owner, peer, on),
             Notice::Missed => {
                 tracing::warn!("notices may have been missed: sending what waits again");
                 metrics.notices_missed.inc();
@@ -91,7 +92,10 @@ pub async fn broadcast<A: NodeAdapter>(
 ) -> SendReply {
     let id = envelope.id;
     let to = envelope.to;
-    let reached = if report {
+    let reached = if report && peers.blocks(to, envelope.from) {
+        // Nothing reaches someone who blocks the sender: as if nobody were there.
+        Some(0)
+    } else if report {
         let rooms = [room(to, Protocol::Typed), room(to, Protocol::Seed)];
         count(socket, rooms, metrics).await
     } else {
@@ -127,13 +131,24 @@ pub async fn broadcast<A: NodeAdapter>(
 }
 
 /// Tells `to`'s typed sockets, on every node (through the adapter: at most once), that
-/// `from` is typing. Not the typing socket itself, when one types to oneself.
+/// `from` is typing. Not the typing socket itself, when one types to oneself; not at all
+/// when `to` blocks `from` (known here if `to` is registered here, else, in a cluster,
+/// asked of the store; if the store cannot say, not passed on).
 pub async fn typing<A: NodeAdapter>(
     socket: &SocketRef<A>,
+    peers: &LocalPeers,
+    store: &dyn Store,
     from: PeerId,
     to: PeerId,
     metrics: &Metrics,
 ) {
+    if peers.blocks(to, from) {
+        return;
+    }
+    if A::SPANS_NODES && !peers.here(to).typed && !matches!(store.blocks(to, from).await, Ok(false))
+    {
+        return;
+    }
     let notice = TypingNotice { from };
     if let Err(error) = socket
         .to(room(to, Protocol::Typed))
@@ -155,7 +170,13 @@ async fn deliver_here<A: Adapter>(
     metrics: &Metrics,
 ) -> usize {
     let to = envelope.to;
-    let Here { typed, seed } = peers.here(to);
+    // Relayed live (the seed protocol): not to someone who blocks the sender. (A stored
+    // message from a blocked sender is never stored.)
+    let Here { typed, seed } = if envelope.seq == 0 {
+        peers.here_from(to, envelope.from)
+    } else {
+        peers.here(to)
+    };
     let mut failed = 0;
     if typed {
         let room = here.clone().within(room(to, Protocol::Typed));

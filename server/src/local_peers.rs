@@ -1,10 +1,11 @@
 //! [`LocalPeers`]: which peers have sockets registered on this node, and in which
 //! protocol, so that the node watches them in the store (and only them), skips the
 //! rooms nobody here is in, and can send their sessions what waits again when notices
-//! were missed.
+//! were missed; and whom each of them blocks, so that nothing relayed live (seed
+//! messages, typing) from a blocked peer reaches their sockets here.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, PoisonError, Weak},
 };
 
@@ -31,13 +32,28 @@ pub struct Here {
     pub seed: bool,
 }
 
-/// The sessions registered under one peer id here, each with its protocol.
-type Members = Vec<(Protocol, Weak<dyn Member>)>;
+/// A peer registered here: its sessions, each with its protocol, and whom it blocks.
+#[derive(Default)]
+struct Entry {
+    members: Vec<(Protocol, Weak<dyn Member>)>,
+    blocked: HashSet<PeerId>,
+}
+
+impl Entry {
+    fn here(&self) -> Here {
+        Here {
+            typed: self.members.iter().any(|(p, _)| *p == Protocol::Typed),
+            seed: self.members.iter().any(|(p, _)| *p == Protocol::Seed),
+        }
+    }
+}
+
+type Peers = Arc<Mutex<HashMap<PeerId, Entry>>>;
 
 /// The peers registered on this node, each with its sessions.
 pub struct LocalPeers {
     store: Arc<dyn Store>,
-    peers: Mutex<HashMap<PeerId, Members>>,
+    peers: Peers,
 }
 
 impl LocalPeers {
@@ -45,38 +61,62 @@ impl LocalPeers {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
-            peers: Mutex::default(),
+            peers: Peers::default(),
         }
     }
 
     /// `member` now speaks for `registration.id`. The returned future completes once
-    /// the node watches the peer (at once if another session here already did).
+    /// the node watches the peer and knows whom it blocks (at once if another session
+    /// here already did).
     pub fn enter(
         &self,
         registration: Registration,
         member: Weak<dyn Member>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
         let peer = registration.id;
-        let mut peers = self.lock();
-        let members = peers.entry(peer).or_default();
-        members.push((registration.protocol, member));
-        if members.len() == 1 {
-            // Called under the lock, so watches and unwatches of one peer reach the
-            // store in the order its first and last sessions came and went.
-            self.store.watch(peer)
-        } else {
-            Box::pin(std::future::ready(Ok(())))
+        let mut peers = lock(&self.peers);
+        let entry = peers.entry(peer).or_default();
+        entry.members.push((registration.protocol, member));
+        if entry.members.len() > 1 {
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        // Called under the lock, so watches and unwatches of one peer reach the store in
+        // the order its first and last sessions came and went; and the blocks are read
+        // after the watch is in effect, so a change after the read is noticed.
+        let watch = self.store.watch(peer);
+        let store = self.store.clone();
+        let registry = self.peers.clone();
+        Box::pin(async move {
+            watch.await?;
+            let blocked = store.blocked(peer).await?;
+            if let Some(entry) = lock(&registry).get_mut(&peer) {
+                entry.blocked.extend(blocked);
+            }
+            Ok(())
+        })
+    }
+
+    /// A notice from the store: `owner` blocked `peer` (`on`) or unblocked it.
+    pub fn blocked(&self, owner: PeerId, peer: PeerId, on: bool) {
+        if let Some(entry) = lock(&self.peers).get_mut(&owner) {
+            if on {
+                entry.blocked.insert(peer);
+            } else {
+                entry.blocked.remove(&peer);
+            }
         }
     }
 
     /// `member` no longer speaks for `peer`; the last to leave stops the watch.
     pub fn leave(&self, peer: PeerId, member: &Weak<dyn Member>) {
-        let mut peers = self.lock();
-        let Some(members) = peers.get_mut(&peer) else {
+        let mut peers = lock(&self.peers);
+        let Some(entry) = peers.get_mut(&peer) else {
             return;
         };
-        members.retain(|(_, m)| !Weak::ptr_eq(m, member) && m.strong_count() > 0);
-        if members.is_empty() {
+        entry
+            .members
+            .retain(|(_, m)| !Weak::ptr_eq(m, member) && m.strong_count() > 0);
+        if entry.members.is_empty() {
             peers.remove(&peer);
             let unwatch = self.store.unwatch(peer);
             tokio::spawn(async move {
@@ -90,22 +130,48 @@ impl LocalPeers {
     /// In which protocols sockets here are registered under `peer`: whether its rooms
     /// here have anyone to emit to. One lookup for both, as every relayed message asks.
     pub fn here(&self, peer: PeerId) -> Here {
-        let peers = self.lock();
-        let Some(members) = peers.get(&peer) else {
-            return Here::default();
-        };
-        Here {
-            typed: members.iter().any(|(p, _)| *p == Protocol::Typed),
-            seed: members.iter().any(|(p, _)| *p == Protocol::Seed),
-        }
+        lock(&self.peers)
+            .get(&peer)
+            .map_or_else(Here::default, Entry::here)
     }
 
-    /// Asks every session here to send what waits again.
+    /// Where `from`'s message to `to`, relayed live, goes on this node: as
+    /// [`here`](Self::here), and nowhere if `to` blocks `from`. One lookup.
+    pub fn here_from(&self, to: PeerId, from: PeerId) -> Here {
+        lock(&self.peers)
+            .get(&to)
+            .filter(|entry| !entry.blocked.contains(&from))
+            .map_or_else(Here::default, Entry::here)
+    }
+
+    /// Whether `to`, registered here, blocks `from` (a peer not registered here: not
+    /// known here, so `false`).
+    pub fn blocks(&self, to: PeerId, from: PeerId) -> bool {
+        lock(&self.peers)
+            .get(&to)
+            .is_some_and(|entry| entry.blocked.contains(&from))
+    }
+
+    /// Asks every session here to send what waits again, and reads again whom each peer
+    /// here blocks (notices of blocks may have been missed too).
     pub fn resync(&self) {
-        let members: Vec<Arc<dyn Member>> = self
-            .lock()
+        let owners: Vec<PeerId> = lock(&self.peers).keys().copied().collect();
+        for owner in owners {
+            let (read, registry) = (self.store.blocked(owner), self.peers.clone());
+            tokio::spawn(async move {
+                match read.await {
+                    Ok(blocked) => {
+                        if let Some(entry) = lock(&registry).get_mut(&owner) {
+                            entry.blocked = blocked.into_iter().collect();
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "could not read again whom a peer blocks"),
+                }
+            });
+        }
+        let members: Vec<Arc<dyn Member>> = lock(&self.peers)
             .values()
-            .flatten()
+            .flat_map(|entry| &entry.members)
             .filter_map(|(_, member)| member.upgrade())
             .collect();
         for member in members {
@@ -116,7 +182,7 @@ impl LocalPeers {
     /// How many peers have sockets here.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.peers).len()
     }
 
     /// Whether no peer has a socket here.
@@ -124,10 +190,10 @@ impl LocalPeers {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, Members>> {
-        self.peers.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+fn lock(peers: &Peers) -> std::sync::MutexGuard<'_, HashMap<PeerId, Entry>> {
+    peers.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -299,6 +299,7 @@ impl<A: NodeAdapter> Session<A> {
                 Err(refused) => refused,
             },
             Command::Typing(typing) => typing.apply(self.registration()),
+            Command::Block(block) => block.apply(relay, self.registration()).await,
             Command::Confirm(confirm) => match Confirm::recipient(self.registration()) {
                 Ok(me) => {
                     return self
@@ -334,7 +335,7 @@ impl<A: NodeAdapter> Session<A> {
         let from = || self.registration().map(|r| r.id);
         match command {
             Command::Init(_) | Command::Register(_) => limiter.registration(self.ip),
-            Command::Message(_) | Command::Typing(_) | Command::Read(_) => {
+            Command::Message(_) | Command::Typing(_) | Command::Read(_) | Command::Block(_) => {
                 limiter.message(&self.bucket, from())
             }
             Command::Send(send) => {
@@ -418,7 +419,9 @@ impl<A: NodeAdapter> Session<A> {
                     }
                 }
                 Effect::Typing { from, to } => {
-                    delivery::typing(socket, from, to, &self.node.metrics).await;
+                    let node = &self.node;
+                    let store = node.relay.store();
+                    delivery::typing(socket, &node.peers, store, from, to, &node.metrics).await;
                 }
                 Effect::SendBacklog(me) => {
                     let backlog = Completion::Backlog {

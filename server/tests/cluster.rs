@@ -360,3 +360,49 @@ async fn nodes_on_a_redis_cluster_reach_each_other() {
         .await;
     assert_eq!(reply["code"], "forbidden", "{reply}");
 }
+
+/// A block made through one node holds on every node: Bob's tabs on two nodes get
+/// nothing from the blocked seed socket on a third, nor its typed messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_made_on_one_node_holds_on_every_node() {
+    let redis = RedisServer::start();
+    let nodes = nodes(&redis, 3).await;
+    let (bob, carol, dave) = (new_peer(), new_peer(), new_peer());
+    let mut carol_seed = Peer::connect(&nodes[0]).await;
+    carol_seed.init(carol).await;
+    let dave_typed = Peer::connect(&nodes[0]).await;
+    dave_typed.register(dave).await;
+    let bob_1 = Peer::connect(&nodes[1]).await;
+    let mut bob_2 = Peer::connect(&nodes[2]).await;
+    bob_1.register(bob).await;
+    bob_2.register(bob).await;
+    for blocked in [carol, dave] {
+        assert_eq!(
+            bob_1.call(event::BLOCK, json!({ "peer": blocked })).await,
+            json!({"status": "ok"})
+        );
+    }
+    // The notice of the block reaches node 2 through Redis: give it a moment, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        carol_seed.seed_send(bob, "blocked?").await;
+        dave_typed.call(event::TYPING, json!({ "to": bob })).await;
+        dave_typed.send(bob, "typed, blocked").await;
+        // A marker from someone not blocked: if the blocked ones got through, they come
+        // before it.
+        let marker = new_peer();
+        let mut other = Peer::connect(&nodes[0]).await;
+        other.init(marker).await;
+        other.seed_send(bob, "marker").await;
+        let incoming = bob_2.next().await;
+        if incoming.data["body"] == "marker" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 2 still delivers what Bob blocked: {incoming:?}"
+        );
+        // Drain what came before the marker.
+        while bob_2.next().await.data["body"] != "marker" {}
+    }
+}

@@ -230,6 +230,50 @@ async fn reading_makes_read_receipts_that_wait_for_their_sender(open: &Open) {
     assert!(store.receipts(alice, 0, 10).await.unwrap().is_empty());
 }
 
+async fn a_blocked_senders_messages_are_answered_and_kept_nowhere(open: &Open) {
+    let Opened {
+        store, mut notices, ..
+    } = open(settings(100)).await;
+    let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
+    store.watch(bob).await.unwrap();
+    assert!(store.block(bob, alice, true).await.unwrap());
+    assert_eq!(
+        next_notice(&mut notices).await,
+        Notice::Blocked {
+            owner: bob,
+            peer: alice,
+            on: true
+        }
+    );
+    assert_eq!(store.blocked(bob).await.unwrap(), [alice]);
+    assert!(
+        store.blocked(alice).await.unwrap().is_empty(),
+        "bob's list is his"
+    );
+
+    // Answered like any other, with a seq in bob's order; kept nowhere, noticed to no one.
+    let dropped = store.append(message(alice, bob, 1)).await.unwrap();
+    let kept = store.append(message(carol, bob, 2)).await.unwrap();
+    assert!(!dropped.duplicate);
+    assert!(kept.seq > dropped.seq);
+    let Notice::Message(first) = next_notice(&mut notices).await else {
+        panic!("a message notice");
+    };
+    assert_eq!(first.from, carol, "nothing noticed of alice's");
+    let waiting = store.waiting(bob, 0, 10).await.unwrap();
+    assert_eq!(waiting.iter().map(|e| e.from).collect::<Vec<_>>(), [carol]);
+
+    // Unblocked: from then on, kept and noticed again.
+    assert!(store.block(bob, alice, false).await.unwrap());
+    assert!(matches!(
+        next_notice(&mut notices).await,
+        Notice::Blocked { on: false, .. }
+    ));
+    assert!(store.blocked(bob).await.unwrap().is_empty());
+    store.append(message(alice, bob, 3)).await.unwrap();
+    assert_eq!(store.waiting(bob, 0, 10).await.unwrap().len(), 2);
+}
+
 async fn a_resend_of_a_waiting_message_is_noticed_again(open: &Open) {
     let Opened {
         store, mut notices, ..
@@ -355,6 +399,7 @@ async fn run_contract(backend: &str, open: Open) {
         operations_see_those_called_before_them,
         confirming_turns_messages_into_receipts_for_their_senders,
         reading_makes_read_receipts_that_wait_for_their_sender,
+        a_blocked_senders_messages_are_answered_and_kept_nowhere,
         a_resend_of_a_waiting_message_is_noticed_again,
         each_recipient_has_a_bounded_queue,
         each_sender_has_a_share_of_a_recipients_queue,

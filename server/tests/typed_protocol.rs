@@ -302,3 +302,80 @@ async fn read_needs_a_typed_registration_and_a_well_formed_list() {
     // Still fine after all that.
     assert_eq!(b.call(event::READ, read).await, json!({"status": "ok"}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_a_blocked_peer_sends_reaches_the_one_who_blocked_it() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (new_peer(), new_peer());
+    let typed = Peer::connect(&server).await;
+    let mut seed = Peer::connect(&server).await;
+    let mut b = Peer::connect(&server).await;
+    typed.register(alice).await;
+    b.register(bob).await;
+    assert_eq!(
+        b.call(event::BLOCK, json!({ "peer": alice })).await,
+        json!({"status": "ok"})
+    );
+    // The seed protocol from the same id (another, unclaimed one would be another id).
+    let seed_id = new_peer();
+    seed.init(seed_id).await;
+    assert_eq!(
+        b.call(event::BLOCK, json!({ "peer": seed_id })).await,
+        json!({"status": "ok"})
+    );
+
+    // Alice's typed message: answered `sent` as any other, delivered nowhere.
+    let reply: SendReply = serde_json::from_value(typed.send(bob, "let me in").await).unwrap();
+    assert!(matches!(reply, SendReply::Sent { .. }), "{reply:?}");
+    // Her typing and the seed socket's message: nowhere either (the seed sender, asking,
+    // hears what it would of someone not there).
+    typed.call(event::TYPING, json!({ "to": bob })).await;
+    let counted = seed
+        .call(event::MESSAGE, json!(format!("{bob}|psst")))
+        .await;
+    assert_eq!(counted["status"], "offline", "{counted}");
+
+    // Unblocked: what comes from then on arrives; what came before is gone.
+    assert_eq!(
+        b.call(event::UNBLOCK, json!({ "peer": alice })).await,
+        json!({"status": "ok"})
+    );
+    typed.send(bob, "sorry").await;
+    let next: Envelope = serde_json::from_value(b.expect(event::DELIVER).await).unwrap();
+    assert_eq!((next.from, next.body.as_str()), (alice, "sorry"));
+    // And a socket of Bob's registering later finds only that one.
+    let mut later = Peer::connect(&server).await;
+    later.register(bob).await;
+    let first: Envelope = serde_json::from_value(later.expect(event::DELIVER).await).unwrap();
+    assert_eq!(first.body, "sorry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_needs_a_typed_registration_and_a_peer_id() {
+    let server = TestServer::start().await;
+    let bob = new_peer();
+    let b = Peer::connect(&server).await;
+    let code = |reply: serde_json::Value| reply["code"].as_str().unwrap_or_default().to_owned();
+    let request = json!({ "peer": new_peer() });
+    for event in [event::BLOCK, event::UNBLOCK] {
+        assert_eq!(code(b.call(event, request.clone()).await), "not_registered");
+    }
+    b.register(bob).await;
+    for event in [event::BLOCK, event::UNBLOCK] {
+        assert_eq!(
+            code(b.call(event, json!({ "peer": "alice" })).await),
+            "invalid_peer_id"
+        );
+        for bad in [json!(42), json!({}), json!({ "peer": 7 }), json!("alice")] {
+            assert_eq!(
+                code(b.call(event, bad.clone()).await),
+                "invalid_payload",
+                "{event} {bad}"
+            );
+        }
+        assert_eq!(
+            b.call(event, request.clone()).await,
+            json!({"status": "ok"})
+        );
+    }
+}

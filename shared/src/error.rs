@@ -34,6 +34,9 @@ pub enum ErrorCode {
     /// The client sent faster than its limit allows; the rejection's `retry_after_ms`
     /// says when the same event would be taken.
     RateLimited,
+    /// A lasting per-person bound is reached (say, of blocked ids): nothing more of the
+    /// kind is taken until some goes.
+    LimitReached,
     /// A code this version of the protocol does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -41,7 +44,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code this version knows: all but [`Unknown`](Self::Unknown).
-    pub const KNOWN: [ErrorCode; 12] = [
+    pub const KNOWN: [ErrorCode; 13] = [
         Self::InvalidPayload,
         Self::InvalidPeerId,
         Self::InvalidMessageId,
@@ -54,6 +57,7 @@ impl ErrorCode {
         Self::QueueFull,
         Self::Unavailable,
         Self::RateLimited,
+        Self::LimitReached,
     ];
 
     /// The code as it appears on the wire.
@@ -71,6 +75,7 @@ impl ErrorCode {
             Self::QueueFull => "queue_full",
             Self::Unavailable => "unavailable",
             Self::RateLimited => "rate_limited",
+            Self::LimitReached => "limit_reached",
             Self::Unknown => "unknown",
         }
     }

@@ -40,3 +40,14 @@ pub const TYPING: &str = "typing";
 /// [`RECEIPT`] with `read_at`. Payload: [`crate::message::ReadRequest`]. Ack (optional):
 /// `{"status": "ok"}` once stored.
 pub const READ: &str = "read";
+
+/// Typed protocol, client → server: from now on, nothing `peer` sends reaches this
+/// person (its typed messages are acknowledged to it as usual and dropped, its seed
+/// messages and typing go nowhere). Payload: [`crate::message::BlockRequest`]. Ack
+/// (optional): `{"status": "ok"}` once stored.
+pub const BLOCK: &str = "block";
+
+/// Typed protocol, client → server: `peer`'s messages reach this person again, from now
+/// on (what it sent while blocked is gone). Payload: [`crate::message::BlockRequest`].
+/// Ack (optional): `{"status": "ok"}` once stored.
+pub const UNBLOCK: &str = "unblock";

@@ -192,6 +192,31 @@ pub struct TypingNotice {
     pub from: PeerId,
 }
 
+/// The most ids one person may block.
+pub const MAX_BLOCKED: usize = 10_000;
+
+/// Payload of [`crate::event::BLOCK`] and [`crate::event::UNBLOCK`]: whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRequest {
+    /// The peer blocked or unblocked.
+    pub peer: PeerId,
+}
+
+/// A [`BlockRequest`] as received, before its field is validated.
+#[derive(Debug, Deserialize)]
+pub struct RawBlock {
+    peer: String,
+}
+
+impl RawBlock {
+    /// Validates the field.
+    pub fn check(self) -> Result<BlockRequest, Rejection> {
+        Ok(BlockRequest {
+            peer: parse_peer_id(&self.peer)?,
+        })
+    }
+}
+
 /// Payload of [`crate::event::READ`] from a client: the person has seen these messages
 /// of `from`'s (kept and confirmed already), so `from` gets a read receipt for each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@
 //! | `received` | typed | [`received`] |
 //! | `read` | typed | [`read`] |
 //! | `typing` | typed | [`typing`] |
+//! | `block`, `unblock` | typed | [`block`] |
 //!
 //! plus [`backlog`], the paging of what waited in the store, which `register` starts and
 //! `received` moves on. Decoding is a pure function of the payload, so every rejection a
@@ -18,6 +19,7 @@
 //! as [`Effects`](crate::effects::Effects); the session carries them out.
 
 pub mod backlog;
+pub mod block;
 pub mod init;
 pub mod message;
 pub mod payload;
@@ -38,6 +40,7 @@ use relay_shared::{
 use socketioxide_core::Value;
 
 pub use backlog::Backlogs;
+pub use block::Block;
 pub use init::Init;
 pub use message::Message;
 pub use read::{Read, Reading};
@@ -63,6 +66,8 @@ pub enum Command {
     Typing(Typing),
     /// Typed `read`.
     Read(Read),
+    /// Typed `block` or `unblock`.
+    Block(Block),
 }
 
 /// An event as it came: which one, and its command or why it is refused.
@@ -122,6 +127,14 @@ impl Command {
                 event::READ,
                 Read::decode(payload::argument(payload)).map(Command::Read),
             ),
+            event::BLOCK => (
+                event::BLOCK,
+                Block::decode(payload::argument(payload), true).map(Command::Block),
+            ),
+            event::UNBLOCK => (
+                event::UNBLOCK,
+                Block::decode(payload::argument(payload), false).map(Command::Block),
+            ),
             other => ("unknown", Err(unknown_event(other))),
         };
         Decoded { event, command }
@@ -135,7 +148,7 @@ pub fn unknown_event(event: &str) -> Rejection {
     Rejection::new(
         ErrorCode::UnknownEvent,
         format!(
-            "unknown event {shown:?}; this server handles init, message, register, send, received, read and typing"
+            "unknown event {shown:?}; this server handles init, message, register, send, received, read, typing, block and unblock"
         ),
     )
 }
@@ -224,6 +237,6 @@ pub(crate) mod testing {
     #[test]
     fn unknown_event_names_are_bounded_in_the_reply() {
         let long = "x".repeat(10_000);
-        assert!(super::unknown_event(&long).message.len() < 200);
+        assert!(super::unknown_event(&long).message.len() < 250);
     }
 }

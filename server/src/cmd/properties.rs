@@ -23,7 +23,7 @@ use socketioxide_core::{Str, parser::Parse};
 use socketioxide_parser_common::CommonParser;
 
 use super::{
-    Command, Confirm, Init, Message, Read, Register, Send, Typing, payload, unknown_event,
+    Block, Command, Confirm, Init, Message, Read, Register, Send, Typing, payload, unknown_event,
 };
 
 /// The longest message a rejection may carry: its own words and a bounded quote of what
@@ -72,6 +72,20 @@ fn any_frame() -> impl Strategy<Value = String> {
                 (peer_id(), prop::collection::vec(message_id(), 0..3)).prop_map(|(from, ids)| {
                     json!({ "from": from.to_string(), "ids": ids.iter().map(ToString::to_string).collect::<Vec<_>>() })
                 }),
+                json_value()
+            ]
+        ),
+        frame_text(
+            "block",
+            prop_oneof![
+                peer_id().prop_map(|id| json!({ "peer": id.to_string() })),
+                json_value()
+            ]
+        ),
+        frame_text(
+            "unblock",
+            prop_oneof![
+                peer_id().prop_map(|id| json!({ "peer": id.to_string() })),
                 json_value()
             ]
         ),
@@ -247,6 +261,8 @@ proptest! {
             "received" => Confirm::decode(decoded_by_socketioxide(text)).map(Command::Confirm),
             "typing" => Typing::decode(decoded_by_socketioxide(text)).map(Command::Typing),
             "read" => Read::decode(decoded_by_socketioxide(text)).map(Command::Read),
+            "block" => Block::decode(decoded_by_socketioxide(text), true).map(Command::Block),
+            "unblock" => Block::decode(decoded_by_socketioxide(text), false).map(Command::Block),
             other => Err(unknown_event(other)),
         };
         match (ours, theirs) {

@@ -82,6 +82,25 @@ impl Store for Metered {
             .store_op("read", self.inner.read(reader, sender, ids))
     }
 
+    fn block(
+        &self,
+        owner: PeerId,
+        peer: PeerId,
+        on: bool,
+    ) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.metrics
+            .store_op("block", self.inner.block(owner, peer, on))
+    }
+
+    fn blocked(&self, owner: PeerId) -> BoxFuture<'static, Result<Vec<PeerId>, StoreError>> {
+        self.metrics.store_op("blocked", self.inner.blocked(owner))
+    }
+
+    fn blocks(&self, owner: PeerId, peer: PeerId) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.metrics
+            .store_op("blocks", self.inner.blocks(owner, peer))
+    }
+
     fn forget_receipts(
         &self,
         sender: PeerId,

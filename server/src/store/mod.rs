@@ -15,6 +15,8 @@
 //!   `max_queue_per_sender` from one sender the recipient has written to, or
 //!   `max_queue_per_stranger` from one it never has: no sender can fill a recipient's
 //!   queue for the others;
+//! - a message from a sender its recipient blocks is answered as stored (a fresh `seq`,
+//!   the time) and kept nowhere, noticed to no one;
 //! - `seq`s of one recipient's messages increase in the order they were stored, as do
 //!   those of one sender's receipts;
 //! - after [`Store::expire`], nothing accepted more than the TTL ago is returned or
@@ -185,6 +187,23 @@ pub trait Store: Send + Sync + 'static {
         sender: PeerId,
         ids: Vec<MessageId>,
     ) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// `owner` blocks `peer` (`on`) or no longer does: from then on [`Store::append`]
+    /// drops what `peer` sends `owner`, and the watchers of `owner` get a
+    /// [`Notice::Blocked`]. Returns `false`, changing nothing, if `owner` already blocks
+    /// [`MAX_BLOCKED`](relay_shared::message::MAX_BLOCKED) others. Never expires.
+    fn block(
+        &self,
+        owner: PeerId,
+        peer: PeerId,
+        on: bool,
+    ) -> BoxFuture<'static, Result<bool, StoreError>>;
+
+    /// The peers `owner` blocks.
+    fn blocked(&self, owner: PeerId) -> BoxFuture<'static, Result<Vec<PeerId>, StoreError>>;
+
+    /// Whether `owner` blocks `peer`.
+    fn blocks(&self, owner: PeerId, peer: PeerId) -> BoxFuture<'static, Result<bool, StoreError>>;
 
     /// `sender`'s client holds the receipts `seqs`: forget them.
     fn forget_receipts(

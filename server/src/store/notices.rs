@@ -12,7 +12,7 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use relay_shared::Envelope;
+use relay_shared::{Envelope, PeerId};
 use tokio::sync::mpsc;
 
 use super::ReceiptFor;
@@ -26,6 +26,15 @@ pub enum Notice {
     Message(Envelope),
     /// A message of `sender` reached its recipient's client.
     Receipt(ReceiptFor),
+    /// `owner` blocked `peer` (`on`), or unblocked it.
+    Blocked {
+        /// Who blocks.
+        owner: PeerId,
+        /// Whom.
+        peer: PeerId,
+        /// Blocked from now on, or no longer.
+        on: bool,
+    },
     /// Some notices may have been lost: read what waits from the store again.
     Missed,
 }

@@ -84,6 +84,7 @@ impl SqliteStore {
             conn,
             queues: Queues::default(),
             contacts: HashSet::new(),
+            blocks: Blocks::new(),
             settings,
             path,
             clock,
@@ -91,6 +92,7 @@ impl SqliteStore {
         };
         writer.load_counts().map_err(backend)?;
         writer.load_contacts().map_err(backend)?;
+        writer.load_blocks().map_err(backend)?;
         let (ops, rx) = mpsc::channel();
         thread::Builder::new()
             .name("relay-store".into())
@@ -143,6 +145,13 @@ CREATE INDEX IF NOT EXISTS receipts_by_sender ON messages (sender, seq)
 
 -- `writer` has sent `reader` a message: `writer` is a contact of `reader`'s, whose
 -- messages to `writer` then get the larger share of `writer`'s queue.
+-- `owner` blocks `peer`: what `peer` sends `owner` is dropped.
+CREATE TABLE IF NOT EXISTS blocks (
+    owner BLOB NOT NULL,
+    peer BLOB NOT NULL,
+    PRIMARY KEY (owner, peer)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS contacts (
     writer BLOB NOT NULL,
     reader BLOB NOT NULL,
@@ -170,6 +179,9 @@ enum Op {
     Append(NewMessage, Reply<Appended, AppendError>),
     Delivered(PeerId, Vec<u64>, Reply<()>),
     Read(PeerId, PeerId, Vec<MessageId>, Reply<()>),
+    Block(PeerId, PeerId, bool, Reply<bool>),
+    Blocked(PeerId, Reply<Vec<PeerId>>),
+    Blocks(PeerId, PeerId, Reply<bool>),
     ForgetReceipts(PeerId, Vec<u64>, Reply<()>),
     Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
     Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
@@ -205,6 +217,9 @@ fn completion<T: Send + 'static>(reply: Reply<T>, result: rusqlite::Result<T>) -
         let _ = reply.send(result);
     })
 }
+
+/// Who blocks whom: owner → the peers it blocks.
+type Blocks = HashMap<PeerId, HashSet<PeerId>>;
 
 /// Undelivered messages per recipient, and per recipient and sender: the queue bounds.
 #[derive(Default)]
@@ -247,6 +262,8 @@ struct Writer {
     queues: Queues,
     /// Who has written to whom: (writer, reader).
     contacts: HashSet<(PeerId, PeerId)>,
+    /// Who blocks whom: owner → peers.
+    blocks: Blocks,
     settings: Settings,
     path: PathBuf,
     clock: Arc<dyn Clock>,
@@ -279,6 +296,7 @@ impl Writer {
         let mut done: Vec<Completion> = Vec::with_capacity(ops.len());
         let mut queues = std::mem::take(&mut self.queues);
         let mut contacts = std::mem::take(&mut self.contacts);
+        let mut blocks = std::mem::take(&mut self.blocks);
         let mut noticed = Vec::new();
         let commit = match self.conn.transaction() {
             Ok(tx) => {
@@ -286,6 +304,7 @@ impl Writer {
                     tx: &tx,
                     queues: &mut queues,
                     contacts: &mut contacts,
+                    blocks: &mut blocks,
                     settings: self.settings,
                     now: self.clock.now_millis(),
                     noticed: &mut noticed,
@@ -304,11 +323,16 @@ impl Writer {
         };
         self.queues = queues;
         self.contacts = contacts;
+        self.blocks = blocks;
         let commit_error = commit.err().map(|e| e.to_string());
         if let Some(error) = &commit_error {
             tracing::error!(path = %self.path.display(), %error, "store commit failed");
-            if let Err(error) = self.load_counts().and_then(|()| self.load_contacts()) {
-                tracing::error!(%error, "cannot reload the queue counts and contacts");
+            if let Err(error) = self
+                .load_counts()
+                .and_then(|()| self.load_contacts())
+                .and_then(|()| self.load_blocks())
+            {
+                tracing::error!(%error, "cannot reload the queue counts, contacts and blocks");
             }
         }
         for complete in done {
@@ -344,6 +368,17 @@ impl Writer {
         Ok(())
     }
 
+    fn load_blocks(&mut self) -> rusqlite::Result<()> {
+        let mut statement = self.conn.prepare("SELECT owner, peer FROM blocks")?;
+        let mut blocks = Blocks::new();
+        for row in statement.query_map([], |row| Ok((peer(row.get(0)?)?, peer(row.get(1)?)?)))? {
+            let (owner, blocked) = row?;
+            blocks.entry(owner).or_default().insert(blocked);
+        }
+        self.blocks = blocks;
+        Ok(())
+    }
+
     fn load_contacts(&mut self) -> rusqlite::Result<()> {
         let mut statement = self.conn.prepare("SELECT writer, reader FROM contacts")?;
         self.contacts = statement
@@ -358,6 +393,7 @@ struct Batch<'a> {
     tx: &'a Transaction<'a>,
     queues: &'a mut Queues,
     contacts: &'a mut HashSet<(PeerId, PeerId)>,
+    blocks: &'a mut Blocks,
     settings: Settings,
     /// The time of the whole batch.
     now: u64,
@@ -398,6 +434,19 @@ impl Batch<'_> {
             Op::Read(reader, sender, ids, reply) => {
                 completion(reply, self.read(reader, sender, &ids))
             }
+            Op::Block(owner, peer, on, reply) => completion(reply, self.block(owner, peer, on)),
+            Op::Blocks(owner, peer, reply) => completion(
+                reply,
+                Ok(self.blocks.get(&owner).is_some_and(|p| p.contains(&peer))),
+            ),
+            Op::Blocked(owner, reply) => completion(
+                reply,
+                Ok(self
+                    .blocks
+                    .get(&owner)
+                    .map(|peers| peers.iter().copied().collect())
+                    .unwrap_or_default()),
+            ),
             Op::ForgetReceipts(sender, seqs, reply) => {
                 completion(reply, self.forget_receipts(sender, &seqs))
             }
@@ -442,6 +491,13 @@ impl Batch<'_> {
     }
 
     fn append(&mut self, m: NewMessage) -> rusqlite::Result<AppendOutcome> {
+        if self
+            .blocks
+            .get(&m.to)
+            .is_some_and(|peers| peers.contains(&m.from))
+        {
+            return self.drop_blocked(&m).map(AppendOutcome::Stored);
+        }
         if let Some(refusal) = self.refusal(&m) {
             // A resend of a stored message is not a new one: it never counts against the
             // bounds.
@@ -496,6 +552,60 @@ impl Batch<'_> {
             sent_at: self.now,
             duplicate: false,
         }))
+    }
+
+    /// A message from a blocked sender: answered like a stored one (it takes a `seq`,
+    /// which no row keeps), kept nowhere.
+    fn drop_blocked(&mut self, m: &NewMessage) -> rusqlite::Result<Appended> {
+        let seq: u64 = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO messages (sender, id, recipient, sent_at, delivered_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4) RETURNING seq",
+            )?
+            .query_row(
+                params![
+                    Uuid::nil().as_bytes(),
+                    Uuid::new_v4().as_bytes(),
+                    m.to.as_uuid().as_bytes(),
+                    self.now
+                ],
+                |row| row.get(0),
+            )?;
+        self.tx
+            .prepare_cached("DELETE FROM messages WHERE seq = ?1")?
+            .execute([seq])?;
+        Ok(Appended {
+            seq,
+            sent_at: self.now,
+            duplicate: false,
+        })
+    }
+
+    fn block(&mut self, owner: PeerId, peer: PeerId, on: bool) -> rusqlite::Result<bool> {
+        let key = params![owner.as_uuid().as_bytes(), peer.as_uuid().as_bytes()];
+        let peers = self.blocks.entry(owner).or_default();
+        if on {
+            if !peers.contains(&peer) && peers.len() >= relay_shared::message::MAX_BLOCKED {
+                return Ok(false);
+            }
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO blocks (owner, peer) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
+                .execute(key)?;
+            peers.insert(peer);
+        } else {
+            self.tx
+                .prepare_cached("DELETE FROM blocks WHERE owner = ?1 AND peer = ?2")?
+                .execute(key)?;
+            peers.remove(&peer);
+            if peers.is_empty() {
+                self.blocks.remove(&owner);
+            }
+        }
+        self.noticed.push(Notice::Blocked { owner, peer, on });
+        Ok(true)
     }
 
     /// Why a new message from `m.from` to `m.to` cannot wait, if it cannot: the
@@ -759,6 +869,9 @@ fn fail(op: Op) -> Completion {
         Op::Append(_, r) => closed(r),
         Op::Delivered(.., r) => closed(r),
         Op::Read(.., r) => closed(r),
+        Op::Block(.., r) => closed(r),
+        Op::Blocked(_, r) => closed(r),
+        Op::Blocks(.., r) => closed(r),
         Op::ForgetReceipts(.., r) => closed(r),
         Op::Waiting(.., r) => closed(r),
         Op::Receipts(.., r) => closed(r),
@@ -835,6 +948,23 @@ impl Store for SqliteStore {
         ids: Vec<MessageId>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
         self.call(|reply| Op::Read(reader, sender, ids, reply))
+    }
+
+    fn block(
+        &self,
+        owner: PeerId,
+        peer: PeerId,
+        on: bool,
+    ) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.call(|reply| Op::Block(owner, peer, on, reply))
+    }
+
+    fn blocked(&self, owner: PeerId) -> BoxFuture<'static, Result<Vec<PeerId>, StoreError>> {
+        self.call(|reply| Op::Blocked(owner, reply))
+    }
+
+    fn blocks(&self, owner: PeerId, peer: PeerId) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.call(|reply| Op::Blocks(owner, peer, reply))
     }
 
     fn forget_receipts(

@@ -73,6 +73,10 @@ enum Op {
     Delivered(PeerId, Vec<u64>, Reply<()>),
     /// reader, sender, ids.
     Read(PeerId, PeerId, Vec<MessageId>, Reply<()>),
+    /// owner, peer, on.
+    Block(PeerId, PeerId, bool, Reply<bool>),
+    Blocked(PeerId, Reply<Vec<PeerId>>),
+    Blocks(PeerId, PeerId, Reply<bool>),
     ForgetReceipts(PeerId, Vec<u64>, Reply<()>),
     Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
     Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
@@ -317,6 +321,7 @@ impl Runner {
             Op::Claim(id, ..) | Op::IsClaimed(id, _) => *id,
             Op::Append(m, _) => m.to,
             Op::Read(_, sender, ..) => *sender,
+            Op::Block(owner, ..) | Op::Blocked(owner, _) | Op::Blocks(owner, ..) => *owner,
             Op::Publish(envelope, _) => envelope.to,
             Op::Waiting(peer, ..)
             | Op::Delivered(peer, ..)
@@ -341,7 +346,7 @@ impl Runner {
                 cmd
             }
             Op::Append(m, _) => {
-                let mut cmd = fcall("relay_append", m.to, &["inbox", "ids", "wrote"]);
+                let mut cmd = fcall("relay_append", m.to, &["inbox", "ids", "wrote", "blocked"]);
                 let json = serde_json::to_string(&StoredMessage {
                     id: m.id,
                     from: m.from,
@@ -391,6 +396,22 @@ impl Runner {
                         r#"{{"id":"{id}","to":"{reader}","delivered_at":{now},"read_at":{now}}}"#
                     ));
                 }
+                cmd
+            }
+            Op::Block(owner, peer, on, _) => {
+                let mut cmd = fcall("relay_block", *owner, &["blocked"]);
+                cmd.arg(owner.to_string())
+                    .arg(peer.to_string())
+                    .arg(if *on { "1" } else { "0" })
+                    .arg(relay_shared::message::MAX_BLOCKED)
+                    .arg(channel(*owner))
+                    .arg(self.link.publish_command());
+                cmd
+            }
+            Op::Blocked(owner, _) => fcall("relay_blocked", *owner, &["blocked"]),
+            Op::Blocks(owner, peer, _) => {
+                let mut cmd = redis::cmd("SISMEMBER");
+                cmd.arg(key(*owner, "blocked")).arg(peer.to_string());
                 cmd
             }
             Op::ForgetReceipts(peer, seqs, _) => {
@@ -488,6 +509,22 @@ impl Runner {
                         .ok_or_else(|| unreadable("a stored receipt"))
                 });
                 let _ = reply.send(page);
+            }
+            Op::Block(.., reply) => {
+                let _ = reply.send(parse::<i64>(result).map(|done| done == 1));
+            }
+            Op::Blocks(.., reply) => {
+                let _ = reply.send(parse::<bool>(result));
+            }
+            Op::Blocked(_, reply) => {
+                let peers = members(result).and_then(|members| {
+                    members
+                        .iter()
+                        .map(|m| m.parse().ok())
+                        .collect::<Option<Vec<PeerId>>>()
+                        .ok_or_else(|| unreadable("a blocked peer"))
+                });
+                let _ = reply.send(peers);
             }
             Op::ForgetReceipts(_, _, reply) | Op::Read(.., reply) => {
                 let _ = reply.send(result.map(|_| ()).map_err(StoreError::backend));
@@ -736,7 +773,8 @@ enum Live {
 }
 
 /// A payload of a live channel: `"S" + inbox member`, `"R<sender>\n" + receipts
-/// member`, or `"L<origin>\n" + envelope` (relayed, not stored, by the node `origin`).
+/// member`, `"B<owner>\n<peer>\n<1|0>"` (a block), or `"L<origin>\n" + envelope`
+/// (relayed, not stored, by the node `origin`).
 fn decode_notice(payload: &[u8], own: Origin) -> Option<Live> {
     let text = std::str::from_utf8(payload).ok()?;
     let notice = match text.split_at_checked(1)? {
@@ -748,6 +786,14 @@ fn decode_notice(payload: &[u8], own: Origin) -> Option<Live> {
             Notice::Message(serde_json::from_str(json).ok()?)
         }
         ("S", member) => Notice::Message(decode_message(member)?),
+        ("B", rest) => {
+            let mut fields = rest.splitn(3, '\n');
+            Notice::Blocked {
+                owner: fields.next()?.parse().ok()?,
+                peer: fields.next()?.parse().ok()?,
+                on: fields.next()? == "1",
+            }
+        }
         ("R", rest) => {
             let (sender, member) = rest.split_once('\n')?;
             Notice::Receipt(ReceiptFor {
@@ -792,6 +838,23 @@ impl Store for RedisStore {
         ids: Vec<MessageId>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
         self.call(|reply| Op::Read(reader, sender, ids, reply))
+    }
+
+    fn block(
+        &self,
+        owner: PeerId,
+        peer: PeerId,
+        on: bool,
+    ) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.call(|reply| Op::Block(owner, peer, on, reply))
+    }
+
+    fn blocked(&self, owner: PeerId) -> BoxFuture<'static, Result<Vec<PeerId>, StoreError>> {
+        self.call(|reply| Op::Blocked(owner, reply))
+    }
+
+    fn blocks(&self, owner: PeerId, peer: PeerId) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.call(|reply| Op::Blocks(owner, peer, reply))
     }
 
     fn forget_receipts(
@@ -885,6 +948,18 @@ mod tests {
         assert!(
             matches!(decode_notice(payload.as_bytes(), theirs), Some(Live::Notice(Notice::Message(e))) if e.body == "hi"),
             "another node's relay is a notice"
+        );
+        let (owner, peer) = (
+            "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71",
+            "b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e",
+        );
+        assert_eq!(
+            decode_notice(format!("B{owner}\n{peer}\n1").as_bytes(), Origin(1)),
+            Some(Live::Notice(Notice::Blocked {
+                owner: owner.parse().unwrap(),
+                peer: peer.parse().unwrap(),
+                on: true
+            }))
         );
         assert_eq!(decode_notice(b"X", Origin(1)), None);
         assert_eq!(decode_notice(b"Sgarbage", Origin(1)), None);

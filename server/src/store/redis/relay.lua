@@ -12,6 +12,7 @@
 --   relay:{P}:meta      hash    rseq: the last receipt seq given
 --   relay:{P}:outbox    hash    receipts of messages P confirmed, not yet handed to their senders
 --   relay:{P}:receipts  zset    receipts of P's own messages, scored by their seq
+--   relay:{P}:blocked   set     the peers P blocks: what they send P is dropped (never expires)
 -- and the channel relay:{P}:live, where what is stored for P is published.
 --
 -- A seq is max(last + 1, now * 1024): increasing per peer, and about the time it was
@@ -21,7 +22,8 @@
 -- Members:
 --   inbox:    "<seq>\n<sent_at>\n<sender>:<id>\n<json: id, from, to, body>"
 --   receipts: "<seq>\n<json: id, to, delivered_at[, read_at]>"
--- Notices published on relay:{P}:live: "S" .. inbox member, "R" .. receipts member.
+-- Notices published on relay:{P}:live: "S" .. inbox member, "R" .. receipts member,
+-- "B<P>\n<peer>\n<1|0>": P blocked or unblocked peer.
 
 local SCALE = 1024
 local EXPIRE_BATCH = 1000
@@ -88,10 +90,11 @@ local function expire_receipts(receipts, cutoff)
   redis.call('ZREMRANGEBYSCORE', receipts, '-inf', '(' .. num(tonumber(cutoff) * SCALE))
 end
 
--- KEYS: inbox, ids, wrote
+-- KEYS: inbox, ids, wrote, blocked
 -- ARGV: dedup key ("<sender>:<id>"), json, now, cutoff, max queue, ttl ms, live channel,
 --       publish command, sender, share of a contact, share of a stranger
--- Returns {seq, sent_at, duplicate (0/1)}, {"full", limit} or {"share", limit}. What
+-- Returns {seq, sent_at, duplicate (0/1)}, {"full", limit} or {"share", limit}. A
+-- message from a blocked sender takes a seq and is kept nowhere. What
 -- expired is dropped only when a bound is reached (reads drop it too): the common
 -- append stays short.
 local function append(keys, args)
@@ -99,6 +102,12 @@ local function append(keys, args)
   local dedup, json, now, cutoff = args[1], args[2], args[3], args[4]
   local max_queue, ttl, channel, publish = tonumber(args[5]), args[6], args[7], args[8]
   local sender, per_contact, per_stranger = args[9], tonumber(args[10]), tonumber(args[11])
+  if redis.call('SISMEMBER', keys[4], sender) == 1 then
+    local last = tonumber(redis.call('HGET', ids, '!seq') or '0')
+    local seq = num(math.max(last + 1, tonumber(now) * SCALE))
+    redis.call('HSET', ids, '!seq', seq)
+    return { seq, now, 0 }
+  end
   local found = redis.call('HGET', ids, dedup)
   if found then
     local space = string.find(found, ' ', 1, true)
@@ -228,7 +237,32 @@ local function receipts_forget(keys, args)
   return #args
 end
 
+-- KEYS: blocked
+-- ARGV: owner, peer, on (1/0), at most, live channel, publish command
+-- Returns 1, or 0 when blocking one more would pass the bound.
+local function block(keys, args)
+  local owner, peer, on, limit = args[1], args[2], args[3], tonumber(args[4])
+  local channel, publish = args[5], args[6]
+  if on == '1' then
+    if redis.call('SISMEMBER', keys[1], peer) == 0 and redis.call('SCARD', keys[1]) >= limit then
+      return 0
+    end
+    redis.call('SADD', keys[1], peer)
+  else
+    redis.call('SREM', keys[1], peer)
+  end
+  redis.call(publish, channel, 'B' .. owner .. '\n' .. peer .. '\n' .. on)
+  return 1
+end
+
+-- KEYS: blocked
+local function blocked(keys)
+  return redis.call('SMEMBERS', keys[1])
+end
+
 redis.register_function('relay_append', append)
+redis.register_function('relay_block', block)
+redis.register_function{function_name = 'relay_blocked', callback = blocked, flags = {'no-writes'}}
 redis.register_function('relay_wrote', wrote_to)
 redis.register_function('relay_waiting', waiting)
 redis.register_function('relay_deliver', deliver)
