@@ -5,9 +5,7 @@ import { after, before, test } from "node:test";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { io } from "socket.io-client";
-import {
-  ARTIFACTS, assertAccessible, idOf, launchBrowser, message, online, openApp, sendFrom, startServer,
-} from "./support.mjs";
+import { ARTIFACTS, assertAccessible, idOf, launchBrowser, message, online, openApp, reached, sendFrom, startServer } from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -24,7 +22,7 @@ test("two people exchange messages both ways through the UI", { timeout: 60_000 
 
     await sendFrom(alice, bobId, "Hi Bob! <b>this is not bold</b>");
     await message(bob, "in", "Hi Bob! <b>this is not bold</b>").waitFor();
-    await message(alice, "out", "Hi Bob!").and(alice.locator('[data-status="delivered"]')).waitFor();
+    await reached(alice, "Hi Bob!").waitFor();
     assert.equal(await bob.locator('[data-testid="message"] b').count(), 0, "shown as text");
 
     // Bob answers in the conversation that opened for him.
@@ -35,7 +33,7 @@ test("two people exchange messages both ways through the UI", { timeout: 60_000 
     await bob.getByTestId("message-input").fill("Hello Alice");
     await bob.getByTestId("send").click();
     await message(alice, "in", "Hello Alice").waitFor();
-    await message(bob, "out", "Hello Alice").and(bob.locator('[data-status="delivered"]')).waitFor();
+    await reached(bob, "Hello Alice").waitFor();
     await assertAccessible(alice, "a conversation both ways, delivered");
 
     // Newest last.
@@ -69,7 +67,7 @@ test("every tab of a browser receives, and shows what the others write", { timeo
     // What one tab writes shows in the other, and follows its status there too.
     await sendFrom(bobTab1, await idOf(alice), "from the first tab");
     await message(alice, "in", "from the first tab").waitFor();
-    await message(bobTab2, "out", "from the first tab").and(bobTab2.locator('[data-status="delivered"]')).waitFor();
+    await reached(bobTab2, "from the first tab").waitFor();
   } finally {
     await server.stop();
   }
@@ -148,7 +146,7 @@ test("a closed page gets its messages when it opens again, once each; the sender
     const bodies = await again.locator('[data-testid="message"][data-direction="in"] .body').allTextContents();
     assert.deepEqual(bodies, ["one", "two", "three"], "each once, in order");
     for (const text of ["one", "two", "three"]) {
-      await message(bob, "out", text).and(bob.locator('[data-status="delivered"]')).waitFor();
+      await reached(bob, text).waitFor();
     }
     again.assertNoErrors();
   } finally {
@@ -180,7 +178,7 @@ test("a message written while the server is down is kept through closing the pag
     const back = await openApp(aliceContext, server.url);
     await message(back, "in", "written offline").waitFor();
     assert.equal(await back.locator('[data-testid="message"][data-direction="in"]').count(), 1);
-    await message(bobAgain, "out", "written offline").and(bobAgain.locator('[data-status="delivered"]')).waitFor();
+    await reached(bobAgain, "written offline").waitFor();
     assert.equal(await bobAgain.locator('[data-testid="message"]').count(), 1, "kept once");
   } finally {
     await server.stop();
@@ -218,7 +216,7 @@ test("the keyboard alone can send", { timeout: 60_000 }, async () => {
     assert.equal(await page.evaluate(() => document.activeElement.id), "message-input");
     await page.keyboard.type("typed, not clicked");
     await page.keyboard.press("Enter");
-    await message(page, "out", "typed, not clicked").and(page.locator('[data-status="delivered"]')).waitFor();
+    await reached(page, "typed, not clicked").waitFor();
     // Inputs have labels.
     assert.equal(await page.getByLabel("To (peer id or share link)", { exact: true }).getAttribute("data-testid"), "peer-id");
     assert.equal(await page.getByLabel("Message", { exact: true }).getAttribute("data-testid"), "message-input");

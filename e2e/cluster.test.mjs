@@ -2,7 +2,7 @@
 // front of three nodes sharing one redis-server. Run by `cargo xtask test` (node --test).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { idOf, launchBrowser, message, online, openApp, sendFrom, startCluster } from "./support.mjs";
+import { idOf, launchBrowser, message, online, openApp, reached, sendFrom, startCluster } from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -28,7 +28,7 @@ test("two people on different nodes; one node dies; the page reconnects and mess
 
     await sendFrom(alice, bobId, "across nodes");
     await message(bob, "in", "across nodes").waitFor();
-    await message(alice, "out", "across nodes").and(alice.locator('[data-status="delivered"]')).waitFor();
+    await reached(alice, "across nodes").waitFor();
     await bob.locator(`[data-testid="conversation"][data-peer="${aliceId}"]`).click();
     await bob.getByTestId("message-input").fill("and back");
     await bob.getByTestId("message-input").press("Enter");
@@ -47,7 +47,7 @@ test("two people on different nodes; one node dies; the page reconnects and mess
     await bob.getByTestId("message-input").fill("still here");
     await bob.getByTestId("message-input").press("Enter");
     await message(alice, "in", "still here").waitFor();
-    await message(alice, "out", "after my node died").and(alice.locator('[data-status="delivered"]')).waitFor();
+    await reached(alice, "after my node died").waitFor();
     alice.assertNoErrors();
     bob.assertNoErrors();
   } finally {

@@ -3,7 +3,7 @@
 // the server's caching headers on the real build. Run by `cargo xtask test`.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { assertAccessible, idOf, launchBrowser, message, online, openApp, sendFrom, startServer } from "./support.mjs";
+import { assertAccessible, idOf, launchBrowser, message, online, openApp, reached, sendFrom, startServer } from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -44,7 +44,7 @@ test("with the server stopped, the app still opens and shows its history", { tim
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 10_000 });
     const me = await idOf(page);
     await sendFrom(page, me, "still here offline");
-    await message(page, "out", "still here offline").and(page.locator('[data-status="delivered"]')).waitFor();
+    await reached(page, "still here offline").waitFor();
 
     await server.stop();
     const failed = await fetch(`http://127.0.0.1:${port}/`).then(() => false, () => true);

@@ -4,9 +4,7 @@
 // Run by `cargo xtask test` (node --test).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import {
-  ARTIFACTS, accessibilityViolations, idOf, launchBrowser, message, openApp, sendFrom, startServer, submit,
-} from "./support.mjs";
+import { ARTIFACTS, accessibilityViolations, idOf, launchBrowser, message, openApp, reached, sendFrom, startServer, submit } from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -88,7 +86,7 @@ test("light and dark, desktop and phone: screenshots of a named conversation", {
       await bob.getByTestId("message-input").fill("Yes! See you there.\nI'll bring the ☕");
       await bob.getByTestId("message-input").press("Enter");
       await message(alice, "in", "See you there").waitFor();
-      await message(alice, "out", "Lunch").and(alice.locator('[data-status="delivered"]')).waitFor();
+      await reached(alice, "Lunch").waitFor();
       assert.equal(
         await alice.evaluate(() => matchMedia("(prefers-color-scheme: dark)").matches),
         colorScheme === "dark",

@@ -123,6 +123,14 @@ export async function submit(page, text) {
   await outgoing.waitFor();
 }
 
+/**
+ * The outgoing message `text` once its recipient's client has it: `delivered`, or
+ * already `read` (the recipient has the conversation open).
+ */
+export function reached(page, text) {
+  return message(page, "out", text).and(page.locator('[data-status="delivered"], [data-status="read"]'));
+}
+
 /** The message with body `text` and `direction` ("in" or "out"). */
 export function message(page, direction, text) {
   return page.locator(`[data-testid="message"][data-direction="${direction}"]`, { hasText: text });

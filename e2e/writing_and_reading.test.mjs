@@ -6,9 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";
-import {
-  assertAccessible, idOf, launchBrowser, message, online, openApp, startServer, submit,
-} from "./support.mjs";
+import { assertAccessible, idOf, launchBrowser, message, online, openApp, reached, startServer, submit } from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -124,7 +122,7 @@ test("a share link pasted as the address opens its peer's conversation; one's ow
     await openConversation(alice, me);
     await alice.getByTestId("message-input").fill("a note to self");
     await alice.getByTestId("message-input").press("Enter");
-    await message(alice, "out", "a note to self").and(alice.locator('[data-status="delivered"]')).waitFor();
+    await reached(alice, "a note to self").waitFor();
     const own = alice.locator(`[data-testid="conversation"][data-peer="${me}"] .peer`);
     assert.equal(await own.innerText(), "You");
     alice.assertNoErrors();
@@ -255,7 +253,7 @@ test("the browser going offline is shown within 2 s; back online, it reconnects 
     await context.setOffline(false);
     await online(page, 5_000);
     await message(bob, "in", "written offline").waitFor();
-    await message(page, "out", "written offline").and(page.locator('[data-status="delivered"]')).waitFor();
+    await reached(page, "written offline").waitFor();
     page.assertNoErrors();
   } finally {
     await server.stop();
@@ -314,7 +312,7 @@ test("kept data that cannot be read is set aside, never overwritten", { timeout:
     await openConversation(page, await idOf(page));
     await page.getByTestId("message-input").fill("written after");
     await page.getByTestId("message-input").press("Enter");
-    await message(page, "out", "written after").and(page.locator('[data-status="delivered"]')).waitFor();
+    await reached(page, "written after").waitFor();
     const kept = await page.evaluate(() => [
       localStorage.getItem("relay.conversations.unreadable"),
       localStorage.getItem("relay.conversations"),

@@ -42,6 +42,8 @@ pub enum Status {
     Sent,
     /// The recipient's client has it.
     Delivered,
+    /// The recipient has seen it.
+    Read,
     /// Not sent, for the reason given.
     Failed(String),
 }
@@ -53,6 +55,7 @@ impl Status {
             Self::Sending => "sending",
             Self::Sent => "sent",
             Self::Delivered => "delivered",
+            Self::Read => "read",
             Self::Failed(_) => "failed",
         }
     }
@@ -63,6 +66,7 @@ impl Status {
             Self::Sending => "sending…".into(),
             Self::Sent => "sent".into(),
             Self::Delivered => "delivered".into(),
+            Self::Read => "read".into(),
             Self::Failed(reason) => reason.clone(),
         }
     }
@@ -74,6 +78,7 @@ impl Status {
             Self::Failed(_) => 1,
             Self::Sent => 2,
             Self::Delivered => 3,
+            Self::Read => 4,
         }
     }
 }
@@ -126,6 +131,33 @@ impl Message {
     }
 }
 
+/// Where the person stands with a conversation's peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Taken in: the person wrote to the peer, opened the conversation, or accepted it.
+    /// What was kept before standings existed is this.
+    #[default]
+    Accepted,
+    /// A stranger wrote first: a message request, until accepted or blocked. Its
+    /// messages show; the peer learns nothing of their reading.
+    Request,
+    /// Blocked: nothing the peer sends reaches this person (the server drops it; what
+    /// comes anyway, stored before the block, is dropped here).
+    Blocked,
+}
+
+impl Standing {
+    /// The name used in the page (`data-standing`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Request => "request",
+            Self::Blocked => "blocked",
+        }
+    }
+}
+
 /// A conversation without its messages: what is kept besides them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -135,6 +167,12 @@ pub struct Summary {
     pub unread: usize,
     /// How recent its latest activity is, relative to the others' (higher: later).
     pub activity: u64,
+    /// Where the person stands with the peer.
+    #[serde(default)]
+    pub standing: Standing,
+    /// Whether the server has yet to confirm the block or unblock `standing` asks for.
+    #[serde(default)]
+    pub unconfirmed: bool,
 }
 
 /// What changed, as the records to keep: conversations' summaries and whole messages.
@@ -166,6 +204,12 @@ pub struct Conversation {
     /// How recent its latest activity is, relative to the others' (higher: later).
     #[serde(default)]
     pub activity: u64,
+    /// Where the person stands with the peer.
+    #[serde(default)]
+    pub standing: Standing,
+    /// Whether the server has yet to confirm the block or unblock `standing` asks for.
+    #[serde(default)]
+    pub unconfirmed: bool,
     /// Whether older messages are kept than those here.
     #[serde(skip)]
     pub more_kept: bool,
@@ -179,6 +223,8 @@ impl Conversation {
                 peer,
                 unread: 0,
                 activity: 0,
+                standing: Standing::Accepted,
+                unconfirmed: false,
             },
             Vec::new(),
             false,
@@ -193,6 +239,8 @@ impl Conversation {
             messages,
             unread: summary.unread,
             activity: summary.activity,
+            standing: summary.standing,
+            unconfirmed: summary.unconfirmed,
             more_kept,
         }
     }
@@ -203,6 +251,8 @@ impl Conversation {
             peer: self.peer,
             unread: self.unread,
             activity: self.activity,
+            standing: self.standing,
+            unconfirmed: self.unconfirmed,
         }
     }
 
@@ -257,6 +307,10 @@ pub struct Conversations {
     /// Messages added or changed since then.
     #[serde(skip)]
     changed_messages: BTreeSet<Key>,
+    /// Incoming messages seen since [`take_seen`](Self::take_seen): (sender, id), for
+    /// read receipts.
+    #[serde(skip)]
+    seen_now: Vec<(PeerId, MessageId)>,
 }
 
 /// The same conversations, whatever is still to keep of them.
@@ -384,7 +438,12 @@ impl Conversations {
     pub fn send(&mut self, peer: PeerId, id: MessageId, body: String, at: u64) {
         self.seen.insert((Direction::Out, peer, id));
         self.changed_messages.insert((Direction::Out, peer, id));
-        self.bring_to_front(peer).place(Message {
+        let conversation = self.bring_to_front(peer);
+        // Writing back takes a request in.
+        if conversation.standing == Standing::Request {
+            conversation.standing = Standing::Accepted;
+        }
+        conversation.place(Message {
             id,
             direction: Direction::Out,
             body,
@@ -394,9 +453,14 @@ impl Conversations {
         });
     }
 
-    /// Adds a received message, in the server's order, unless it is already there.
-    /// Returns whether it was new.
+    /// Adds a received message, in the server's order, unless it is already there or
+    /// its sender is blocked. A stranger's first makes a message request. Returns
+    /// whether it was new.
     pub fn receive(&mut self, envelope: &Envelope) -> bool {
+        let known = self.get(envelope.from).map(|c| c.standing);
+        if known == Some(Standing::Blocked) {
+            return false;
+        }
         // A message to oneself comes back: this browser shows it once, as written.
         if self
             .seen
@@ -410,6 +474,9 @@ impl Conversations {
         self.changed_messages
             .insert((Direction::In, envelope.from, envelope.id));
         let conversation = self.bring_to_front(envelope.from);
+        if known.is_none() && envelope.from != envelope.to {
+            conversation.standing = Standing::Request;
+        }
         conversation.place(Message {
             id: envelope.id,
             direction: Direction::In,
@@ -457,6 +524,9 @@ impl Conversations {
             // Both tabs count what arrives; what one has seen is seen.
             mine.unread = mine.unread.min(summary.unread);
             mine.activity = mine.activity.max(summary.activity);
+            // A standing changes only by the person's hand: the latest word is theirs.
+            mine.standing = summary.standing;
+            mine.unconfirmed = summary.unconfirmed;
         }
         for (peer, message) in theirs.messages {
             let mine = self.entry(peer);
@@ -560,10 +630,73 @@ impl Conversations {
         let conversation = self.list.iter_mut().find(|c| c.peer == peer)?;
         let first = conversation.first_unread();
         if conversation.unread > 0 {
+            // Reported only in a conversation taken in: a request's sender learns nothing.
+            if conversation.standing == Standing::Accepted {
+                let seen = conversation
+                    .messages
+                    .iter()
+                    .rev()
+                    .filter(|m| m.direction == Direction::In)
+                    .take(conversation.unread)
+                    .map(|m| (peer, m.id))
+                    .collect::<Vec<_>>();
+                self.seen_now.extend(seen.into_iter().rev());
+            }
             conversation.unread = 0;
             self.changed.insert(peer);
         }
         first
+    }
+
+    /// The incoming messages seen since the last call, as (sender, id): what read
+    /// receipts report.
+    pub fn take_seen(&mut self) -> Vec<(PeerId, MessageId)> {
+        std::mem::take(&mut self.seen_now)
+    }
+
+    /// Where the person stands with `peer` (accepted if there is no conversation yet).
+    pub fn standing(&self, peer: PeerId) -> Standing {
+        self.get(peer).map_or(Standing::Accepted, |c| c.standing)
+    }
+
+    /// The person takes `peer`'s request in, blocks `peer`, or unblocks it (then
+    /// `Accepted`); a block or unblock is unconfirmed until [`confirmed`](Self::confirmed).
+    /// Returns whether anything changed.
+    pub fn stand(&mut self, peer: PeerId, standing: Standing) -> bool {
+        self.open(peer);
+        let Some(conversation) = self.list.iter_mut().find(|c| c.peer == peer) else {
+            return false;
+        };
+        let before = conversation.standing;
+        if before == standing {
+            return false;
+        }
+        conversation.standing = standing;
+        // Accepting a request is this browser's alone; a block, or the end of one, is
+        // the server's to carry out.
+        conversation.unconfirmed = standing == Standing::Blocked || before == Standing::Blocked;
+        self.changed.insert(peer);
+        true
+    }
+
+    /// The server carried out the block (`on`) or unblock of `peer`.
+    pub fn confirmed(&mut self, peer: PeerId, on: bool) {
+        if let Some(c) = self.list.iter_mut().find(|c| c.peer == peer)
+            && c.unconfirmed
+            && (c.standing == Standing::Blocked) == on
+        {
+            c.unconfirmed = false;
+            self.changed.insert(peer);
+        }
+    }
+
+    /// The blocks and unblocks the server has yet to confirm: (peer, block?).
+    pub fn unconfirmed_blocks(&self) -> Vec<(PeerId, bool)> {
+        self.list
+            .iter()
+            .filter(|c| c.unconfirmed)
+            .map(|c| (c.peer, c.standing == Standing::Blocked))
+            .collect()
     }
 
     /// How many messages of `peer`'s conversation are unread.
@@ -895,6 +1028,10 @@ mod tests {
         assert_eq!(c.mark_read(peer(1)), None);
         assert_eq!(c.total_unread(), 1);
         assert_eq!(c.mark_read(peer(9)), None, "no such conversation");
+        // What was seen, for read receipts: each incoming message once, never one's own,
+        // and not the first, seen while it was a stranger's request.
+        assert_eq!(c.take_seen(), [(peer(1), id(3)), (peer(1), id(5))]);
+        assert!(c.take_seen().is_empty());
 
         // Another tab saw peer 2's message: seen here too.
         let mut theirs = c.clone();
@@ -905,5 +1042,60 @@ mod tests {
         // Kept: counts written before this field existed read as none unread.
         let old = r#"{"list":[{"peer":"00000000-0000-4000-8000-000000000001","messages":[]}]}"#;
         assert_eq!(Conversations::from_json(old).unwrap().total_unread(), 0);
+    }
+
+    #[test]
+    fn a_strangers_first_message_is_a_request_and_a_blocked_peers_never_shows() {
+        let mut c = Conversations::default();
+        assert!(c.receive(&envelope(peer(1), 1, "hello stranger", 1)));
+        assert_eq!(c.standing(peer(1)), Standing::Request);
+        // Seen while a request: nothing to report (the stranger learns nothing).
+        c.mark_read(peer(1));
+        assert!(c.take_seen().is_empty());
+        // Writing back takes it in; so does accepting.
+        c.send(peer(1), id(2), "hi".into(), 2);
+        assert_eq!(c.standing(peer(1)), Standing::Accepted);
+        c.receive(&envelope(peer(2), 3, "me too", 3));
+        assert!(c.stand(peer(2), Standing::Accepted));
+        assert!(
+            c.unconfirmed_blocks().is_empty(),
+            "accepting is this browser's alone"
+        );
+        // Someone one wrote to first is no stranger.
+        c.send(peer(3), id(4), "first".into(), 4);
+        c.receive(&envelope(peer(3), 5, "reply", 5));
+        assert_eq!(c.standing(peer(3)), Standing::Accepted);
+
+        // Blocked: unconfirmed until the server says so, kept, and nothing more shows.
+        assert!(c.stand(peer(2), Standing::Blocked));
+        assert_eq!(c.unconfirmed_blocks(), [(peer(2), true)]);
+        assert!(!c.receive(&envelope(peer(2), 6, "let me in", 6)));
+        assert_eq!(c.get(peer(2)).unwrap().messages.len(), 1);
+        c.confirmed(peer(2), true);
+        assert!(c.unconfirmed_blocks().is_empty());
+        let kept = c.take_changes();
+        let summary = kept
+            .conversations
+            .iter()
+            .find(|s| s.peer == peer(2))
+            .unwrap();
+        assert_eq!(
+            (summary.standing, summary.unconfirmed),
+            (Standing::Blocked, false)
+        );
+        // Another tab's word on it holds here.
+        let mut other = Conversations::default();
+        other.merge(kept);
+        assert_eq!(other.standing(peer(2)), Standing::Blocked);
+        // Unblocked: unconfirmed again, then messages show again.
+        assert!(c.stand(peer(2), Standing::Accepted));
+        assert_eq!(c.unconfirmed_blocks(), [(peer(2), false)]);
+        assert!(c.receive(&envelope(peer(2), 7, "sorry", 7)));
+        // What was kept before standings existed is accepted.
+        let old: Summary = serde_json::from_str(
+            r#"{"peer":"00000000-0000-4000-8000-000000000001","unread":0,"activity":1}"#,
+        )
+        .unwrap();
+        assert_eq!((old.standing, old.unconfirmed), (Standing::Accepted, false));
     }
 }

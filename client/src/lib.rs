@@ -16,6 +16,7 @@ pub mod identity;
 pub mod kept;
 pub mod open_peer;
 pub mod panes;
+pub mod privacy;
 pub mod rejections;
 pub mod relay;
 pub mod share_link;

@@ -16,9 +16,11 @@ use relay_shared::{
 use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
-    conversations::{Changes, Conversations, Status},
+    conversations::{Changes, Conversations, Standing, Status},
     history::History,
     identity::Identity,
+    kept,
+    privacy::{self, Privacy},
     rejections,
     socket::{self, Socket},
     typing::{SHOWN_FOR_MS, Throttle, Typists},
@@ -106,6 +108,8 @@ pub struct Relay {
     typing_told: StoredValue<Throttle>,
     /// Whether older messages are being loaded (one page at a time).
     loading_older: StoredValue<bool>,
+    /// The person's privacy choices.
+    privacy: RwSignal<Privacy>,
     keeping: StoredValue<Keeping, LocalStorage>,
     /// The other tabs of this browser.
     tabs: StoredValue<Option<web_sys::BroadcastChannel>, LocalStorage>,
@@ -131,6 +135,7 @@ impl Relay {
             typists: RwSignal::new(Typists::default()),
             typing_told: StoredValue::new(Throttle::default()),
             loading_older: StoredValue::new(false),
+            privacy: RwSignal::new(kept::read(privacy::KEY)),
             keeping: StoredValue::new_local(Keeping::Opening),
             tabs: StoredValue::new_local(None),
             socket: StoredValue::new_local(None),
@@ -191,6 +196,13 @@ impl Relay {
             }));
         }
         on_cleanup(move || looking.into_iter().for_each(|l| l.remove()));
+        // Another tab changed the privacy choices: they hold here too.
+        let choices = window_event_listener(leptos::ev::storage, move |event| {
+            if event.key().as_deref() == Some(privacy::KEY) {
+                relay.privacy.set(kept::read(privacy::KEY));
+            }
+        });
+        on_cleanup(move || choices.remove());
         // The browser knows the network went away well before a missed ping would tell.
         let offline = window_event_listener(leptos::ev::offline, move |_| relay.network_lost());
         let online = window_event_listener(leptos::ev::online, move |_| relay.network_back());
@@ -229,6 +241,18 @@ impl Relay {
         self.announcement.read_only()
     }
 
+    /// The person's privacy choices.
+    pub fn privacy(self) -> ReadSignal<Privacy> {
+        self.privacy.read_only()
+    }
+
+    /// Turns read receipts on or off, in every tab of this browser. Returns whether the
+    /// browser kept the choice (it holds in this tab either way).
+    pub fn set_read_receipts(self, on: bool) -> bool {
+        self.privacy.update(|p| p.read_receipts = on);
+        kept::write(privacy::KEY, &self.privacy.get_untracked()).is_ok()
+    }
+
     /// Makes sure there is a conversation with `peer` (a share link opened it).
     pub fn open_conversation(self, peer: PeerId) {
         self.conversations.update(|c| c.open(peer));
@@ -262,6 +286,15 @@ impl Relay {
             )
         });
         self.messenger.set_value(Some(messenger));
+        // Blocks and unblocks the server had not confirmed when the page last closed.
+        let unconfirmed = self
+            .conversations
+            .with_untracked(Conversations::unconfirmed_blocks);
+        self.messenger.update_value(|m| {
+            if let Some(m) = m {
+                m.resume_blocks(unconfirmed);
+            }
+        });
         let socket = Socket::connect(server, ClientConfig::default(), move |event| {
             self.on_event(event);
         });
@@ -336,6 +369,39 @@ impl Relay {
         if due {
             self.with_core(|messenger, client, _| messenger.typing(client, to));
         }
+    }
+
+    /// Takes `peer`'s message request in: the conversation becomes an ordinary one.
+    pub fn accept(self, peer: PeerId) {
+        if self
+            .conversations
+            .try_update(|c| c.stand(peer, Standing::Accepted))
+            .unwrap_or(false)
+        {
+            self.keep();
+        }
+    }
+
+    /// Blocks `peer` (`on`) or unblocks it: on the server (sent until it confirms, also
+    /// after a reload), and here (nothing more from it shows).
+    pub fn block(self, peer: PeerId, on: bool) {
+        let standing = if on {
+            Standing::Blocked
+        } else {
+            Standing::Accepted
+        };
+        if !self
+            .conversations
+            .try_update(|c| c.stand(peer, standing))
+            .unwrap_or(false)
+        {
+            return;
+        }
+        if on {
+            self.typists.maybe_update(|t| t.stopped(peer));
+        }
+        self.keep();
+        self.with_core(|messenger, client, now| messenger.block(client, peer, on, now));
     }
 
     /// Whether `peer` is typing to this browser.
@@ -429,7 +495,30 @@ impl Relay {
                     self.problem
                         .set(Some(rejections::of_registration(&rejection)));
                 }
-                messenger::Update::Typing(from) => self.heard_typing(from),
+                messenger::Update::Typing(from) => {
+                    let standing = self.conversations.with_untracked(|c| c.standing(from));
+                    if standing != Standing::Blocked {
+                        self.heard_typing(from);
+                    }
+                }
+                messenger::Update::Blocked(peer, on) => {
+                    self.conversations.update(|c| c.confirmed(peer, on));
+                    changed = true;
+                }
+                messenger::Update::BlockRefused(peer, on, rejection) => {
+                    // Refused for good: the conversation shows where things stand.
+                    web_sys::console::warn_1(&format!("block refused: {rejection}").into());
+                    let back = if on {
+                        Standing::Accepted
+                    } else {
+                        Standing::Blocked
+                    };
+                    self.conversations.update(|c| {
+                        c.stand(peer, back);
+                        c.confirmed(peer, !on);
+                    });
+                    changed = true;
+                }
                 messenger::Update::Received(envelope) => {
                     // Done typing: the message is here.
                     self.typists.maybe_update(|t| t.stopped(envelope.from));
@@ -456,6 +545,7 @@ impl Relay {
                     let (status, seq) = match status {
                         messenger::Status::Sent { seq, .. } => (Status::Sent, Some(seq)),
                         messenger::Status::Delivered { .. } => (Status::Delivered, None),
+                        messenger::Status::Read { .. } => (Status::Read, None),
                         messenger::Status::Failed(rejection) => {
                             (Status::Failed(rejections::of_message(&rejection)), None)
                         }
@@ -511,7 +601,18 @@ impl Relay {
         let received = self
             .with_core(|messenger, _, _| messenger.take_to_confirm())
             .unwrap_or_default();
+        // Read receipts, if the person sends them, for what was seen; never to oneself.
+        let mut seen = self
+            .conversations
+            .try_update_untracked(Conversations::take_seen)
+            .unwrap_or_default();
+        seen.retain(|(from, _)| *from != self.me);
+        if !self.privacy.get_untracked().read_receipts {
+            seen.clear();
+        }
         let Some(history) = history else {
+            // Nothing is kept, so nothing confirmed now: what was confirmed before.
+            self.with_core(|messenger, client, _| messenger.read(client, seen));
             return;
         };
         leptos::task::spawn_local(async move {
@@ -522,9 +623,16 @@ impl Relay {
             if kept.is_err() {
                 // Tried again with the next change (the browser may have room by then).
                 self.conversations.update_untracked(|c| c.unkept(&changes));
+                // What was seen and confirmed before is reported; the rest the server
+                // skips (still waiting), as it comes again.
+                self.with_core(|messenger, client, _| messenger.read(client, seen));
                 return;
             }
-            self.with_core(|messenger, client, _| messenger.confirm_kept(client, received));
+            // Confirmed, then read: the server takes one socket's events in order.
+            self.with_core(|messenger, client, _| {
+                messenger.confirm_kept(client, received);
+                messenger.read(client, seen);
+            });
             if !changes.is_empty()
                 && let Some(tabs) = self.tabs.with_value(Clone::clone)
                 && let Ok(json) = serde_json::to_string(&changes)

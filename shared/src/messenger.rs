@@ -19,7 +19,7 @@ use crate::{
     Rejection, Secret, SendReply, SendRequest,
     error::{MAX_QUOTED_CHARS, shortened},
     event,
-    message::{MAX_RECEIVED_IDS, ReadRequest, TypingNotice, TypingRequest},
+    message::{BlockRequest, MAX_RECEIVED_IDS, ReadRequest, TypingNotice, TypingRequest},
     socketio::{AckFailure, AckId, Client, Event},
 };
 
@@ -90,6 +90,11 @@ pub enum Update {
     Status(MessageId, Status),
     /// This peer is typing to us (at most once per notice; never stored).
     Typing(PeerId),
+    /// The server carried out a block (`true`) or unblock of this peer.
+    Blocked(PeerId, bool),
+    /// The server refused, for good, to block (`true`) or unblock this peer (say, too
+    /// many blocked already): it is not asked again.
+    BlockRefused(PeerId, bool, Rejection),
 }
 
 /// What a pending ack answers.
@@ -97,6 +102,7 @@ pub enum Update {
 enum Awaiting {
     Register,
     Send(MessageId),
+    Block(PeerId, bool),
 }
 
 /// A peer's side of the typed protocol. See the [module documentation](self).
@@ -115,6 +121,8 @@ pub struct Messenger {
     hold_until: Option<Duration>,
     /// Messages read here while not connected, to report once connected: (sender, id).
     pending_reads: Vec<(PeerId, MessageId)>,
+    /// Blocks (`true`) and unblocks the server has not confirmed, the latest per peer.
+    pending_blocks: Vec<(PeerId, bool)>,
 }
 
 impl Messenger {
@@ -135,6 +143,7 @@ impl Messenger {
             to_confirm: Received::default(),
             hold_until: None,
             pending_reads: Vec::new(),
+            pending_blocks: Vec::new(),
         }
     }
 
@@ -176,6 +185,9 @@ impl Messenger {
                 self.fill_window(client, now);
                 let reads = std::mem::take(&mut self.pending_reads);
                 self.emit_reads(client, reads);
+                for (peer, on) in self.pending_blocks.clone() {
+                    self.emit_block(client, peer, on, now);
+                }
                 Vec::new()
             }
             Event::Message(incoming) if incoming.event == event::DELIVER => {
@@ -220,6 +232,29 @@ impl Messenger {
                     let updates = self.sent(message, payload.decode(), now);
                     self.fill_window(client, now);
                     updates
+                }
+                Some(Awaiting::Block(peer, on)) => {
+                    // A later change for the same peer waits for its own answer.
+                    if !self.pending_blocks.contains(&(peer, on)) {
+                        return Vec::new();
+                    }
+                    let answer = payload.decode::<serde_json::Value>().ok();
+                    let refusal = answer
+                        .as_ref()
+                        .filter(|v| v["status"] == "rejected")
+                        .and_then(|v| serde_json::from_value::<Rejection>(v.clone()).ok());
+                    match (answer, refusal) {
+                        (Some(v), _) if v["status"] == "ok" => {
+                            self.pending_blocks.retain(|&(p, _)| p != peer);
+                            vec![Update::Blocked(peer, on)]
+                        }
+                        (_, Some(rejection)) if !transient(rejection.code) => {
+                            self.pending_blocks.retain(|&(p, _)| p != peer);
+                            vec![Update::BlockRefused(peer, on, rejection)]
+                        }
+                        // Passing, or unreadable: asked again on the next connection.
+                        _ => Vec::new(),
+                    }
                 }
                 None => Vec::new(),
             },
@@ -294,6 +329,33 @@ impl Messenger {
         }
     }
 
+    /// Blocks `peer` (`on`) or unblocks it: sent now if connected, and on every
+    /// connection until the server confirms it ([`Update::Blocked`]). Keep what is not
+    /// confirmed across restarts and hand it here again.
+    pub fn block(&mut self, client: &mut Client, peer: PeerId, on: bool, now: Duration) {
+        self.pending_blocks.retain(|&(p, _)| p != peer);
+        self.pending_blocks.push((peer, on));
+        if client.is_connected() {
+            self.emit_block(client, peer, on, now);
+        }
+    }
+
+    /// Blocks and unblocks kept from before, not confirmed by the server: sent on the
+    /// next connection, until it confirms them.
+    pub fn resume_blocks(&mut self, pending: impl IntoIterator<Item = (PeerId, bool)>) {
+        for (peer, on) in pending {
+            self.pending_blocks.retain(|&(p, _)| p != peer);
+            self.pending_blocks.push((peer, on));
+        }
+    }
+
+    fn emit_block(&mut self, client: &mut Client, peer: PeerId, on: bool, now: Duration) {
+        let event = if on { event::BLOCK } else { event::UNBLOCK };
+        if let Ok(ack) = client.emit_with_ack(event, &BlockRequest { peer }, REPLY_TIMEOUT, now) {
+            self.awaiting.insert(ack, Awaiting::Block(peer, on));
+        }
+    }
+
     /// One `read` per sender and per [`MAX_RECEIVED_IDS`] ids.
     fn emit_reads(&mut self, client: &mut Client, read: Vec<(PeerId, MessageId)>) {
         let mut by_sender: Vec<(PeerId, Vec<MessageId>)> = Vec::new();
@@ -336,7 +398,7 @@ impl Messenger {
             .values()
             .filter_map(|a| match a {
                 Awaiting::Send(id) => Some(*id),
-                Awaiting::Register => None,
+                Awaiting::Register | Awaiting::Block(..) => None,
             })
             .collect();
         let room = WINDOW.saturating_sub(in_flight.len());

@@ -77,6 +77,17 @@ impl Harness {
         self.frame(r#"40{"sid":"x"}"#);
     }
 
+    /// The connection drops, and the client core connects again after its backoff.
+    fn reconnect(&mut self) {
+        self.client.handle_close(self.now);
+        self.pump();
+        self.now += Duration::from_secs(2);
+        self.client.handle_timeout(self.now);
+        self.pump();
+        self.frame(OPEN);
+        self.frame(r#"40{"sid":"y"}"#);
+    }
+
     /// The frames written since the last call, as (event, ack id, payload).
     fn emitted(&mut self) -> Vec<(String, Option<u64>, Value)> {
         std::mem::take(&mut self.sent)
@@ -508,4 +519,48 @@ fn a_read_receipt_moves_the_status_to_read() {
         h.emitted(),
         [("received".to_owned(), None, json!({"receipts": [4]}))]
     );
+}
+
+#[test]
+fn a_block_goes_on_every_connection_until_the_server_confirms_it() {
+    let mut h = Harness::new(Vec::new());
+    h.messenger.resume_blocks([(bob(), true)]);
+    h.connect();
+    let emitted = h.emitted();
+    assert_eq!(
+        emitted[1],
+        ("block".to_owned(), Some(1), json!({ "peer": BOB }))
+    );
+    // Not answered, the connection drops: sent again on the next.
+    h.reconnect();
+    let emitted = h.emitted();
+    let (event, ack, _) = &emitted[1];
+    assert_eq!(event, "block");
+    h.updates();
+    h.frame(&format!(
+        r#"43{}[{{"status":"ok"}}]"#,
+        ack.unwrap_or_default()
+    ));
+    assert_eq!(h.updates(), [Update::Blocked(bob(), true)]);
+    // Confirmed: not again. An unblock is its own.
+    h.reconnect();
+    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    assert_eq!(events, ["register"]);
+    let now = h.now;
+    h.messenger.block(&mut h.client, bob(), false, now);
+    h.pump();
+    let (event, ack, _) = h.emitted().remove(0);
+    assert_eq!(event, "unblock");
+    // Refused for good: reported, and not asked again.
+    h.frame(&format!(
+        r#"43{}[{{"status":"rejected","code":"limit_reached","message":"at most 10000"}}]"#,
+        ack.unwrap_or_default()
+    ));
+    assert!(matches!(
+        &h.updates()[..],
+        [Update::BlockRefused(peer, false, r)] if *peer == bob() && r.code == ErrorCode::LimitReached
+    ));
+    h.reconnect();
+    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    assert_eq!(events, ["register"]);
 }

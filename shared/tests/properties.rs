@@ -483,6 +483,8 @@ impl Peer {
                             Update::Status(..)
                             | Update::Registered
                             | Update::Refused(_)
+                            | Update::Blocked(..)
+                            | Update::BlockRefused(..)
                             | Update::Typing(_) => {}
                         }
                     }

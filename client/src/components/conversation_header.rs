@@ -1,11 +1,13 @@
 //! The open conversation's header: the name this person gave the peer (editable; kept
 //! in this browser), the peer's full id, always visible whatever the name, and
-//! "typing…" while the peer types to this browser.
+//! "typing…" while the peer types to this browser; for a peer the person blocked, says
+//! so, with the way back.
 
 use leptos::prelude::*;
 
 use crate::{
     contacts::{Contacts, MAX_NAME_CHARS},
+    conversations::Standing,
     open_peer::OpenPeer,
     relay::Relay,
 };
@@ -41,6 +43,13 @@ pub fn ConversationHeader() -> impl IntoView {
                     <code class="peer-full-id" data-testid="open-peer-id">{peer.to_string()}</code>
                     <Show when=move || relay.is_typing(peer)>
                         <p class="typing" data-testid="typing">"typing…"</p>
+                    </Show>
+                    <Show when=move || relay.conversations().with(|c| c.standing(peer) == Standing::Blocked)>
+                        <p class="blocked-note" data-testid="blocked">
+                            "Blocked: nothing they send reaches you. "
+                            <button type="button" data-testid="unblock"
+                                on:click=move |_| relay.block(peer, false)>"Unblock"</button>
+                        </p>
                     </Show>
                 </div>
             }

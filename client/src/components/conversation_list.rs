@@ -1,5 +1,6 @@
 //! The list of conversations, the most recently active first, each with how many of its
-//! messages are unread; a click opens one.
+//! messages are unread; a click opens one. A stranger's first message makes a request,
+//! to accept or to block.
 
 use leptos::prelude::*;
 use relay_shared::PeerId;
@@ -7,6 +8,7 @@ use wasm_bindgen::JsCast;
 
 use crate::{
     contacts::Contacts,
+    conversations::Standing,
     open_peer::OpenPeer,
     panes::{Pane, Panes},
     relay::Relay,
@@ -18,6 +20,7 @@ struct Entry {
     peer: PeerId,
     preview: String,
     unread: usize,
+    standing: Standing,
 }
 
 /// The conversation list.
@@ -38,6 +41,7 @@ pub fn ConversationList() -> impl IntoView {
                         .map(|m| m.body.clone())
                         .unwrap_or_default(),
                     unread: c.unread,
+                    standing: c.standing,
                 })
                 .collect::<Vec<_>>()
         })
@@ -66,7 +70,7 @@ pub fn ConversationList() -> impl IntoView {
                 }
             >
                 <ul>
-                    <For each=entries key=|e| (e.peer, e.preview.clone(), e.unread) children=move |e| {
+                    <For each=entries key=|e| (e.peer, e.preview.clone(), e.unread, e.standing) children=move |e| {
                         let peer = e.peer;
                         let unread = e.unread;
                         let badge = (unread > 0).then(|| view! {
@@ -74,8 +78,20 @@ pub fn ConversationList() -> impl IntoView {
                                 aria-label=format!("{unread} unread")>{unread}</span>
                         });
                         let current = move || (open.get() == Some(peer)).then_some("true");
+                        let request = (e.standing == Standing::Request).then(|| view! {
+                            <div class="request" data-testid="request" role="group"
+                                aria-label="Message request">
+                                <span>"Message request: they have not written to you before."</span>
+                                <button type="button" data-testid="accept"
+                                    on:click=move |_| relay.accept(peer)>"Accept"</button>
+                                <button type="button" data-testid="block"
+                                    on:click=move |_| relay.block(peer, true)>"Block"</button>
+                            </div>
+                        });
+                        let blocked = (e.standing == Standing::Blocked)
+                            .then(|| view! { <span class="blocked-badge">"Blocked"</span> });
                         view! {
-                            <li>
+                            <li data-standing=e.standing.name()>
                                 <button type="button" data-testid="conversation"
                                     data-peer=peer.to_string() aria-current=current
                                     class:has-unread={unread > 0}
@@ -88,7 +104,9 @@ pub fn ConversationList() -> impl IntoView {
                                     <span class="peer" dir="auto">{move || contacts.label(peer)}</span>
                                     <span class="preview" dir="auto">{e.preview}</span>
                                     {badge}
+                                    {blocked}
                                 </button>
+                                {request}
                             </li>
                         }
                     }/>

@@ -1,5 +1,6 @@
-//! The user's own id, with a copy button and the share link; collapsible, and collapsed
-//! at first at phone width, where the conversation needs the room.
+//! The user's own id, with a copy button and the share link, and the privacy choices;
+//! collapsible, and collapsed at first at phone width, where the conversation needs the
+//! room.
 
 use leptos::prelude::*;
 
@@ -16,6 +17,7 @@ pub fn IdentityCard() -> impl IntoView {
     let origin = window().location().origin().unwrap_or_default();
     let link = share_link(&origin, relay.me);
     let copied = RwSignal::new(None::<&'static str>);
+    let unkept = RwSignal::new(false);
     let copy = move |what: &'static str, text: String| {
         let clipboard = window().navigator().clipboard();
         let _ = clipboard.write_text(&text);
@@ -50,6 +52,18 @@ pub fn IdentityCard() -> impl IntoView {
                     {move || copied.get().map(|what| format!("Copied the {what}"))}
                 </span>
             </div>
+            <label class="privacy-choice">
+                <input type="checkbox" data-testid="read-receipts"
+                    prop:checked=move || relay.privacy().get().read_receipts
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        unkept.set(!relay.set_read_receipts(on));
+                    }/>
+                "Send read receipts (others see when you have read their messages)"
+            </label>
+            <span class="privacy-warning" role="status">
+                {move || unkept.get().then_some("This browser would not save that choice: it holds until you close this tab.")}
+            </span>
         </section>
         </details>
     }

@@ -14,7 +14,7 @@ use socketioxide::ParserError;
 use crate::{
     effects::{Effect, Effects, Reply},
     protocol::{Registration, typed_id},
-    relay::{Relay, invalid_payload, not_registered},
+    relay::{Relay, invalid_payload, not_registered, unavailable},
 };
 
 /// A decoded `block` (`on`) or `unblock`.
@@ -52,13 +52,7 @@ impl Block {
                 ErrorCode::LimitReached,
                 format!("at most {MAX_BLOCKED} ids can be blocked; unblock some first"),
             )),
-            Err(error) => {
-                tracing::error!(%error, "could not record a block");
-                Reply::Rejected(Rejection::new(
-                    ErrorCode::Unavailable,
-                    "the server could not record this; send it again",
-                ))
-            }
+            Err(error) => Reply::Rejected(unavailable(&error)),
         };
         vec![Effect::Reply(reply)]
     }

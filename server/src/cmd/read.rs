@@ -12,7 +12,7 @@
 
 use futures_util::future::BoxFuture;
 use relay_shared::{
-    ErrorCode, MessageId, PeerId, Rejection,
+    MessageId, PeerId, Rejection,
     message::{RawRead, ReadRequest},
 };
 use socketioxide::ParserError;
@@ -20,7 +20,7 @@ use socketioxide::ParserError;
 use crate::{
     effects::{Effect, Effects, Reply},
     protocol::{Protocol, Registration, typed_id},
-    relay::{Relay, invalid_payload, not_registered},
+    relay::{Relay, invalid_payload, not_registered, unavailable},
     store::StoreError,
 };
 
@@ -70,22 +70,17 @@ impl Read {
 impl Reading {
     /// Waits until the write is durable, and answers.
     pub async fn finish(self) -> Effects {
-        match self.write.await {
-            Ok(()) => vec![Effect::Reply(Reply::Confirmed)],
-            Err(error) => {
-                tracing::error!(%error, "could not record a read");
-                vec![Effect::Reply(Reply::Rejected(Rejection::new(
-                    ErrorCode::Unavailable,
-                    "the server could not record this; send it again",
-                )))]
-            }
-        }
+        let reply = match self.write.await {
+            Ok(()) => Reply::Confirmed,
+            Err(error) => Reply::Rejected(unavailable(&error)),
+        };
+        vec![Effect::Reply(reply)]
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use relay_shared::{Receipt, SendReply};
+    use relay_shared::{ErrorCode, Receipt, SendReply};
 
     use super::*;
     use crate::{
