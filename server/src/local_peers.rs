@@ -77,20 +77,29 @@ impl LocalPeers {
         let mut peers = lock(&self.peers);
         let entry = peers.entry(peer).or_default();
         entry.members.push((registration.protocol, member));
-        if entry.members.len() > 1 {
-            return Box::pin(std::future::ready(Ok(())));
-        }
         // Called under the lock, so watches and unwatches of one peer reach the store in
-        // the order its first and last sessions came and went; and the blocks are read
-        // after the watch is in effect, so a change after the read is noticed.
-        let watch = self.store.watch(peer);
-        let store = self.store.clone();
-        let registry = self.peers.clone();
+        // the order its first and last sessions came and went.
+        let watch = (entry.members.len() == 1).then(|| self.store.watch(peer));
+        // Only a typed registration can block (a seed one never has a list): its first
+        // here reads the list, after the watch is in effect, so a change after the read
+        // is noticed.
+        let first_typed = registration.protocol == Protocol::Typed
+            && entry
+                .members
+                .iter()
+                .filter(|(p, _)| *p == Protocol::Typed)
+                .count()
+                == 1;
+        let blocks = first_typed.then(|| (self.store.clone(), self.peers.clone()));
         Box::pin(async move {
-            watch.await?;
-            let blocked = store.blocked(peer).await?;
-            if let Some(entry) = lock(&registry).get_mut(&peer) {
-                entry.blocked.extend(blocked);
+            if let Some(watch) = watch {
+                watch.await?;
+            }
+            if let Some((store, registry)) = blocks {
+                let blocked = store.blocked(peer).await?;
+                if let Some(entry) = lock(&registry).get_mut(&peer) {
+                    entry.blocked.extend(blocked);
+                }
             }
             Ok(())
         })
@@ -282,5 +291,49 @@ mod tests {
         );
         peers.leave(peer, &wb);
         assert!(peers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_typed_peer_here_brings_whom_it_blocks_and_hears_of_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (notices, _) = Notices::channel(16);
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(
+                dir.path(),
+                Settings {
+                    max_queue: 10,
+                    max_queue_per_sender: u32::MAX,
+                    max_queue_per_stranger: u32::MAX,
+                    ttl: Duration::from_secs(60),
+                },
+                Durability::Normal,
+                Arc::new(ManualClock::new(0)),
+                notices,
+            )
+            .unwrap(),
+        );
+        let [bob, alice, carol]: [PeerId; 3] = [
+            "b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e".parse().unwrap(),
+            "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap(),
+            "0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c".parse().unwrap(),
+        ];
+        assert!(store.block(bob, alice, true).await.unwrap());
+        let peers = LocalPeers::new(store);
+        let member = Arc::new(Counter::default());
+        let weak = Arc::downgrade(&member) as Weak<dyn Member>;
+        let typed = Registration {
+            id: bob,
+            protocol: Protocol::Typed,
+        };
+        peers.enter(typed, weak).await.unwrap();
+        assert!(peers.blocks(bob, alice), "read from the store on entering");
+        assert_eq!(peers.here_from(bob, alice), Here::default());
+        assert!(peers.here_from(bob, carol).typed);
+        // A notice of a change, from any node.
+        peers.blocked(bob, carol, true);
+        peers.blocked(bob, alice, false);
+        assert!(peers.blocks(bob, carol) && !peers.blocks(bob, alice));
+        // Someone not here: not known here.
+        assert!(!peers.blocks(alice, bob));
     }
 }
