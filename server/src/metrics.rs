@@ -112,8 +112,8 @@ struct Hot {
 
 impl Hot {
     fn resolve(events: &Family<EventLabels, Counter>, messages: &Family<Kind, Counter>) -> Self {
-        use relay_shared::event::{INIT, MESSAGE, RECEIVED, REGISTER, SEND, TYPING};
-        let handled = [INIT, MESSAGE, REGISTER, SEND, RECEIVED, TYPING];
+        use relay_shared::event::{INIT, MESSAGE, READ, RECEIVED, REGISTER, SEND, TYPING};
+        let handled = [INIT, MESSAGE, REGISTER, SEND, RECEIVED, READ, TYPING];
         Self {
             ok: handled
                 .into_iter()
