@@ -218,19 +218,9 @@ mod tests {
         store::{Durability, Notices, Settings, SqliteStore},
     };
 
-    #[derive(Default)]
-    struct Counter(AtomicUsize);
-
-    impl Member for Counter {
-        fn resync(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[tokio::test]
-    async fn a_peer_counts_while_one_of_its_sessions_is_here_and_each_is_resynced() {
-        let dir = tempfile::tempdir().unwrap();
-        let (notices, _) = Notices::channel(4);
+    /// A real SQLite store in `dir`.
+    fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+        let (notices, _) = Notices::channel(16);
         let store = SqliteStore::open(
             dir.path(),
             Settings {
@@ -244,7 +234,22 @@ mod tests {
             notices,
         )
         .unwrap();
-        let peers = LocalPeers::new(Arc::new(store));
+        Arc::new(store)
+    }
+
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Member for Counter {
+        fn resync(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_counts_while_one_of_its_sessions_is_here_and_each_is_resynced() {
+        let dir = tempfile::tempdir().unwrap();
+        let peers = LocalPeers::new(store(&dir));
         let peer: PeerId = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap();
         let (a, b) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
         let (wa, wb): (Weak<dyn Member>, Weak<dyn Member>) = (
@@ -296,22 +301,7 @@ mod tests {
     #[tokio::test]
     async fn a_typed_peer_here_brings_whom_it_blocks_and_hears_of_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let (notices, _) = Notices::channel(16);
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(
-                dir.path(),
-                Settings {
-                    max_queue: 10,
-                    max_queue_per_sender: u32::MAX,
-                    max_queue_per_stranger: u32::MAX,
-                    ttl: Duration::from_secs(60),
-                },
-                Durability::Normal,
-                Arc::new(ManualClock::new(0)),
-                notices,
-            )
-            .unwrap(),
-        );
+        let store = store(&dir);
         let [bob, alice, carol]: [PeerId; 3] = [
             "b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e".parse().unwrap(),
             "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap(),

@@ -384,13 +384,7 @@ impl Runner {
             }
             Op::Read(reader, sender, ids, _) => {
                 // Straight to the sender's receipts: no state of the reader's changes.
-                let mut cmd = fcall("relay_receipt_add", *sender, &["receipts", "meta"]);
-                cmd.arg(sender.to_string())
-                    .arg(now)
-                    .arg(cutoff)
-                    .arg(ttl)
-                    .arg(channel(*sender))
-                    .arg(self.link.publish_command());
+                let mut cmd = receipt_add(*sender, now, cutoff, ttl, self.link.publish_command());
                 for id in ids {
                     cmd.arg(format!(
                         r#"{{"id":"{id}","to":"{reader}","delivered_at":{now},"read_at":{now}}}"#
@@ -603,13 +597,7 @@ impl Handing {
     ) -> impl Iterator<Item = (PeerId, redis::Cmd)> {
         let (ttl, publish) = (runner.settings.ttl_millis(), runner.link.publish_command());
         self.senders.iter().map(move |(sender, receipts)| {
-            let mut cmd = fcall("relay_receipt_add", *sender, &["receipts", "meta"]);
-            cmd.arg(sender.to_string())
-                .arg(now)
-                .arg(cutoff)
-                .arg(ttl)
-                .arg(channel(*sender))
-                .arg(publish);
+            let mut cmd = receipt_add(*sender, now, cutoff, ttl, publish);
             for (_, _, json) in receipts {
                 cmd.arg(json);
             }
@@ -669,6 +657,18 @@ fn key(peer: PeerId, name: &str) -> String {
 /// The channel where what is stored for `peer` is published.
 fn channel(peer: PeerId) -> String {
     key(peer, "live")
+}
+
+/// `relay_receipt_add` for `sender`, before its receipts' JSON (one argument each).
+fn receipt_add(sender: PeerId, now: u64, cutoff: u64, ttl: u64, publish: &str) -> redis::Cmd {
+    let mut cmd = fcall("relay_receipt_add", sender, &["receipts", "meta"]);
+    cmd.arg(sender.to_string())
+        .arg(now)
+        .arg(cutoff)
+        .arg(ttl)
+        .arg(channel(sender))
+        .arg(publish);
+    cmd
 }
 
 /// `FCALL function` on the keys `names` of `peer`.
