@@ -51,3 +51,19 @@ pub const BLOCK: &str = "block";
 /// on (what it sent while blocked is gone). Payload: [`crate::message::BlockRequest`].
 /// Ack (optional): `{"status": "ok"}` once stored.
 pub const UNBLOCK: &str = "unblock";
+
+/// Typed protocol, client → server: from now on, follow the presence of these peers
+/// (instead of those followed before). Payload:
+/// [`crate::presence::WatchPresenceRequest`]. Ack: [`crate::presence::WatchPresenceReply`],
+/// each one's presence now (`unknown` where it may not be shown).
+pub const WATCH_PRESENCE: &str = "watch_presence";
+
+/// Typed protocol, server → client: a followed peer came online, went offline, or may no
+/// longer be shown. Payload: [`crate::presence::PresenceNotice`]. At most once: a client
+/// watches again after a reconnect.
+pub const PRESENCE: &str = "presence";
+
+/// Typed protocol, client → server: hide this person's presence from everyone, or show
+/// it to its contacts again. Payload: [`crate::presence::HidePresenceRequest`]. Ack
+/// (optional): `{"status": "ok"}` once stored.
+pub const HIDE_PRESENCE: &str = "hide_presence";

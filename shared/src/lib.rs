@@ -19,6 +19,7 @@ pub mod message;
 #[cfg(feature = "client")]
 pub mod messenger;
 pub mod peer_id;
+pub mod presence;
 pub mod reply;
 pub mod seed;
 #[cfg(feature = "client")]

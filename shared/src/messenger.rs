@@ -20,6 +20,9 @@ use crate::{
     error::{MAX_QUOTED_CHARS, shortened},
     event,
     message::{BlockRequest, MAX_RECEIVED_IDS, ReadRequest, TypingNotice, TypingRequest},
+    presence::{
+        HidePresenceRequest, MAX_WATCHED, PresenceNotice, WatchPresenceReply, WatchPresenceRequest,
+    },
     socketio::{AckFailure, AckId, Client, Event},
 };
 
@@ -95,6 +98,10 @@ pub enum Update {
     /// The server refused, for good, to block (`true`) or unblock this peer (say, too
     /// many blocked already): it is not asked again.
     BlockRefused(PeerId, bool, Rejection),
+    /// A followed peer's presence, now or as it changed.
+    Presence(PresenceNotice),
+    /// The server keeps this person's presence hidden (`true`) or shown.
+    PresenceHidden(bool),
 }
 
 /// What a pending ack answers.
@@ -103,6 +110,8 @@ enum Awaiting {
     Register,
     Send(MessageId),
     Block(PeerId, bool),
+    Watch,
+    Hide(bool),
 }
 
 /// A peer's side of the typed protocol. See the [module documentation](self).
@@ -123,6 +132,10 @@ pub struct Messenger {
     pending_reads: Vec<(PeerId, MessageId)>,
     /// Blocks (`true`) and unblocks the server has not confirmed, the latest per peer.
     pending_blocks: Vec<(PeerId, bool)>,
+    /// The peers whose presence is followed, asked again on every connection.
+    watched: Vec<PeerId>,
+    /// Whether to hide this person's presence, until the server confirms it.
+    pending_hide: Option<bool>,
 }
 
 impl Messenger {
@@ -144,6 +157,8 @@ impl Messenger {
             hold_until: None,
             pending_reads: Vec::new(),
             pending_blocks: Vec::new(),
+            watched: Vec::new(),
+            pending_hide: None,
         }
     }
 
@@ -188,6 +203,13 @@ impl Messenger {
                 for (peer, on) in self.pending_blocks.clone() {
                     self.emit_block(client, peer, on, now);
                 }
+                // Hidden first: the server answers the watch as it stands then.
+                if let Some(hidden) = self.pending_hide {
+                    self.emit_hide(client, hidden, now);
+                }
+                if !self.watched.is_empty() {
+                    self.emit_watch(client, now);
+                }
                 Vec::new()
             }
             Event::Message(incoming) if incoming.event == event::DELIVER => {
@@ -215,6 +237,15 @@ impl Messenger {
                     },
                 };
                 vec![Update::Status(receipt.id, status)]
+            }
+            Event::Message(incoming) if incoming.event == event::PRESENCE => {
+                match incoming.payload.decode::<PresenceNotice>() {
+                    // Only the peers followed now (a notice may cross a new watch).
+                    Ok(notice) if self.watched.contains(&notice.peer) => {
+                        vec![Update::Presence(notice)]
+                    }
+                    _ => Vec::new(),
+                }
             }
             Event::Message(incoming) if incoming.event == event::TYPING => {
                 match incoming.payload.decode::<TypingNotice>() {
@@ -254,6 +285,26 @@ impl Messenger {
                         }
                         // Passing, or unreadable: asked again on the next connection.
                         _ => Vec::new(),
+                    }
+                }
+                Some(Awaiting::Watch) => match payload.decode::<WatchPresenceReply>() {
+                    Ok(WatchPresenceReply::Ok { presence }) => presence
+                        .into_iter()
+                        .filter(|notice| self.watched.contains(&notice.peer))
+                        .map(Update::Presence)
+                        .collect(),
+                    // Refused or unreadable: asked again on the next connection.
+                    _ => Vec::new(),
+                },
+                Some(Awaiting::Hide(hidden)) => {
+                    let ok = payload
+                        .decode::<serde_json::Value>()
+                        .is_ok_and(|v| v["status"] == "ok");
+                    if ok && self.pending_hide == Some(hidden) {
+                        self.pending_hide = None;
+                        vec![Update::PresenceHidden(hidden)]
+                    } else {
+                        Vec::new()
                     }
                 }
                 None => Vec::new(),
@@ -349,6 +400,51 @@ impl Messenger {
         }
     }
 
+    /// Follows the presence of `peers` (at most [`MAX_WATCHED`], the first taken),
+    /// instead of those followed before: asked now if connected, and again on every
+    /// connection. Their presence comes as [`Update::Presence`].
+    pub fn watch_presence(&mut self, client: &mut Client, mut peers: Vec<PeerId>, now: Duration) {
+        peers.truncate(MAX_WATCHED);
+        if peers == self.watched {
+            return;
+        }
+        self.watched = peers;
+        if client.is_connected() {
+            self.emit_watch(client, now);
+        }
+    }
+
+    /// Hides this person's presence from everyone (`true`; then the server shows it
+    /// nobody's either) or shows it to its contacts again: sent now if connected, and on
+    /// every connection until the server confirms it ([`Update::PresenceHidden`]). Keep
+    /// the choice and hand it here again after a restart.
+    pub fn hide_presence(&mut self, client: &mut Client, hidden: bool, now: Duration) {
+        self.pending_hide = Some(hidden);
+        if client.is_connected() {
+            self.emit_hide(client, hidden, now);
+            // Followed again, as the server now answers it.
+            if !self.watched.is_empty() {
+                self.emit_watch(client, now);
+            }
+        }
+    }
+
+    fn emit_watch(&mut self, client: &mut Client, now: Duration) {
+        let request = WatchPresenceRequest {
+            peers: self.watched.clone(),
+        };
+        if let Ok(ack) = client.emit_with_ack(event::WATCH_PRESENCE, &request, REPLY_TIMEOUT, now) {
+            self.awaiting.insert(ack, Awaiting::Watch);
+        }
+    }
+
+    fn emit_hide(&mut self, client: &mut Client, hidden: bool, now: Duration) {
+        let request = HidePresenceRequest { hidden };
+        if let Ok(ack) = client.emit_with_ack(event::HIDE_PRESENCE, &request, REPLY_TIMEOUT, now) {
+            self.awaiting.insert(ack, Awaiting::Hide(hidden));
+        }
+    }
+
     fn emit_block(&mut self, client: &mut Client, peer: PeerId, on: bool, now: Duration) {
         let event = if on { event::BLOCK } else { event::UNBLOCK };
         if let Ok(ack) = client.emit_with_ack(event, &BlockRequest { peer }, REPLY_TIMEOUT, now) {
@@ -398,7 +494,9 @@ impl Messenger {
             .values()
             .filter_map(|a| match a {
                 Awaiting::Send(id) => Some(*id),
-                Awaiting::Register | Awaiting::Block(..) => None,
+                Awaiting::Register | Awaiting::Block(..) | Awaiting::Watch | Awaiting::Hide(_) => {
+                    None
+                }
             })
             .collect();
         let room = WINDOW.saturating_sub(in_flight.len());
