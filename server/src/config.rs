@@ -101,6 +101,11 @@ pub struct Config {
     #[arg(long, env = "RELAY_REGISTER_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub register_timeout: Duration,
 
+    /// How often the node tells the store it is alive. A node silent for three of them
+    /// is taken for dead by another, which ends its peers' presence (cluster mode).
+    #[arg(long, env = "RELAY_PRESENCE_HEARTBEAT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub presence_heartbeat: Duration,
+
     /// Addresses of the proxies (HAProxy) whose `X-Forwarded-For` header names the
     /// client, for the per-address limits; comma-separated.
     #[arg(long, env = "RELAY_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -226,6 +231,7 @@ impl Default for Config {
             connection_rate: Self::DEFAULT_CONNECTION_RATE,
             registrations_per_minute: Self::DEFAULT_REGISTRATIONS_PER_MINUTE,
             register_timeout: Self::DEFAULT_REGISTER_TIMEOUT,
+            presence_heartbeat: Duration::from_secs(5),
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             redis_url: None,

@@ -4,7 +4,9 @@
 //! client core: they are plain values, compared in unit tests, and the session
 //! (`crate::session`) is the one place that turns them into Socket.IO calls.
 
-use relay_shared::{Envelope, PeerId, Receipt, RegisterReply, Rejection, SendReply};
+use relay_shared::{
+    Envelope, PeerId, Receipt, RegisterReply, Rejection, SendReply, presence::WatchPresenceReply,
+};
 
 use crate::protocol::Registration;
 
@@ -37,6 +39,30 @@ pub enum Effect {
     /// Send this socket what waits for this id, a page at a time, after the work already
     /// queued for it.
     SendBacklog(PeerId),
+    /// The socket, of `viewer`, follows the presence of `peers` from now on (those
+    /// before no longer); the reply says each one's presence now.
+    Follow {
+        /// The socket's peer.
+        viewer: PeerId,
+        /// Whom it follows.
+        peers: Vec<PeerId>,
+    },
+    /// `peer` hides its presence (`hidden`) or shows it again; its followers are told,
+    /// then the reply goes.
+    HidePresence {
+        /// Whose.
+        peer: PeerId,
+        /// Hidden, or shown.
+        hidden: bool,
+    },
+    /// `owner` blocked `peer`: the sockets of `peer`, on every node, stop following
+    /// `owner`'s presence.
+    HideFrom {
+        /// Who blocked.
+        owner: PeerId,
+        /// Whom.
+        peer: PeerId,
+    },
     /// Tell `to`'s typed sockets, on every node, that `from` is typing; at most once,
     /// never stored.
     Typing {
@@ -56,6 +82,8 @@ pub enum Reply {
     Send(SendReply),
     /// The ack of `received`: `{"status": "ok"}`.
     Confirmed,
+    /// The ack of `watch_presence`.
+    Presence(WatchPresenceReply),
     /// A refusal; every event's reply has this same shape.
     Rejected(Rejection),
 }
@@ -82,6 +110,7 @@ impl serde::Serialize for Reply {
             Self::Register(reply) => reply.serialize(serializer),
             Self::Send(reply) => reply.serialize(serializer),
             Self::Confirmed => Confirmed::Ok.serialize(serializer),
+            Self::Presence(reply) => reply.serialize(serializer),
             // Every reply type has the same `rejected` shape: borrow `SendReply`'s.
             Self::Rejected(rejection) => {
                 SendReply::Rejected(rejection.clone()).serialize(serializer)

@@ -17,6 +17,7 @@ pub mod limits;
 mod local_peers;
 pub mod metrics;
 mod origins;
+mod presence;
 mod protocol;
 mod relay;
 pub mod server;

@@ -2,7 +2,8 @@
 //! protocol, so that the node watches them in the store (and only them), skips the
 //! rooms nobody here is in, and can send their sessions what waits again when notices
 //! were missed; and whom each of them blocks, so that nothing relayed live (seed
-//! messages, typing) from a blocked peer reaches their sockets here.
+//! messages, typing) from a blocked peer reaches their sockets here. It also says when a
+//! peer's first typed socket here arrives and its last leaves: its presence.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -13,6 +14,7 @@ use futures_util::future::BoxFuture;
 use relay_shared::PeerId;
 
 use crate::{
+    presence::Changes,
     protocol::{Protocol, Registration, Short},
     store::{Store, StoreError},
 };
@@ -40,6 +42,13 @@ struct Entry {
 }
 
 impl Entry {
+    fn typed(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|(p, _)| *p == Protocol::Typed)
+            .count()
+    }
+
     fn here(&self) -> Here {
         Here {
             typed: self.members.iter().any(|(p, _)| *p == Protocol::Typed),
@@ -54,14 +63,17 @@ type Peers = Arc<Mutex<HashMap<PeerId, Entry>>>;
 pub struct LocalPeers {
     store: Arc<dyn Store>,
     peers: Peers,
+    presence: Changes,
 }
 
 impl LocalPeers {
-    /// An empty registry watching peers in `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// An empty registry watching peers in `store`, telling `presence` of their first
+    /// typed sockets and their last.
+    pub fn new(store: Arc<dyn Store>, presence: Changes) -> Self {
         Self {
             store,
             peers: Peers::default(),
+            presence,
         }
     }
 
@@ -83,13 +95,12 @@ impl LocalPeers {
         // Only a typed registration can block (a seed one never has a list): its first
         // here reads the list, after the watch is in effect, so a change after the read
         // is noticed.
-        let first_typed = registration.protocol == Protocol::Typed
-            && entry
-                .members
-                .iter()
-                .filter(|(p, _)| *p == Protocol::Typed)
-                .count()
-                == 1;
+        let first_typed = registration.protocol == Protocol::Typed && entry.typed() == 1;
+        if first_typed {
+            // Under the lock: a peer's comings and goings are told in the order they
+            // happened.
+            self.presence.here(peer, true);
+        }
         let blocks = first_typed.then(|| (self.store.clone(), self.peers.clone()));
         Box::pin(async move {
             if let Some(watch) = watch {
@@ -122,9 +133,13 @@ impl LocalPeers {
         let Some(entry) = peers.get_mut(&peer) else {
             return;
         };
+        let typed_before = entry.typed();
         entry
             .members
             .retain(|(_, m)| !Weak::ptr_eq(m, member) && m.strong_count() > 0);
+        if typed_before > 0 && entry.typed() == 0 {
+            self.presence.here(peer, false);
+        }
         if entry.members.is_empty() {
             peers.remove(&peer);
             let unwatch = self.store.unwatch(peer);
@@ -228,6 +243,7 @@ mod tests {
                 max_queue_per_sender: u32::MAX,
                 max_queue_per_stranger: u32::MAX,
                 ttl: Duration::from_secs(60),
+                heartbeat: Duration::from_secs(5),
             },
             Durability::Normal,
             Arc::new(ManualClock::new(0)),
@@ -249,7 +265,7 @@ mod tests {
     #[tokio::test]
     async fn a_peer_counts_while_one_of_its_sessions_is_here_and_each_is_resynced() {
         let dir = tempfile::tempdir().unwrap();
-        let peers = LocalPeers::new(store(&dir));
+        let peers = LocalPeers::new(store(&dir), Changes::channel().0);
         let peer: PeerId = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap();
         let (a, b) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
         let (wa, wb): (Weak<dyn Member>, Weak<dyn Member>) = (
@@ -308,7 +324,7 @@ mod tests {
             "0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c".parse().unwrap(),
         ];
         assert!(store.block(bob, alice, true).await.unwrap());
-        let peers = LocalPeers::new(store);
+        let peers = LocalPeers::new(store, Changes::channel().0);
         let member = Arc::new(Counter::default());
         let weak = Arc::downgrade(&member) as Weak<dyn Member>;
         let typed = Registration {

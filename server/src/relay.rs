@@ -71,6 +71,11 @@ impl Relay {
         &*self.store
     }
 
+    /// The store, shared.
+    pub fn shared_store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// The time now, ms since the Unix epoch.
     pub fn now_millis(&self) -> u64 {
         self.clock.now_millis()

@@ -27,6 +27,7 @@ use crate::{
     local_peers::LocalPeers,
     metrics::Metrics,
     origins::{self, Origins},
+    presence::{self, ChangeStream, Changes},
     relay::{Limits, Relay},
     session::{self, Node, SocketHandle},
     store::{Metered, NoticeStream, Notices, RedisStore, Settings, SqliteStore, Store, StoreError},
@@ -40,6 +41,9 @@ const NOTICE_BACKLOG: usize = 64 * 1024;
 /// How long connections get to close after a shutdown signal before the server stops
 /// waiting for them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The shortest presence heartbeat taken: below it, a node would mostly beat.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +81,8 @@ pub struct Server {
     io: Io,
     node: Arc<Node>,
     notices: NoticeStream,
+    presence_changes: ChangeStream,
+    heartbeat: Duration,
     message_ttl: Duration,
 }
 
@@ -105,6 +111,7 @@ impl Server {
             max_queue_per_sender: config.max_queue_per_sender,
             max_queue_per_stranger: config.max_queue_per_stranger,
             ttl: config.message_ttl,
+            heartbeat: config.presence_heartbeat.max(MIN_HEARTBEAT),
         };
         let (store, link): (Arc<dyn Store>, _) = match &config.redis_url {
             Some(url) => {
@@ -134,6 +141,7 @@ impl Server {
         };
         let metrics = Arc::new(Metrics::new());
         let store: Arc<dyn Store> = Arc::new(Metered::new(store, metrics.clone()));
+        let (presence, presence_changes) = Changes::channel();
         let node = Arc::new(Node {
             relay: Relay::new(
                 Limits {
@@ -144,10 +152,11 @@ impl Server {
                 store.clone(),
                 clock,
             ),
-            peers: Arc::new(LocalPeers::new(store)),
+            peers: Arc::new(LocalPeers::new(store, presence.clone())),
             limiter: Arc::new(Limiter::new(config.rate_limits())),
             register_timeout: config.register_timeout,
             metrics,
+            presence,
         });
         let (router, io) = match link {
             None => {
@@ -181,6 +190,8 @@ impl Server {
             io,
             node,
             notices,
+            presence_changes,
+            heartbeat: settings.heartbeat,
             message_ttl: config.message_ttl,
         })
     }
@@ -203,14 +214,43 @@ impl Server {
             io,
             node,
             notices,
+            presence_changes,
+            heartbeat,
             message_ttl,
         } = self;
         let (peers, metrics) = (node.peers.clone(), node.metrics.clone());
-        let dispatcher = match &io {
-            Io::Single(io) => tokio::spawn(delivery::dispatch(notices, io.clone(), peers, metrics)),
-            Io::Cluster(io) => {
-                tokio::spawn(delivery::dispatch(notices, io.clone(), peers, metrics))
-            }
+        let store = node.relay.shared_store();
+        let (dispatcher, presence) = match &io {
+            Io::Single(io) => (
+                tokio::spawn(delivery::dispatch(
+                    notices,
+                    io.clone(),
+                    peers,
+                    metrics.clone(),
+                )),
+                tokio::spawn(presence::run(
+                    presence_changes,
+                    store,
+                    io.clone(),
+                    heartbeat,
+                    metrics,
+                )),
+            ),
+            Io::Cluster(io) => (
+                tokio::spawn(delivery::dispatch(
+                    notices,
+                    io.clone(),
+                    peers,
+                    metrics.clone(),
+                )),
+                tokio::spawn(presence::run(
+                    presence_changes,
+                    store,
+                    io.clone(),
+                    heartbeat,
+                    metrics,
+                )),
+            ),
         };
         let sweeper = tokio::spawn(sweep(node.clone(), message_ttl));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -242,6 +282,7 @@ impl Server {
         };
         sweeper.abort();
         dispatcher.abort();
+        presence.abort();
         // Every socket is gone: what they left in the store's queue becomes durable
         // (its acks could not be sent; the clients send those messages again, stored
         // once), and the store stops.

@@ -30,7 +30,10 @@ use std::{
 /// waiting for it: a client that gave it up does not block the socket for long.
 const HOLD_AT_MOST: Duration = Duration::from_secs(10);
 
-use relay_shared::{ErrorCode, MessageId, PeerId, RegisterReply, Rejection, SendReply, event};
+use relay_shared::{
+    ErrorCode, MessageId, PeerId, RegisterReply, Rejection, SendReply, event,
+    presence::WatchPresenceReply,
+};
 use socketioxide::{
     SendError, SocketError,
     extract::{AckSender, SocketRef},
@@ -47,6 +50,7 @@ use crate::{
     limits::{ConnectionSlot, Limiter, RefusalBucket, SocketBucket, TooManyConnections},
     local_peers::{LocalPeers, Member},
     metrics::{Metrics, Protocol as MetricsProtocol, Transport},
+    presence::{self, Changes},
     protocol::{Protocol, Registration, Short, room},
     relay::{Relay, unavailable},
     store::StoreError,
@@ -65,6 +69,8 @@ pub struct Node {
     pub register_timeout: Duration,
     /// What the node counts.
     pub metrics: Arc<Metrics>,
+    /// Where its presence changes go.
+    pub presence: Changes,
 }
 
 /// Registers the event handlers of a freshly connecting socket, unless its address has
@@ -300,6 +306,8 @@ impl<A: NodeAdapter> Session<A> {
             },
             Command::Typing(typing) => typing.apply(self.registration()),
             Command::Block(block) => block.apply(relay, self.registration()).await,
+            Command::WatchPresence(watch) => watch.apply(self.registration()),
+            Command::HidePresence(hide) => hide.apply(self.registration()),
             Command::Confirm(confirm) => match Confirm::recipient(self.registration()) {
                 Ok(me) => {
                     return self
@@ -335,9 +343,12 @@ impl<A: NodeAdapter> Session<A> {
         let from = || self.registration().map(|r| r.id);
         match command {
             Command::Init(_) | Command::Register(_) => limiter.registration(self.ip),
-            Command::Message(_) | Command::Typing(_) | Command::Read(_) | Command::Block(_) => {
-                limiter.message(&self.bucket, from())
-            }
+            Command::Message(_)
+            | Command::Typing(_)
+            | Command::Read(_)
+            | Command::Block(_)
+            | Command::WatchPresence(_)
+            | Command::HidePresence(_) => limiter.message(&self.bucket, from()),
             Command::Send(send) => {
                 let now = Instant::now();
                 let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
@@ -422,6 +433,33 @@ impl<A: NodeAdapter> Session<A> {
                     let node = &self.node;
                     let store = node.relay.store();
                     delivery::typing(socket, &node.peers, store, from, to, &node.metrics).await;
+                }
+                Effect::Follow { viewer, peers } => {
+                    let store = self.node.relay.store();
+                    let reply = match presence::follow(socket, store, viewer, peers).await {
+                        Ok(presence) => Reply::Presence(WatchPresenceReply::Ok { presence }),
+                        Err(error) => Reply::Rejected(unavailable(&error)),
+                    };
+                    if let Some(ack) = ack.take() {
+                        ack.send(socket, &reply, &self.node.metrics);
+                    }
+                }
+                Effect::HidePresence { peer, hidden } => {
+                    // This socket's own following stops while hidden: its client watches
+                    // again, as the store then answers.
+                    if hidden {
+                        presence::unfollow_all(socket);
+                    }
+                    let reply = match self.node.presence.hide(peer, hidden).await {
+                        Ok(()) => Reply::Confirmed,
+                        Err(error) => Reply::Rejected(unavailable(&error)),
+                    };
+                    if let Some(ack) = ack.take() {
+                        ack.send(socket, &reply, &self.node.metrics);
+                    }
+                }
+                Effect::HideFrom { owner, peer } => {
+                    presence::hide_from(socket, owner, peer).await;
                 }
                 Effect::SendBacklog(me) => {
                     let backlog = Completion::Backlog {
@@ -613,6 +651,7 @@ impl<A: NodeAdapter> Member for Session<A> {
             return;
         };
         let socket = SocketRef::from(socket);
+        presence::refresh(&socket, self.node.relay.store(), id);
         if let Err(refused) = self.complete(Completion::Backlog { socket, me: id }) {
             cut_slow_consumer(refused.socket(), &self.node.metrics);
         }
@@ -691,7 +730,10 @@ impl<A: NodeAdapter> Responder<A> {
         let outcome = match reply {
             Reply::Rejected(rejection)
             | Reply::Send(SendReply::Rejected(rejection))
-            | Reply::Register(RegisterReply::Rejected(rejection)) => Err(rejection.code.as_str()),
+            | Reply::Register(RegisterReply::Rejected(rejection))
+            | Reply::Presence(WatchPresenceReply::Rejected(rejection)) => {
+                Err(rejection.code.as_str())
+            }
             _ => Ok(()),
         };
         metrics.event(self.event, outcome);

@@ -22,11 +22,16 @@ use relay_server::{
         RedisStore, Settings, SqliteStore, Store,
     },
 };
-use relay_shared::{MessageId, PeerId, Secret};
+use relay_shared::{
+    MessageId, PeerId, Secret,
+    presence::{PresenceNotice, PresenceState},
+};
 
 /// The TTL every case's store is opened with.
 const TTL: Duration = Duration::from_secs(3600);
 const TTL_MS: u64 = 3_600_000;
+/// The presence heartbeat every case's store is opened with.
+const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// A store under test, with what the case needs around it.
 struct Opened {
@@ -274,6 +279,78 @@ async fn a_blocked_senders_messages_are_answered_and_kept_nowhere(open: &Open) {
     assert_eq!(store.waiting(bob, 0, 10).await.unwrap().len(), 2);
 }
 
+fn online(peer: PeerId) -> PresenceNotice {
+    PresenceNotice {
+        peer,
+        state: PresenceState::Online,
+        last_seen: None,
+    }
+}
+
+fn offline(peer: PeerId, last_seen: Option<u64>) -> PresenceNotice {
+    PresenceNotice {
+        peer,
+        state: PresenceState::Offline,
+        last_seen,
+    }
+}
+
+async fn presence_follows_comings_and_goings_and_is_shown_to_contacts_only(open: &Open) {
+    let Opened { store, clock, .. } = open(settings(10)).await;
+    let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
+    let seen = |viewer: PeerId, peer: PeerId| {
+        let read = store.presence(viewer, vec![peer]);
+        async move { read.await.unwrap().remove(0) }
+    };
+    // Bob wrote to alice: she may see his presence; carol may not, nor he hers.
+    store.append(message(bob, alice, 1)).await.unwrap();
+    assert_eq!(seen(alice, bob).await, offline(bob, None));
+    assert_eq!(seen(carol, bob).await, PresenceNotice::unknown(bob));
+    assert_eq!(seen(bob, alice).await, PresenceNotice::unknown(alice));
+
+    // Comings and goings: each change reported once.
+    assert_eq!(
+        store
+            .present(vec![(bob, true), (carol, true)])
+            .await
+            .unwrap(),
+        [Some(online(bob)), Some(online(carol))]
+    );
+    assert_eq!(store.present(vec![(bob, true)]).await.unwrap(), [None]);
+    assert_eq!(seen(alice, bob).await, online(bob));
+    clock.advance(1_000);
+    let left = clock.now_millis();
+    assert_eq!(
+        store.present(vec![(bob, false)]).await.unwrap(),
+        [Some(offline(bob, Some(left)))]
+    );
+    assert_eq!(seen(alice, bob).await, offline(bob, Some(left)));
+    // Several at once, in order.
+    let both = store.presence(alice, vec![carol, bob]).await.unwrap();
+    assert_eq!(
+        both,
+        [PresenceNotice::unknown(carol), offline(bob, Some(left))]
+    );
+
+    // Hidden: shown to nobody, and changes not reported, until shown again.
+    assert_eq!(
+        store.hide_presence(bob, true).await.unwrap(),
+        PresenceNotice::unknown(bob)
+    );
+    assert_eq!(store.present(vec![(bob, true)]).await.unwrap(), [None]);
+    assert_eq!(seen(alice, bob).await, PresenceNotice::unknown(bob));
+    assert_eq!(store.hide_presence(bob, false).await.unwrap(), online(bob));
+    assert_eq!(seen(alice, bob).await, online(bob));
+    // One who hides sees nobody's.
+    store.hide_presence(alice, true).await.unwrap();
+    assert_eq!(seen(alice, bob).await, PresenceNotice::unknown(bob));
+    store.hide_presence(alice, false).await.unwrap();
+    assert_eq!(seen(alice, bob).await, online(bob));
+    // Nor is it shown to someone blocked.
+    assert!(store.block(bob, alice, true).await.unwrap());
+    assert_eq!(seen(alice, bob).await, PresenceNotice::unknown(bob));
+}
+
 async fn a_resend_of_a_waiting_message_is_noticed_again(open: &Open) {
     let Opened {
         store, mut notices, ..
@@ -315,6 +392,7 @@ async fn each_sender_has_a_share_of_a_recipients_queue(open: &Open) {
         max_queue_per_sender: 4,
         max_queue_per_stranger: 2,
         ttl: TTL,
+        heartbeat: HEARTBEAT,
     })
     .await;
     let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
@@ -401,6 +479,7 @@ async fn run_contract(backend: &str, open: Open) {
         reading_makes_read_receipts_that_wait_for_their_sender,
         a_blocked_senders_messages_are_answered_and_kept_nowhere,
         a_resend_of_a_waiting_message_is_noticed_again,
+        presence_follows_comings_and_goings_and_is_shown_to_contacts_only,
         each_recipient_has_a_bounded_queue,
         each_sender_has_a_share_of_a_recipients_queue,
         what_waited_past_the_ttl_is_dropped,
@@ -415,6 +494,7 @@ fn settings(max_queue: u32) -> Settings {
         max_queue_per_sender: max_queue,
         max_queue_per_stranger: max_queue,
         ttl: TTL,
+        heartbeat: HEARTBEAT,
     }
 }
 
@@ -569,4 +649,56 @@ async fn a_receipt_a_dead_node_left_in_an_outbox_reaches_its_sender_later() {
     store.delivered(bob, vec![]).await.unwrap();
     store.is_claimed(bob).await.unwrap();
     assert_eq!(store.receipts(alice, 0, 10).await.unwrap().len(), 1);
+}
+
+/// A node that stops beating has its peers' presence ended by another, as of its last
+/// heartbeat; when it beats again, it writes its peers' presence back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_nodes_presence_is_ended_by_another_and_written_again_when_it_returns() {
+    let redis = RedisServer::start();
+    let open = redis_backend(redis.url());
+    let (one, two) = (open(settings(100)).await, open(settings(100)).await);
+    let (alice, bob) = (new_peer(), new_peer());
+    one.store.append(message(bob, alice, 1)).await.unwrap();
+    assert_eq!(
+        one.store.present(vec![(bob, true)]).await.unwrap(),
+        [Some(online(bob))]
+    );
+    let last_beat = one.clock.now_millis();
+    assert!(one.store.heartbeat().await.unwrap().is_empty());
+    assert!(two.store.heartbeat().await.unwrap().is_empty());
+    // Node one goes silent for two heartbeats: not dead yet.
+    two.clock.advance(2 * 5_000);
+    assert!(two.store.heartbeat().await.unwrap().is_empty());
+    assert_eq!(
+        two.store.presence(alice, vec![bob]).await.unwrap(),
+        [online(bob)]
+    );
+    // Past three, it is.
+    two.clock.advance(5_001);
+    assert_eq!(
+        two.store.heartbeat().await.unwrap(),
+        [offline(bob, Some(last_beat))]
+    );
+    assert_eq!(
+        two.store.presence(alice, vec![bob]).await.unwrap(),
+        [offline(bob, Some(last_beat))]
+    );
+    assert!(
+        two.store.heartbeat().await.unwrap().is_empty(),
+        "ended once"
+    );
+    // Node one was only slow: its next heartbeat writes bob back.
+    one.clock.advance(15_001);
+    assert_eq!(one.store.heartbeat().await.unwrap(), [online(bob)]);
+    assert_eq!(
+        two.store.presence(alice, vec![bob]).await.unwrap(),
+        [online(bob)]
+    );
+    // And a clean stop leaves its peers to the next heartbeat of another.
+    one.store.close().await.unwrap();
+    two.clock.advance(1);
+    let ended = two.store.heartbeat().await.unwrap();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].state, PresenceState::Offline);
 }

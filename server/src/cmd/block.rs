@@ -47,6 +47,16 @@ impl Block {
             )))];
         };
         let reply = match relay.store().block(owner, self.peer, self.on).await {
+            Ok(true) if self.on => {
+                // Nor does the blocked peer see the owner's presence anymore.
+                return vec![
+                    Effect::HideFrom {
+                        owner,
+                        peer: self.peer,
+                    },
+                    Effect::Reply(Reply::Confirmed),
+                ];
+            }
             Ok(true) => Reply::Confirmed,
             Ok(false) => Reply::Rejected(Rejection::new(
                 ErrorCode::LimitReached,
@@ -107,7 +117,13 @@ mod tests {
         };
         assert_eq!(
             block.apply(&t.relay, Some(bob)).await,
-            [Effect::Reply(Reply::Confirmed)]
+            [
+                Effect::HideFrom {
+                    owner: peer(BOB),
+                    peer: peer(ALICE)
+                },
+                Effect::Reply(Reply::Confirmed)
+            ]
         );
         assert_eq!(
             t.notices.next().await,

@@ -11,6 +11,7 @@
 //! | `read` | typed | [`read`] |
 //! | `typing` | typed | [`typing`] |
 //! | `block`, `unblock` | typed | [`block`] |
+//! | `watch_presence`, `hide_presence` | typed | [`presence`] |
 //!
 //! plus [`backlog`], the paging of what waited in the store, which `register` starts and
 //! `received` moves on. Decoding is a pure function of the payload, so every rejection a
@@ -23,6 +24,7 @@ pub mod block;
 pub mod init;
 pub mod message;
 pub mod payload;
+pub mod presence;
 pub mod read;
 pub mod received;
 pub mod register;
@@ -43,6 +45,7 @@ pub use backlog::Backlogs;
 pub use block::Block;
 pub use init::Init;
 pub use message::Message;
+pub use presence::{HidePresence, WatchPresence};
 pub use read::{Read, Reading};
 pub use received::{Confirm, Recording};
 pub use register::Register;
@@ -68,6 +71,10 @@ pub enum Command {
     Read(Read),
     /// Typed `block` or `unblock`.
     Block(Block),
+    /// Typed `watch_presence`.
+    WatchPresence(WatchPresence),
+    /// Typed `hide_presence`.
+    HidePresence(HidePresence),
 }
 
 /// An event as it came: which one, and its command or why it is refused.
@@ -135,6 +142,14 @@ impl Command {
                 event::UNBLOCK,
                 Block::decode(payload::argument(payload), false).map(Command::Block),
             ),
+            event::WATCH_PRESENCE => (
+                event::WATCH_PRESENCE,
+                WatchPresence::decode(payload::argument(payload)).map(Command::WatchPresence),
+            ),
+            event::HIDE_PRESENCE => (
+                event::HIDE_PRESENCE,
+                HidePresence::decode(payload::argument(payload)).map(Command::HidePresence),
+            ),
             other => ("unknown", Err(unknown_event(other))),
         };
         Decoded { event, command }
@@ -148,7 +163,7 @@ pub fn unknown_event(event: &str) -> Rejection {
     Rejection::new(
         ErrorCode::UnknownEvent,
         format!(
-            "unknown event {shown:?}; this server handles init, message, register, send, received, read, typing, block and unblock"
+            "unknown event {shown:?}; this server handles init, message, register, send, received, read, typing, block, unblock, watch_presence and hide_presence"
         ),
     )
 }
@@ -219,6 +234,7 @@ pub(crate) mod testing {
                     max_queue_per_sender: u32::MAX,
                     max_queue_per_stranger: u32::MAX,
                     ttl: Self::TTL,
+                    heartbeat: Duration::from_secs(5),
                 },
                 Durability::Normal,
                 clock.clone(),

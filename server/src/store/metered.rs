@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use futures_util::{FutureExt, future::BoxFuture};
-use relay_shared::{Envelope, MessageId, PeerId, Receipt};
+use relay_shared::{Envelope, MessageId, PeerId, Receipt, presence::PresenceNotice};
 
 use super::{AppendError, Appended, Claim, NewMessage, Store, StoreError};
 use crate::{identity::SecretHash, metrics::Metrics};
@@ -24,6 +24,36 @@ impl Metered {
 }
 
 impl Store for Metered {
+    fn present(
+        &self,
+        changes: Vec<(PeerId, bool)>,
+    ) -> BoxFuture<'static, Result<Vec<Option<PresenceNotice>>, StoreError>> {
+        self.metrics
+            .store_op("present", self.inner.present(changes))
+    }
+
+    fn presence(
+        &self,
+        viewer: PeerId,
+        peers: Vec<PeerId>,
+    ) -> BoxFuture<'static, Result<Vec<PresenceNotice>, StoreError>> {
+        self.metrics
+            .store_op("presence", self.inner.presence(viewer, peers))
+    }
+
+    fn hide_presence(
+        &self,
+        peer: PeerId,
+        hidden: bool,
+    ) -> BoxFuture<'static, Result<PresenceNotice, StoreError>> {
+        self.metrics
+            .store_op("hide_presence", self.inner.hide_presence(peer, hidden))
+    }
+
+    fn heartbeat(&self) -> BoxFuture<'static, Result<Vec<PresenceNotice>, StoreError>> {
+        self.metrics.store_op("heartbeat", self.inner.heartbeat())
+    }
+
     fn claim(
         &self,
         id: PeerId,

@@ -25,7 +25,13 @@
 //!   sends a [`Notice`] to every node that [watches](Store::watch) its recipient (or
 //!   sender), this one included; the node puts it into its sockets. Notices are not
 //!   durable: when some may have been lost, [`Notice::Missed`] says so, and what waits is
-//!   read from the store again.
+//!   read from the store again;
+//! - presence: a peer is online while some node says it has a typed socket of the
+//!   peer ([`Store::present`]) and that node is alive. A node is alive while it calls
+//!   [`Store::heartbeat`] every [`Settings::heartbeat`]; one silent for
+//!   [`DEAD_AFTER_BEATS`] of them is taken for dead by the next heartbeat of another,
+//!   which ends the presence of its peers (last seen: its last heartbeat). So a node's
+//!   death ends its peers' presence within `DEAD_AFTER_BEATS + 1` heartbeats.
 
 mod metered;
 mod notices;
@@ -35,7 +41,7 @@ mod sqlite;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use relay_shared::{Envelope, MessageId, PeerId, Receipt};
+use relay_shared::{Envelope, MessageId, PeerId, Receipt, presence::PresenceNotice};
 
 pub use metered::Metered;
 pub use notices::{Notice, NoticeStream, Notices};
@@ -56,12 +62,22 @@ pub struct Settings {
     pub max_queue_per_stranger: u32,
     /// How long a message waits for its recipient, and a receipt for its sender.
     pub ttl: Duration,
+    /// How often each node says it is alive ([`Store::heartbeat`]).
+    pub heartbeat: Duration,
 }
+
+/// Heartbeats a node may miss before another takes it for dead.
+pub const DEAD_AFTER_BEATS: u32 = 3;
 
 impl Settings {
     /// The TTL in milliseconds.
     pub fn ttl_millis(&self) -> u64 {
         u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How long a node may stay silent before it is taken for dead, in milliseconds.
+    pub fn dead_after_millis(&self) -> u64 {
+        u64::try_from((self.heartbeat * DEAD_AFTER_BEATS).as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -204,6 +220,39 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether `owner` blocks `peer`.
     fn blocks(&self, owner: PeerId, peer: PeerId) -> BoxFuture<'static, Result<bool, StoreError>>;
+
+    /// Presence changes of this node's peers, in the order they happened: each
+    /// `(peer, on)` says the first typed socket of `peer` arrived on this node (`on`) or
+    /// its last one here left. Returns, for each, the peer's presence as its contacts
+    /// now see it, if that changed (`None` if it did not, say another node has it too,
+    /// or while the peer hides it).
+    fn present(
+        &self,
+        changes: Vec<(PeerId, bool)>,
+    ) -> BoxFuture<'static, Result<Vec<Option<PresenceNotice>>, StoreError>>;
+
+    /// The presence of each of `peers`, in order, as `viewer` may see it: `unknown`
+    /// unless the peer has written to `viewer`, does not block it, and neither of them
+    /// hides its presence.
+    fn presence(
+        &self,
+        viewer: PeerId,
+        peers: Vec<PeerId>,
+    ) -> BoxFuture<'static, Result<Vec<PresenceNotice>, StoreError>>;
+
+    /// `peer` hides its presence (`hidden`) or shows it to its contacts again; returns
+    /// what they see now (`unknown` while hidden). Never expires.
+    fn hide_presence(
+        &self,
+        peer: PeerId,
+        hidden: bool,
+    ) -> BoxFuture<'static, Result<PresenceNotice, StoreError>>;
+
+    /// This node is alive; called every [`Settings::heartbeat`]. Returns the presence
+    /// changes it made: the peers of nodes found dead, now offline (last seen at their
+    /// node's last heartbeat), and this node's own, written again after they could not
+    /// be (the store was unreachable, or others took this node for dead).
+    fn heartbeat(&self) -> BoxFuture<'static, Result<Vec<PresenceNotice>, StoreError>>;
 
     /// `sender`'s client holds the receipts `seqs`: forget them.
     fn forget_receipts(

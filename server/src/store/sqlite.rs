@@ -16,7 +16,10 @@ use std::{
 };
 
 use futures_util::{FutureExt, future::BoxFuture};
-use relay_shared::{Envelope, MessageId, PeerId, Receipt};
+use relay_shared::{
+    Envelope, MessageId, PeerId, Receipt,
+    presence::{PresenceNotice, PresenceState},
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -80,6 +83,15 @@ impl SqliteStore {
         rusqlite::vtab::array::load_module(&conn).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         migrate(&conn).map_err(backend)?;
+        // Whoever was online when the node stopped without a goodbye (a crash) was last
+        // seen at its last heartbeat.
+        conn.execute(
+            "UPDATE presence SET online = 0,
+                 last_seen = COALESCE((SELECT at FROM heartbeat WHERE id = 1), last_seen)
+             WHERE online = 1",
+            [],
+        )
+        .map_err(backend)?;
         let mut writer = Writer {
             conn,
             queues: Queues::default(),
@@ -157,6 +169,21 @@ CREATE TABLE IF NOT EXISTS contacts (
     reader BLOB NOT NULL,
     PRIMARY KEY (writer, reader)
 ) WITHOUT ROWID;
+
+-- A peer's presence: whether a typed socket of it is registered, when its last one
+-- left, and whether it hides this from its contacts (never expires).
+CREATE TABLE IF NOT EXISTS presence (
+    peer BLOB PRIMARY KEY,
+    online INTEGER NOT NULL DEFAULT 0,
+    last_seen INTEGER,
+    hidden INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+-- The node's last heartbeat: after a crash, when those it had online were last seen.
+CREATE TABLE IF NOT EXISTS heartbeat (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at INTEGER NOT NULL
+);
 ";
 
 /// Brings a store written by an earlier version up to this schema, keeping every row.
@@ -185,6 +212,11 @@ enum Op {
     ForgetReceipts(PeerId, Vec<u64>, Reply<()>),
     Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
     Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
+    Present(Vec<(PeerId, bool)>, Reply<Vec<Option<PresenceNotice>>>),
+    /// viewer, peers.
+    Presence(PeerId, Vec<PeerId>, Reply<Vec<PresenceNotice>>),
+    HidePresence(PeerId, bool, Reply<PresenceNotice>),
+    Heartbeat(Reply<Vec<PresenceNotice>>),
     Expire(Reply<u64>),
     /// Everything before is applied: stop.
     Close(Reply<()>),
@@ -456,9 +488,101 @@ impl Batch<'_> {
             Op::Receipts(sender, after, limit, reply) => {
                 completion(reply, self.receipts(sender, after, limit))
             }
+            Op::Present(changes, reply) => completion(reply, self.present(&changes)),
+            Op::Presence(viewer, peers, reply) => {
+                completion(reply, self.presence_of(viewer, &peers))
+            }
+            Op::HidePresence(peer, hidden, reply) => {
+                completion(reply, self.hide_presence(peer, hidden))
+            }
+            Op::Heartbeat(reply) => completion(
+                reply,
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO heartbeat (id, at) VALUES (1, ?1)
+                         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                    )
+                    .and_then(|mut s| s.execute([self.now]))
+                    // One node: no other to find dead.
+                    .map(|_| Vec::new()),
+            ),
             Op::Expire(reply) => completion(reply, self.expire()),
             Op::Close(reply) => completion(reply, Ok(())),
         }
+    }
+
+    /// `(online, last_seen, hidden)` of `peer`, if it has a row.
+    fn presence_row(&self, peer: PeerId) -> rusqlite::Result<Option<(bool, Option<u64>, bool)>> {
+        self.tx
+            .prepare_cached("SELECT online, last_seen, hidden FROM presence WHERE peer = ?1")?
+            .query_row([peer.as_uuid().as_bytes()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()
+    }
+
+    fn present(
+        &mut self,
+        changes: &[(PeerId, bool)],
+    ) -> rusqlite::Result<Vec<Option<PresenceNotice>>> {
+        let mut out = Vec::with_capacity(changes.len());
+        for &(peer, on) in changes {
+            let (online, _, hidden) = self.presence_row(peer)?.unwrap_or((false, None, false));
+            if online == on {
+                out.push(None);
+                continue;
+            }
+            let last_seen = (!on).then_some(self.now);
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO presence (peer, online, last_seen) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (peer) DO UPDATE SET online = excluded.online,
+                         last_seen = COALESCE(excluded.last_seen, last_seen)",
+                )?
+                .execute(params![peer.as_uuid().as_bytes(), on, last_seen])?;
+            out.push((!hidden).then_some(PresenceNotice {
+                peer,
+                state: if on {
+                    PresenceState::Online
+                } else {
+                    PresenceState::Offline
+                },
+                last_seen,
+            }));
+        }
+        Ok(out)
+    }
+
+    fn presence_of(
+        &self,
+        viewer: PeerId,
+        peers: &[PeerId],
+    ) -> rusqlite::Result<Vec<PresenceNotice>> {
+        let viewer_hides = self
+            .presence_row(viewer)?
+            .is_some_and(|(_, _, hidden)| hidden);
+        peers
+            .iter()
+            .map(|&peer| {
+                let allowed = !viewer_hides
+                    && self.contacts.contains(&(peer, viewer))
+                    && !self.blocks.get(&peer).is_some_and(|b| b.contains(&viewer));
+                if !allowed {
+                    return Ok(PresenceNotice::unknown(peer));
+                }
+                Ok(shown(peer, self.presence_row(peer)?))
+            })
+            .collect()
+    }
+
+    fn hide_presence(&mut self, peer: PeerId, hidden: bool) -> rusqlite::Result<PresenceNotice> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO presence (peer, hidden) VALUES (?1, ?2)
+                 ON CONFLICT (peer) DO UPDATE SET hidden = excluded.hidden",
+            )?
+            .execute(params![peer.as_uuid().as_bytes(), hidden])?;
+        Ok(shown(peer, self.presence_row(peer)?))
     }
 
     fn claim(&mut self, id: PeerId, hash: SecretHash) -> rusqlite::Result<Claim> {
@@ -875,6 +999,10 @@ fn fail(op: Op) -> Completion {
         Op::ForgetReceipts(.., r) => closed(r),
         Op::Waiting(.., r) => closed(r),
         Op::Receipts(.., r) => closed(r),
+        Op::Present(_, r) => closed(r),
+        Op::Presence(.., r) => closed(r),
+        Op::HidePresence(.., r) => closed(r),
+        Op::Heartbeat(r) => closed(r),
         Op::Expire(r) => closed(r),
         Op::Close(r) => closed(r),
     }
@@ -882,6 +1010,28 @@ fn fail(op: Op) -> Completion {
 
 /// `seqs` as the value of an `rarray(?)` parameter. A `seq` past `i64::MAX` names no
 /// row (SQLite's rowids are `i64`), so it is left out.
+/// What a peer's contacts see of its presence row `(online, last_seen, hidden)`.
+fn shown(peer: PeerId, row: Option<(bool, Option<u64>, bool)>) -> PresenceNotice {
+    match row {
+        Some((_, _, true)) => PresenceNotice::unknown(peer),
+        Some((true, ..)) => PresenceNotice {
+            peer,
+            state: PresenceState::Online,
+            last_seen: None,
+        },
+        Some((false, last_seen, false)) => PresenceNotice {
+            peer,
+            state: PresenceState::Offline,
+            last_seen,
+        },
+        None => PresenceNotice {
+            peer,
+            state: PresenceState::Offline,
+            last_seen: None,
+        },
+    }
+}
+
 fn seq_array(seqs: &[u64]) -> std::rc::Rc<Vec<rusqlite::types::Value>> {
     std::rc::Rc::new(
         seqs.iter()
@@ -1008,6 +1158,33 @@ impl Store for SqliteStore {
         futures_util::future::ready(Ok(())).boxed()
     }
 
+    fn present(
+        &self,
+        changes: Vec<(PeerId, bool)>,
+    ) -> BoxFuture<'static, Result<Vec<Option<PresenceNotice>>, StoreError>> {
+        self.call(|reply| Op::Present(changes, reply))
+    }
+
+    fn presence(
+        &self,
+        viewer: PeerId,
+        peers: Vec<PeerId>,
+    ) -> BoxFuture<'static, Result<Vec<PresenceNotice>, StoreError>> {
+        self.call(|reply| Op::Presence(viewer, peers, reply))
+    }
+
+    fn hide_presence(
+        &self,
+        peer: PeerId,
+        hidden: bool,
+    ) -> BoxFuture<'static, Result<PresenceNotice, StoreError>> {
+        self.call(|reply| Op::HidePresence(peer, hidden, reply))
+    }
+
+    fn heartbeat(&self) -> BoxFuture<'static, Result<Vec<PresenceNotice>, StoreError>> {
+        self.call(Op::Heartbeat)
+    }
+
     fn expire(&self) -> BoxFuture<'static, Result<u64, StoreError>> {
         self.call(Op::Expire)
     }
@@ -1035,6 +1212,7 @@ mod tests {
                 max_queue_per_sender: 2,
                 max_queue_per_stranger: 2,
                 ttl: Duration::from_secs(60),
+                heartbeat: Duration::from_secs(5),
             },
             Durability::Normal,
             Arc::new(ManualClock::new(1_000)),

@@ -24,6 +24,7 @@
 //! meanwhile are gone: once Redis answers again, [`Notice::Missed`].
 
 mod link;
+mod presence;
 
 use std::{
     collections::BTreeMap,
@@ -36,11 +37,12 @@ use std::{
 
 use futures_util::{FutureExt, future::BoxFuture};
 use redis::{FromRedisValue, RedisResult, Value};
-use relay_shared::{Envelope, MessageId, PeerId, Receipt};
+use relay_shared::{Envelope, MessageId, PeerId, Receipt, presence::PresenceNotice};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 pub use link::{ChannelMessage, RedisLink, RedisTopology};
+use presence::Beacon;
 
 use super::{
     AppendError, Appended, Claim, NewMessage, Notice, Notices, ReceiptFor, Settings, Store,
@@ -61,6 +63,8 @@ const STALE_HANDOVER: Duration = Duration::from_secs(10);
 /// The Redis store. Cheap to share: operations are messages to its task.
 pub struct RedisStore {
     ops: mpsc::UnboundedSender<Op>,
+    /// Presence, straight on the link.
+    beacon: Arc<Beacon>,
 }
 
 type Reply<T, E = StoreError> = oneshot::Sender<Result<T, E>>;
@@ -124,6 +128,7 @@ impl RedisStore {
             });
         }
         let (ops, rx) = mpsc::unbounded_channel();
+        let beacon = Arc::new(Beacon::new(link.clone(), origin, clock.clone(), settings));
         tokio::spawn(
             Runner {
                 link: link.clone(),
@@ -136,7 +141,7 @@ impl RedisStore {
             }
             .run(rx),
         );
-        Ok((Self { ops }, link))
+        Ok((Self { ops, beacon }, link))
     }
 
     /// Queues `op` now, in call order, and returns the future of its reply.
@@ -895,6 +900,37 @@ impl Store for RedisStore {
         self.call(|reply| Op::Unwatch(peer, reply))
     }
 
+    fn present(
+        &self,
+        changes: Vec<(PeerId, bool)>,
+    ) -> BoxFuture<'static, Result<Vec<Option<PresenceNotice>>, StoreError>> {
+        let beacon = self.beacon.clone();
+        async move { beacon.present(changes).await }.boxed()
+    }
+
+    fn presence(
+        &self,
+        viewer: PeerId,
+        peers: Vec<PeerId>,
+    ) -> BoxFuture<'static, Result<Vec<PresenceNotice>, StoreError>> {
+        let beacon = self.beacon.clone();
+        async move { beacon.presence(viewer, peers).await }.boxed()
+    }
+
+    fn hide_presence(
+        &self,
+        peer: PeerId,
+        hidden: bool,
+    ) -> BoxFuture<'static, Result<PresenceNotice, StoreError>> {
+        let beacon = self.beacon.clone();
+        async move { beacon.hide(peer, hidden).await }.boxed()
+    }
+
+    fn heartbeat(&self) -> BoxFuture<'static, Result<Vec<PresenceNotice>, StoreError>> {
+        let beacon = self.beacon.clone();
+        async move { beacon.heartbeat().await }.boxed()
+    }
+
     fn expire(&self) -> BoxFuture<'static, Result<u64, StoreError>> {
         // Every function drops what expired in the keys it touches, and keys untouched
         // for the TTL expire in Redis itself.
@@ -902,7 +938,16 @@ impl Store for RedisStore {
     }
 
     fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {
-        self.call(Op::Close)
+        let (closed, beacon) = (self.call(Op::Close), self.beacon.clone());
+        async move {
+            // Whatever sockets are left: another node ends their presence at its next
+            // heartbeat rather than after the time a dead node gets.
+            if let Err(error) = beacon.stop().await {
+                tracing::warn!(%error, "could not mark this node as stopped");
+            }
+            closed.await
+        }
+        .boxed()
     }
 }
 

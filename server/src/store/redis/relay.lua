@@ -13,6 +13,9 @@
 --   relay:{P}:outbox    hash    receipts of messages P confirmed, not yet handed to their senders
 --   relay:{P}:receipts  zset    receipts of P's own messages, scored by their seq
 --   relay:{P}:blocked   set     the peers P blocks: what they send P is dropped (never expires)
+--   relay:{P}:presence  hash    "n:<node>" -> when, for each node with a typed socket of P;
+--                               "seen" -> when P was last seen; "hidden" -> "1" while P
+--                               hides its presence (never expires)
 -- and the channel relay:{P}:live, where what is stored for P is published.
 --
 -- A seq is max(last + 1, now * 1024): increasing per peer, and about the time it was
@@ -260,7 +263,68 @@ local function blocked(keys)
   return redis.call('SMEMBERS', keys[1])
 end
 
+-- How many nodes have a typed socket of the owner of `presence`.
+local function nodes_of(presence)
+  local n = 0
+  for _, field in ipairs(redis.call('HKEYS', presence)) do
+    if string.sub(field, 1, 2) == 'n:' then n = n + 1 end
+  end
+  return n
+end
+
+-- What contacts see of the owner of `presence`: {state, last seen or ''}.
+local function shown(presence)
+  if redis.call('HEXISTS', presence, 'hidden') == 1 then return { 'unknown', '' } end
+  if nodes_of(presence) > 0 then return { 'online', '' } end
+  return { 'offline', redis.call('HGET', presence, 'seen') or '' }
+end
+
+-- A node has a typed socket of the owner of `presence` (on = 1), or no longer has.
+-- KEYS: presence
+-- ARGV: node, on (1/0), at
+-- Returns what contacts now see, if it changed ({state, last seen}), or {} if not.
+local function present(keys, args)
+  local presence, field, at = keys[1], 'n:' .. args[1], args[3]
+  local hidden = redis.call('HEXISTS', presence, 'hidden') == 1
+  if args[2] == '1' then
+    local before = nodes_of(presence)
+    if redis.call('HSET', presence, field, at) == 0 or before > 0 or hidden then return {} end
+    return { 'online', '' }
+  end
+  if redis.call('HDEL', presence, field) == 0 or nodes_of(presence) > 0 then return {} end
+  redis.call('HSET', presence, 'seen', at)
+  if hidden then return {} end
+  return { 'offline', at }
+end
+
+-- The presence of the owner of these keys as `viewer` may see it.
+-- KEYS: presence, wrote, blocked
+-- ARGV: viewer
+local function presence_for(keys, args)
+  local viewer = args[1]
+  if redis.call('SISMEMBER', keys[2], viewer) == 0
+      or redis.call('SISMEMBER', keys[3], viewer) == 1 then
+    return { 'unknown', '' }
+  end
+  return shown(keys[1])
+end
+
+-- KEYS: presence
+-- ARGV: hidden (1/0)
+-- Returns what contacts now see.
+local function hide_presence(keys, args)
+  if args[1] == '1' then
+    redis.call('HSET', keys[1], 'hidden', '1')
+  else
+    redis.call('HDEL', keys[1], 'hidden')
+  end
+  return shown(keys[1])
+end
+
 redis.register_function('relay_append', append)
+redis.register_function('relay_present', present)
+redis.register_function{function_name = 'relay_presence', callback = presence_for, flags = {'no-writes'}}
+redis.register_function('relay_hide_presence', hide_presence)
 redis.register_function('relay_block', block)
 redis.register_function{function_name = 'relay_blocked', callback = blocked, flags = {'no-writes'}}
 redis.register_function('relay_wrote', wrote_to)
