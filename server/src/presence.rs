@@ -175,17 +175,20 @@ async fn tell<A: NodeAdapter>(io: &SocketIo<A>, notice: PresenceNotice, metrics:
 /// `socket`, of `viewer`, follows the presence of `peers` from now on, instead of what
 /// it followed before: it joins the rooms of those the store lets it see. Returns their
 /// presence, read after joining, so no change between the read and the join is missed.
+/// If the store cannot answer, nothing changes.
 pub async fn follow<A: NodeAdapter>(
     socket: &SocketRef<A>,
     store: &dyn Store,
     viewer: PeerId,
     peers: Vec<PeerId>,
 ) -> Result<Vec<PresenceNotice>, StoreError> {
-    unfollow_all(socket);
     if peers.is_empty() {
+        unfollow_all(socket);
         return Ok(Vec::new());
     }
+    // Read first: refused (the store is unreachable), the socket follows what it did.
     let allowed = store.presence(viewer, peers.clone()).await?;
+    unfollow_all(socket);
     let shown = |notice: &PresenceNotice| notice.state != PresenceState::Unknown;
     socket.join(
         allowed
