@@ -7,7 +7,9 @@ mod fixture;
 
 use std::time::{Duration, Instant};
 
-use fixture::{Peer, ServerProcess, TestServer, new_peer, redis::RedisServer, within};
+use fixture::{
+    Peer, ServerProcess, TestServer, new_peer, redis::RedisServer, scrape::Scrape, within,
+};
 use relay_shared::{PeerId, event, presence::MAX_WATCHED};
 use serde_json::{Value, json};
 
@@ -236,6 +238,17 @@ async fn presence_catches_up_once_redis_is_back() {
     bob.disconnect().await;
     let refused = watch(&alice, &[bob_id]).await;
     assert_eq!(refused["code"], "unavailable", "{refused}");
+    // Bob's node could not write that he went (its client retries for a while first).
+    within("bob's node to fail writing his presence", async {
+        while Scrape::of(&nodes[1])
+            .await
+            .value("relay_store_errors_total", &[("op", "present")])
+            < 1.0
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
     // Back: bob's node writes what it could not, and alice hears he went.
     redis.restart();
     within("alice to hear bob went, after the outage", async {
