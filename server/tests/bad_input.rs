@@ -211,6 +211,8 @@ async fn without_an_ack_bad_input_is_dropped_and_changes_nothing() {
         (event::SEND, json!({"to": bob})),
         (event::TYPING, json!({"to": "bob"})),
         (event::TYPING, json!(42)),
+        (event::WATCH_PRESENCE, json!({"peers": ["bob"]})),
+        (event::HIDE_PRESENCE, json!({"hidden": "yes"})),
         ("no such event", json!("x")),
     ] {
         a.emit(name, payload).await;

@@ -90,7 +90,10 @@ async fn presence_is_told_live_to_contacts_only_and_can_be_hidden() {
     bob.disconnect().await;
     let offline = next_presence(&mut alice, bob_id, "offline").await;
     let last_seen = offline["last_seen"].as_u64().expect("a time");
-    assert!((gone - 1_000..=now_millis()).contains(&last_seen), "{offline}");
+    assert!(
+        (gone - 1_000..=now_millis()).contains(&last_seen),
+        "{offline}"
+    );
     // Bob comes back.
     let bob = typed(&server, bob_id).await;
     next_presence(&mut alice, bob_id, "online").await;
@@ -147,7 +150,10 @@ async fn bad_presence_requests_are_refused_and_change_nothing() {
     for (payload, code) in [
         (json!({ "peers": "x" }), "invalid_payload"),
         (json!({ "peers": too_many }), "invalid_payload"),
-        (json!({ "peers": [bob_id, "not-a-uuid"] }), "invalid_peer_id"),
+        (
+            json!({ "peers": [bob_id, "not-a-uuid"] }),
+            "invalid_peer_id",
+        ),
         (json!({ "peer": bob_id }), "invalid_payload"),
         (json!(42), "invalid_payload"),
     ] {
@@ -160,7 +166,10 @@ async fn bad_presence_requests_are_refused_and_change_nothing() {
         assert_eq!(reply["code"], "invalid_payload", "{payload}: {reply}");
     }
     // Nothing was hidden: an empty watch is fine and a real one still answers.
-    assert_eq!(watch(&alice, &[]).await, json!({"status": "ok", "presence": []}));
+    assert_eq!(
+        watch(&alice, &[]).await,
+        json!({"status": "ok", "presence": []})
+    );
     assert_eq!(states(&watch(&alice, &[bob_id]).await), ["unknown"]);
 }
 
@@ -206,7 +215,10 @@ async fn presence_crosses_nodes_and_ends_when_a_node_is_killed() {
     let offline = next_presence(&mut alice, bob_id, "offline").await;
     let took = started.elapsed();
     let last_seen = offline["last_seen"].as_u64().expect("a time");
-    assert!(last_seen <= killed + 50, "last seen {last_seen}, killed {killed}");
+    assert!(
+        last_seen <= killed + 50,
+        "last seen {last_seen}, killed {killed}"
+    );
     assert!(took < Duration::from_secs(3), "offline after {took:?}");
     drop(bob_2);
     // Bob comes back on a live node.

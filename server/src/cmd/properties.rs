@@ -23,7 +23,8 @@ use socketioxide_core::{Str, parser::Parse};
 use socketioxide_parser_common::CommonParser;
 
 use super::{
-    Block, Command, Confirm, Init, Message, Read, Register, Send, Typing, payload, unknown_event,
+    Block, Command, Confirm, HidePresence, Init, Message, Read, Register, Send, Typing,
+    WatchPresence, payload, unknown_event,
 };
 
 /// The longest message a rejection may carry: its own words and a bounded quote of what
@@ -86,6 +87,22 @@ fn any_frame() -> impl Strategy<Value = String> {
             "unblock",
             prop_oneof![
                 peer_id().prop_map(|id| json!({ "peer": id.to_string() })),
+                json_value()
+            ]
+        ),
+        frame_text(
+            "watch_presence",
+            prop_oneof![
+                prop::collection::vec(peer_id(), 0..3).prop_map(|ids| {
+                    json!({ "peers": ids.iter().map(ToString::to_string).collect::<Vec<_>>() })
+                }),
+                json_value()
+            ]
+        ),
+        frame_text(
+            "hide_presence",
+            prop_oneof![
+                any::<bool>().prop_map(|hidden| json!({ "hidden": hidden })),
                 json_value()
             ]
         ),
@@ -263,6 +280,12 @@ proptest! {
             "read" => Read::decode(decoded_by_socketioxide(text)).map(Command::Read),
             "block" => Block::decode(decoded_by_socketioxide(text), true).map(Command::Block),
             "unblock" => Block::decode(decoded_by_socketioxide(text), false).map(Command::Block),
+            "watch_presence" => {
+                WatchPresence::decode(decoded_by_socketioxide(text)).map(Command::WatchPresence)
+            }
+            "hide_presence" => {
+                HidePresence::decode(decoded_by_socketioxide(text)).map(Command::HidePresence)
+            }
             other => Err(unknown_event(other)),
         };
         match (ours, theirs) {
