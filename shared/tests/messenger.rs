@@ -564,3 +564,77 @@ fn a_block_goes_on_every_connection_until_the_server_confirms_it() {
     let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
     assert_eq!(events, ["register"]);
 }
+
+#[test]
+fn followed_presence_is_asked_on_every_connection_and_reported_for_followed_peers_only() {
+    use relay_shared::presence::{PresenceNotice, PresenceState};
+    let mut h = Harness::new(Vec::new());
+    let now = h.now;
+    // Not connected: asked once connected, after the registration.
+    h.messenger.watch_presence(&mut h.client, vec![bob()], now);
+    h.connect();
+    let emitted = h.emitted();
+    assert_eq!(emitted[0].0, "register");
+    let (event, ack, data) = &emitted[1];
+    assert_eq!(
+        (event.as_str(), data),
+        ("watch_presence", &json!({ "peers": [BOB] }))
+    );
+    h.updates();
+    h.frame(&format!(
+        r#"43{}[{{"status":"ok","presence":[{{"peer":"{BOB}","state":"online"}}]}}]"#,
+        ack.unwrap_or_default()
+    ));
+    let online = PresenceNotice {
+        peer: bob(),
+        state: PresenceState::Online,
+        last_seen: None,
+    };
+    assert_eq!(h.updates(), [Update::Presence(online)]);
+    // Live changes of bob; none of someone not followed.
+    h.frame(&format!(
+        r#"42["presence",{{"peer":"{BOB}","state":"offline","last_seen":5}}]"#
+    ));
+    h.frame(&format!(
+        r#"42["presence",{{"peer":"{ME}","state":"online"}}]"#
+    ));
+    assert_eq!(
+        h.updates(),
+        [Update::Presence(PresenceNotice {
+            peer: bob(),
+            state: PresenceState::Offline,
+            last_seen: Some(5),
+        })]
+    );
+    // Asked again after a reconnect.
+    h.reconnect();
+    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    assert_eq!(events, ["register", "watch_presence"]);
+}
+
+#[test]
+fn hiding_presence_goes_before_the_watch_until_the_server_confirms_it() {
+    let mut h = Harness::new(Vec::new());
+    let now = h.now;
+    h.messenger.hide_presence(&mut h.client, true, now);
+    h.messenger.watch_presence(&mut h.client, vec![bob()], now);
+    h.connect();
+    let emitted = h.emitted();
+    let events: Vec<&str> = emitted.iter().map(|(e, ..)| e.as_str()).collect();
+    assert_eq!(events, ["register", "hide_presence", "watch_presence"]);
+    assert_eq!(emitted[1].2, json!({ "hidden": true }));
+    // Unanswered: again on the next connection; confirmed: not again.
+    h.reconnect();
+    let emitted = h.emitted();
+    let (event, ack, _) = &emitted[1];
+    assert_eq!(event, "hide_presence");
+    h.updates();
+    h.frame(&format!(
+        r#"43{}[{{"status":"ok"}}]"#,
+        ack.unwrap_or_default()
+    ));
+    assert_eq!(h.updates(), [Update::PresenceHidden(true)]);
+    h.reconnect();
+    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    assert_eq!(events, ["register", "watch_presence"]);
+}
