@@ -16,11 +16,10 @@ use relay_shared::{
     PeerId, event,
     presence::{PresenceNotice, PresenceState},
 };
-use socketioxide::{SocketIo, extract::SocketRef};
+use socketioxide::{SocketIo, adapter::Adapter, extract::SocketRef};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    delivery::NodeAdapter,
     metrics::Metrics,
     store::{Store, StoreError},
 };
@@ -81,7 +80,7 @@ impl Changes {
 
 /// Writes the node's presence changes and tells followers, in order, and beats the
 /// node's heartbeat every `heartbeat`, until every [`Changes`] is gone.
-pub async fn run<A: NodeAdapter>(
+pub async fn run<A: Adapter>(
     mut changes: ChangeStream,
     store: Arc<dyn Store>,
     io: SocketIo<A>,
@@ -113,7 +112,7 @@ pub async fn run<A: NodeAdapter>(
 
 /// Writes `batch` (emptying it): runs of comings and goings in one store call each,
 /// hides one at a time, in order.
-async fn apply<A: NodeAdapter>(
+async fn apply<A: Adapter>(
     batch: &mut Vec<Change>,
     store: &dyn Store,
     io: &SocketIo<A>,
@@ -141,7 +140,7 @@ async fn apply<A: NodeAdapter>(
 
 /// Writes comings and goings, and tells the followers of those that changed. What
 /// could not be written, the store writes again at a later heartbeat.
-async fn write<A: NodeAdapter>(
+async fn write<A: Adapter>(
     run: Vec<(PeerId, bool)>,
     store: &dyn Store,
     io: &SocketIo<A>,
@@ -161,7 +160,7 @@ async fn write<A: NodeAdapter>(
 }
 
 /// Tells the followers of `notice.peer`, on every node, at most once.
-async fn tell<A: NodeAdapter>(io: &SocketIo<A>, notice: PresenceNotice, metrics: &Metrics) {
+async fn tell<A: Adapter>(io: &SocketIo<A>, notice: PresenceNotice, metrics: &Metrics) {
     if let Err(error) = io
         .to(room(notice.peer))
         .emit(event::PRESENCE, &notice)
@@ -176,7 +175,7 @@ async fn tell<A: NodeAdapter>(io: &SocketIo<A>, notice: PresenceNotice, metrics:
 /// it followed before: it joins the rooms of those the store lets it see. Returns their
 /// presence, read after joining, so no change between the read and the join is missed.
 /// If the store cannot answer, nothing changes.
-pub async fn follow<A: NodeAdapter>(
+pub async fn follow<A: Adapter>(
     socket: &SocketRef<A>,
     store: &dyn Store,
     viewer: PeerId,
@@ -216,7 +215,7 @@ pub async fn follow<A: NodeAdapter>(
 
 /// Notices may have been missed (the store was unreachable): `socket`, of `viewer`, is
 /// told the presence of those it follows again, as the store has it now.
-pub fn refresh<A: NodeAdapter>(socket: &SocketRef<A>, store: &dyn Store, viewer: PeerId) {
+pub fn refresh<A: Adapter>(socket: &SocketRef<A>, store: &dyn Store, viewer: PeerId) {
     let followed: Vec<PeerId> = socket
         .rooms()
         .iter()
@@ -243,7 +242,7 @@ pub fn refresh<A: NodeAdapter>(socket: &SocketRef<A>, store: &dyn Store, viewer:
 }
 
 /// `socket` follows nobody's presence anymore.
-pub fn unfollow_all<A: NodeAdapter>(socket: &SocketRef<A>) {
+pub fn unfollow_all<A: Adapter>(socket: &SocketRef<A>) {
     let rooms: Vec<_> = socket
         .rooms()
         .into_iter()
@@ -256,7 +255,7 @@ pub fn unfollow_all<A: NodeAdapter>(socket: &SocketRef<A>) {
 
 /// `owner` blocked `peer`: the sockets of `peer`, on every node, stop following
 /// `owner`'s presence and are told it is no longer shown.
-pub async fn hide_from<A: NodeAdapter>(socket: &SocketRef<A>, owner: PeerId, peer: PeerId) {
+pub async fn hide_from<A: Adapter>(socket: &SocketRef<A>, owner: PeerId, peer: PeerId) {
     let sockets = socket.within(crate::protocol::room(
         peer,
         crate::protocol::Protocol::Typed,
