@@ -485,6 +485,8 @@ impl Peer {
                             | Update::Refused(_)
                             | Update::Blocked(..)
                             | Update::BlockRefused(..)
+                            | Update::Presence(_)
+                            | Update::PresenceHidden(_)
                             | Update::Typing(_) => {}
                         }
                     }
