@@ -1,7 +1,8 @@
 //! Relay's web app: get an id, send messages to peers by id, see theirs arrive live.
 //!
 //! The domain ([`contacts`], [`conversations`], [`drafts`], [`identity`],
-//! [`share_link`]) is plain Rust, kept in the browser through [`kept`]; [`socket`] drives
+//! [`share_link`]) is plain Rust, kept in the browser through [`kept`] ([`typing`] and
+//! [`presence`] are plain Rust too, never kept); [`socket`] drives
 //! the shared Socket.IO client core in the browser; [`relay`] is the app's link to the
 //! server; [`open_peer`] is which conversation is open, [`panes`] which view shows at
 //! phone width; [`components`] show it all.
@@ -16,6 +17,7 @@ pub mod identity;
 pub mod kept;
 pub mod open_peer;
 pub mod panes;
+pub mod presence;
 pub mod privacy;
 pub mod rejections;
 pub mod relay;

@@ -1,6 +1,6 @@
 //! [`OpenPeer`]: which conversation is open (whatever the peer field names) and the
 //! draft written in each, so that switching conversations switches drafts too. Opening
-//! one marks it seen.
+//! one marks it seen, and follows its peer's presence.
 
 use leptos::prelude::*;
 use relay_shared::PeerId;
@@ -90,7 +90,8 @@ impl OpenPeer {
     }
 
     /// Changes the field; text typed before any peer was chosen goes with the first one.
-    /// Another conversation opened is seen, from its first new message.
+    /// Another conversation opened is seen, from its first new message, and its peer's
+    /// presence followed.
     fn switch(self, edit: impl FnOnce(&mut String)) {
         let before = self.get_untracked();
         self.text.update(edit);
@@ -103,6 +104,7 @@ impl OpenPeer {
             self.keep();
         }
         self.relay.read(after);
+        self.relay.watch_presence(after);
     }
 
     fn keep(self) {

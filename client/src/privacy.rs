@@ -1,5 +1,5 @@
-//! [`Privacy`]: what the person chose to tell others about their reading, kept in
-//! `localStorage` for every tab of this browser.
+//! [`Privacy`]: what the person chose to tell others about their reading and whether
+//! they are online, kept in `localStorage` for every tab of this browser.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,12 +13,16 @@ pub struct Privacy {
     /// Whether senders learn when their messages were read (a read receipt). Off: no
     /// `read` is ever sent, for what is read while it is off.
     pub read_receipts: bool,
+    /// Whether this person's presence (online, last seen) is hidden from everyone; while
+    /// it is, they see nobody's either.
+    pub hide_presence: bool,
 }
 
 impl Default for Privacy {
     fn default() -> Self {
         Self {
             read_receipts: true,
+            hide_presence: false,
         }
     }
 }
@@ -33,6 +37,16 @@ mod tests {
         assert!(read("{}").read_receipts);
         assert!(!read(r#"{"read_receipts":false}"#).read_receipts);
         // A newer version's other choices do not make this one unreadable.
-        assert!(read(r#"{"read_receipts":true,"hide_presence":true}"#).read_receipts);
+        assert!(read(r#"{"read_receipts":true,"future_choice":1}"#).read_receipts);
+    }
+
+    #[test]
+    fn presence_shows_unless_hidden_also_as_kept_before_the_choice_existed() {
+        let read = |json: &str| serde_json::from_str::<Privacy>(json).unwrap();
+        assert!(!read(r#"{"read_receipts":false}"#).hide_presence);
+        let hidden = read(r#"{"hide_presence":true}"#);
+        assert!(hidden.hide_presence && hidden.read_receipts);
+        let json = serde_json::to_string(&hidden).unwrap();
+        assert_eq!(read(&json), hidden);
     }
 }

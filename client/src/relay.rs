@@ -2,8 +2,9 @@
 //! [`Messenger`](relay_shared::messenger::Messenger): registers on every connect, keeps
 //! each message until the server stored it (in IndexedDB, through [`History`]; resent
 //! with the same id after a reload or a reconnect), shows each incoming message once,
-//! confirms it to the server once kept, and follows statuses to `delivered`. Its state is
-//! in signals, for the components to show.
+//! confirms it to the server once kept, follows statuses to `delivered`, and follows the
+//! open conversation's peer's presence. Its state is in signals, for the components to
+//! show.
 
 use std::{rc::Rc, time::Duration};
 
@@ -20,6 +21,7 @@ use crate::{
     history::History,
     identity::Identity,
     kept,
+    presence::{Presence, Presences},
     privacy::{self, Privacy},
     rejections,
     socket::{self, Socket},
@@ -110,6 +112,10 @@ pub struct Relay {
     loading_older: StoredValue<bool>,
     /// The person's privacy choices.
     privacy: RwSignal<Privacy>,
+    /// The peer whose presence is followed: the open conversation's.
+    watching: StoredValue<Option<PeerId>>,
+    /// The followed peers' presence, as the server last said.
+    presences: RwSignal<Presences>,
     keeping: StoredValue<Keeping, LocalStorage>,
     /// The other tabs of this browser.
     tabs: StoredValue<Option<web_sys::BroadcastChannel>, LocalStorage>,
@@ -136,6 +142,8 @@ impl Relay {
             typing_told: StoredValue::new(Throttle::default()),
             loading_older: StoredValue::new(false),
             privacy: RwSignal::new(kept::read(privacy::KEY)),
+            watching: StoredValue::new(None),
+            presences: RwSignal::new(Presences::default()),
             keeping: StoredValue::new_local(Keeping::Opening),
             tabs: StoredValue::new_local(None),
             socket: StoredValue::new_local(None),
@@ -199,7 +207,13 @@ impl Relay {
         // Another tab changed the privacy choices: they hold here too.
         let choices = window_event_listener(leptos::ev::storage, move |event| {
             if event.key().as_deref() == Some(privacy::KEY) {
-                relay.privacy.set(kept::read(privacy::KEY));
+                let before = relay.privacy.get_untracked();
+                let now: Privacy = kept::read(privacy::KEY);
+                relay.privacy.set(now);
+                // Told again from this tab's socket: the server's answers follow here.
+                if now.hide_presence != before.hide_presence {
+                    relay.hide_presence(now.hide_presence);
+                }
             }
         });
         on_cleanup(move || choices.remove());
@@ -253,6 +267,44 @@ impl Relay {
         kept::write(privacy::KEY, &self.privacy.get_untracked()).is_ok()
     }
 
+    /// Hides the person's presence from everyone (and so everyone's from them), or shows
+    /// it to their contacts again, in every tab of this browser. Returns whether the
+    /// browser kept the choice (it holds in this tab, and on the server, either way).
+    pub fn set_hide_presence(self, hidden: bool) -> bool {
+        self.privacy.update(|p| p.hide_presence = hidden);
+        let kept = kept::write(privacy::KEY, &self.privacy.get_untracked()).is_ok();
+        self.hide_presence(hidden);
+        kept
+    }
+
+    /// Tells the server to hide the person's presence or show it again (until it
+    /// confirms, also after reconnecting); nothing of others' shows while it is hidden.
+    fn hide_presence(self, hidden: bool) {
+        if hidden {
+            self.presences.maybe_update(Presences::clear);
+        }
+        self.with_core(|messenger, client, now| messenger.hide_presence(client, hidden, now));
+    }
+
+    /// Follows `peer`'s presence (the open conversation's; `None`: nobody's) instead of
+    /// the one followed before, also after reconnecting.
+    pub fn watch_presence(self, peer: Option<PeerId>) {
+        // One's own presence is no news.
+        let peer = peer.filter(|p| *p != self.me);
+        self.watching.set_value(peer);
+        let peers: Vec<PeerId> = peer.into_iter().collect();
+        self.presences.maybe_update(|p| p.follow(&peers));
+        self.with_core(|messenger, client, now| messenger.watch_presence(client, peers, now));
+    }
+
+    /// `peer`'s presence, if it may be shown: never while the person hides their own.
+    pub fn presence(self, peer: PeerId) -> Option<Presence> {
+        if self.privacy.with(|p| p.hide_presence) {
+            return None;
+        }
+        self.presences.with(|p| p.get(peer))
+    }
+
     /// Makes sure there is a conversation with `peer` (a share link opened it).
     pub fn open_conversation(self, peer: PeerId) {
         self.conversations.update(|c| c.open(peer));
@@ -299,6 +351,14 @@ impl Relay {
             self.on_event(event);
         });
         self.socket.set_value(Some(socket));
+        // Sent once connected: the kept choice (the server may not have it yet, and
+        // takes it again without harm), and the conversation opened meanwhile.
+        let hidden = self.privacy.with_untracked(|p| p.hide_presence);
+        let peers: Vec<PeerId> = self.watching.get_value().into_iter().collect();
+        self.with_core(|messenger, client, now| {
+            messenger.hide_presence(client, hidden, now);
+            messenger.watch_presence(client, peers, now);
+        });
         if !browser_online() {
             self.network_lost();
         }
@@ -480,6 +540,11 @@ impl Relay {
             }
             _ => {}
         }
+        // What was said of peers' presence is stale until the server says it again, on
+        // connecting.
+        if matches!(event, Event::Disconnected(_)) {
+            self.presences.maybe_update(Presences::clear);
+        }
         let updates = self
             .with_core(|messenger, client, now| messenger.handle(client, &event, now))
             .unwrap_or_default();
@@ -501,6 +566,14 @@ impl Relay {
                         self.heard_typing(from);
                     }
                 }
+                messenger::Update::Presence(notice) => {
+                    // Hidden: the server says `unknown` anyway, but one in flight may not.
+                    if !self.privacy.with_untracked(|p| p.hide_presence) {
+                        self.presences.maybe_update(|p| p.heard(notice));
+                    }
+                }
+                // The choice is in the privacy signal already; the messenger stops sending it.
+                messenger::Update::PresenceHidden(_) => {}
                 messenger::Update::Blocked(peer, on) => {
                     self.conversations.update(|c| c.confirmed(peer, on));
                     changed = true;

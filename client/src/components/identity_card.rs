@@ -61,6 +61,16 @@ pub fn IdentityCard() -> impl IntoView {
                     }/>
                 "Send read receipts (others see when you have read their messages)"
             </label>
+            <label class="privacy-choice">
+                <input type="checkbox" data-testid="hide-presence"
+                    prop:checked=move || relay.privacy().get().hide_presence
+                    on:change=move |ev| {
+                        let hidden = event_target_checked(&ev);
+                        unkept.set(!relay.set_hide_presence(hidden));
+                    }/>
+                "Hide when I'm online (others do not see when you are online or were last \
+                    seen, and you do not see theirs)"
+            </label>
             <span class="privacy-warning" role="status">
                 {move || unkept.get().then_some("This browser would not save that choice: it holds until you close this tab.")}
             </span>

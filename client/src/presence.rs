@@ -1,0 +1,273 @@
+//! Presence, as plain data: [`Presences`], where each followed peer stands as the server
+//! last said (online, or offline since when), and [`last_seen`], how "offline" reads in
+//! the person's local time. Never kept: the server is asked again on every connection.
+
+use relay_shared::{
+    PeerId,
+    presence::{PresenceNotice, PresenceState},
+};
+
+/// Where a peer stands, as shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Connected now.
+    Online,
+    /// Not connected; since when (ms since the Unix epoch), if the server knows.
+    Offline(Option<u64>),
+}
+
+impl Presence {
+    /// The name used in the page (`data-state`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Offline(_) => "offline",
+        }
+    }
+}
+
+/// The followed peers' presence, as the server last told it; a peer it may not show is
+/// not in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presences {
+    /// A list, not a map: a watch names at most a hundred peers (the app, one), and a
+    /// map's code would weigh in the wasm.
+    known: Vec<(PeerId, Presence)>,
+}
+
+impl Presences {
+    /// Takes the server's word on a peer in; returns whether what shows changed.
+    pub fn heard(&mut self, notice: PresenceNotice) -> bool {
+        let now = match notice.state {
+            PresenceState::Online => Presence::Online,
+            PresenceState::Offline => Presence::Offline(notice.last_seen),
+            PresenceState::Unknown => return self.follow_if(|peer| peer != notice.peer),
+        };
+        match self.known.iter_mut().find(|(peer, _)| *peer == notice.peer) {
+            Some((_, known)) if *known == now => false,
+            Some((_, known)) => {
+                *known = now;
+                true
+            }
+            None => {
+                self.known.push((notice.peer, now));
+                true
+            }
+        }
+    }
+
+    /// Only `peers` are followed from now on: what was known of the others goes, as it
+    /// would go stale. Returns whether anything went.
+    pub fn follow(&mut self, peers: &[PeerId]) -> bool {
+        self.follow_if(|peer| peers.contains(&peer))
+    }
+
+    /// Keeps the peers `keep` says; returns whether any went.
+    fn follow_if(&mut self, keep: impl Fn(PeerId) -> bool) -> bool {
+        let before = self.known.len();
+        self.known.retain(|(peer, _)| keep(*peer));
+        self.known.len() != before
+    }
+
+    /// Forgets every peer (the connection is lost, or the person hides their own
+    /// presence); returns whether any was known.
+    pub fn clear(&mut self) -> bool {
+        let any = !self.known.is_empty();
+        self.known.clear();
+        any
+    }
+
+    /// `peer`'s presence, if the server said it.
+    pub fn get(&self, peer: PeerId) -> Option<Presence> {
+        self.known
+            .iter()
+            .find(|(known, _)| *known == peer)
+            .map(|(_, presence)| *presence)
+    }
+}
+
+/// A moment on the browser's local clock, to the minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    /// The year, e.g. 2026.
+    pub year: i32,
+    /// The month, 1 (January) to 12.
+    pub month: u32,
+    /// The day of the month, from 1.
+    pub day: u32,
+    /// The hour, 0 to 23.
+    pub hour: u32,
+    /// The minute, 0 to 59.
+    pub minute: u32,
+}
+
+impl LocalTime {
+    /// `at_ms` (since the Unix epoch) in the browser's time zone. Only in a browser.
+    pub fn of(at_ms: u64) -> Self {
+        let date = js_sys::Date::new(&(at_ms as f64).into());
+        Self {
+            year: i32::try_from(date.get_full_year()).unwrap_or(i32::MAX),
+            month: date.get_month() + 1,
+            day: date.get_date(),
+            hour: date.get_hours(),
+            minute: date.get_minutes(),
+        }
+    }
+
+    /// Days since 1970-01-01 of this calendar day (proleptic Gregorian), so that days
+    /// compare across months and years.
+    fn day_number(self) -> i64 {
+        // Howard Hinnant's days_from_civil: years start in March, so the leap day is last.
+        let year = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = year.div_euclid(400);
+        let year_of_era = year.rem_euclid(400);
+        let month_from_march = i64::from((self.month + 9) % 12);
+        let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(self.day) - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        era * 146_097 + day_of_era - 719_468
+    }
+}
+
+/// Short English month names, as the rest of the app's words.
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// How an offline peer reads, `now` being the local time now: "last seen today at
+/// 14:05", "last seen yesterday at 09:12", "last seen 3 Dec at 10:00" (with the year if
+/// it is not this one's), or "last seen a while ago" when the time is not known.
+pub fn last_seen(seen: Option<LocalTime>, now: LocalTime) -> String {
+    let Some(seen) = seen else {
+        return "last seen a while ago".to_owned();
+    };
+    let clock = format!("{:02}:{:02}", seen.hour, seen.minute);
+    // Ahead of now (the clocks differ): as good as now.
+    let days_ago = now.day_number() - seen.day_number();
+    if days_ago <= 0 {
+        return format!("last seen today at {clock}");
+    }
+    if days_ago == 1 {
+        return format!("last seen yesterday at {clock}");
+    }
+    let month = usize::try_from(seen.month.saturating_sub(1))
+        .ok()
+        .and_then(|m| MONTHS.get(m))
+        .copied()
+        .unwrap_or("?");
+    if seen.year == now.year {
+        format!("last seen {} {month} at {clock}", seen.day)
+    } else {
+        format!("last seen {} {month} {} at {clock}", seen.day, seen.year)
+    }
+}
+
+/// [`last_seen`] of a time in ms since the Unix epoch, in the browser's local time.
+pub fn last_seen_at(seen_ms: Option<u64>, now_ms: u64) -> String {
+    last_seen(
+        seen_ms.map(|ms| LocalTime::of(ms.min(now_ms))),
+        LocalTime::of(now_ms),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_ids::peer;
+
+    fn notice(n: u8, state: PresenceState, last_seen: Option<u64>) -> PresenceNotice {
+        PresenceNotice {
+            peer: peer(n),
+            state,
+            last_seen,
+        }
+    }
+
+    fn at(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> LocalTime {
+        LocalTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+        }
+    }
+
+    #[test]
+    fn a_peer_shows_as_the_server_last_said_and_goes_when_it_may_not_be_shown() {
+        let mut p = Presences::default();
+        assert_eq!(p.get(peer(1)), None, "nothing before the server speaks");
+        assert!(p.heard(notice(1, PresenceState::Online, None)));
+        assert!(
+            !p.heard(notice(1, PresenceState::Online, None)),
+            "no change"
+        );
+        assert_eq!(p.get(peer(1)), Some(Presence::Online));
+        assert!(p.heard(notice(1, PresenceState::Offline, Some(5))));
+        assert_eq!(p.get(peer(1)), Some(Presence::Offline(Some(5))));
+        assert_eq!(p.get(peer(1)).map(Presence::name), Some("offline"));
+        assert!(p.heard(notice(1, PresenceState::Unknown, None)));
+        assert_eq!(p.get(peer(1)), None);
+        assert!(!p.heard(notice(1, PresenceState::Unknown, None)));
+        assert_eq!(p, Presences::default());
+    }
+
+    #[test]
+    fn only_the_followed_peers_stay_known_and_all_go_when_cleared() {
+        let mut p = Presences::default();
+        p.heard(notice(1, PresenceState::Online, None));
+        p.heard(notice(2, PresenceState::Offline, None));
+        assert!(!p.follow(&[peer(1), peer(2)]));
+        assert!(p.follow(&[peer(2)]));
+        assert_eq!(p.get(peer(1)), None);
+        assert_eq!(p.get(peer(2)), Some(Presence::Offline(None)));
+        assert!(p.clear());
+        assert!(!p.clear());
+        assert_eq!(p.get(peer(2)), None);
+    }
+
+    #[test]
+    fn last_seen_says_today_yesterday_or_the_date() {
+        let now = at(2026, 3, 1, 14, 30);
+        assert_eq!(
+            last_seen(Some(at(2026, 3, 1, 14, 5)), now),
+            "last seen today at 14:05"
+        );
+        // Across a month's end, in a year without 29 February.
+        assert_eq!(
+            last_seen(Some(at(2026, 2, 28, 9, 12)), now),
+            "last seen yesterday at 09:12"
+        );
+        assert_eq!(
+            last_seen(Some(at(2026, 2, 27, 23, 59)), now),
+            "last seen 27 Feb at 23:59"
+        );
+        assert_eq!(
+            last_seen(Some(at(2025, 12, 3, 10, 0)), now),
+            "last seen 3 Dec 2025 at 10:00"
+        );
+        assert_eq!(last_seen(None, now), "last seen a while ago");
+        // A clock ahead of this one's: today.
+        assert_eq!(
+            last_seen(Some(at(2026, 3, 2, 0, 1)), now),
+            "last seen today at 00:01"
+        );
+    }
+
+    #[test]
+    fn yesterday_holds_across_a_leap_day_and_a_new_year() {
+        assert_eq!(
+            last_seen(Some(at(2024, 2, 29, 8, 0)), at(2024, 3, 1, 8, 0)),
+            "last seen yesterday at 08:00"
+        );
+        assert_eq!(
+            last_seen(Some(at(2024, 2, 28, 8, 0)), at(2024, 3, 1, 8, 0)),
+            "last seen 28 Feb at 08:00"
+        );
+        assert_eq!(
+            last_seen(Some(at(2025, 12, 31, 22, 0)), at(2026, 1, 1, 0, 0)),
+            "last seen yesterday at 22:00"
+        );
+        assert_eq!(at(1970, 1, 1, 0, 0).day_number(), 0);
+        assert_eq!(at(2000, 3, 1, 0, 0).day_number(), 11_017);
+    }
+}
