@@ -118,6 +118,23 @@ async fn flood_seed(
     Some(())
 }
 
+/// Registers `connection`, typed, under a fresh id; whether the server accepted it.
+async fn registers(connection: &mut Connection) -> bool {
+    let Ok(secret) = format!("churn-{}", uuid::Uuid::new_v4().simple()).parse::<Secret>() else {
+        return false;
+    };
+    let register = RegisterRequest {
+        id: new_id(),
+        secret,
+    };
+    matches!(
+        connection
+            .call::<_, RegisterReply>(event::REGISTER, &register, CONNECT_TIMEOUT)
+            .await,
+        Ok(RegisterReply::Registered { .. })
+    )
+}
+
 /// Typed `send`s, `window` of them unanswered at all times, until `end` or the
 /// connection ends.
 async fn flood_typed(
@@ -181,13 +198,15 @@ pub struct ChurnReport {
     pub failed: u64,
 }
 
-/// `sockets` sockets, each opening a connection, joining, and closing it, over and
-/// over, for `duration`, from the local address `from` if given.
+/// `sockets` sockets, each opening a connection, joining (and, with `register`,
+/// registering typed under a fresh id), and closing it, over and over, for `duration`,
+/// from the local address `from` if given.
 pub async fn churn(
     url: &str,
     from: Option<IpAddr>,
     sockets: usize,
     duration: Duration,
+    register: bool,
 ) -> ChurnReport {
     let end = Instant::now() + duration;
     let tasks: Vec<_> = (0..sockets)
@@ -201,7 +220,11 @@ pub async fn churn(
                     }
                     match tokio::time::timeout_at(end, open(&url, from)).await {
                         Ok(Ok(mut connection)) => {
-                            report.opened += 1;
+                            if register && !registers(&mut connection).await {
+                                report.failed += 1;
+                            } else {
+                                report.opened += 1;
+                            }
                             connection.disconnect().await;
                         }
                         Ok(Err(_)) => {

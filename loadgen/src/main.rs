@@ -81,6 +81,10 @@ enum Scenario {
         sockets: usize,
         #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
         duration: Duration,
+        /// Each connection also registers, typed, under a fresh id before it closes:
+        /// what a person's coming and going costs the server.
+        #[arg(long)]
+        register: bool,
     },
     /// Typed protocol: store messages for an absent recipient, then drain them to it.
     Backlog {
@@ -172,12 +176,13 @@ async fn main() -> anyhow::Result<()> {
             from,
             sockets,
             duration,
+            register,
         } => {
             anyhow::ensure!(
                 from.is_none_or(|ip| ip.is_loopback()),
                 "load comes from loopback only"
             );
-            let report = abuse::churn(&url, from, sockets, duration).await;
+            let report = abuse::churn(&url, from, sockets, duration, register).await;
             println!("{}", serde_json::to_string(&report)?);
         }
         Scenario::Backlog { count, limit } => {
