@@ -96,6 +96,7 @@ impl SqliteStore {
             conn,
             queues: Queues::default(),
             contacts: HashSet::new(),
+            unflushed: HashMap::new(),
             blocks: Blocks::new(),
             settings,
             path,
@@ -296,6 +297,10 @@ struct Writer {
     contacts: HashSet<(PeerId, PeerId)>,
     /// Who blocks whom: owner → peers.
     blocks: Blocks,
+    /// Presence changes not written yet: written with the next heartbeat (or the
+    /// close), so a coming or going costs no commit of its own. A crash loses at most a
+    /// heartbeat's worth, and those online are then last seen at the last heartbeat.
+    unflushed: HashMap<PeerId, PresenceRow>,
     settings: Settings,
     path: PathBuf,
     clock: Arc<dyn Clock>,
@@ -316,8 +321,9 @@ impl Writer {
                     rest.into_iter().next()
                 });
             self.apply(batch);
-            if let Some(Some(Op::Close(reply))) = close {
-                let _ = reply.send(Ok(()));
+            if let Some(Some(close)) = close {
+                // Its own transaction: what presence was not written yet.
+                self.apply(vec![close]);
                 // Whatever came after the close fails: the receiver goes with the thread.
                 return;
             }
@@ -328,6 +334,7 @@ impl Writer {
         let mut done: Vec<Completion> = Vec::with_capacity(ops.len());
         let mut queues = std::mem::take(&mut self.queues);
         let mut contacts = std::mem::take(&mut self.contacts);
+        let mut unflushed = std::mem::take(&mut self.unflushed);
         let mut blocks = std::mem::take(&mut self.blocks);
         let mut noticed = Vec::new();
         let commit = match self.conn.transaction() {
@@ -336,6 +343,7 @@ impl Writer {
                     tx: &tx,
                     queues: &mut queues,
                     contacts: &mut contacts,
+                    unflushed: &mut unflushed,
                     blocks: &mut blocks,
                     settings: self.settings,
                     now: self.clock.now_millis(),
@@ -355,6 +363,7 @@ impl Writer {
         };
         self.queues = queues;
         self.contacts = contacts;
+        self.unflushed = unflushed;
         self.blocks = blocks;
         let commit_error = commit.err().map(|e| e.to_string());
         if let Some(error) = &commit_error {
@@ -425,6 +434,8 @@ struct Batch<'a> {
     tx: &'a Transaction<'a>,
     queues: &'a mut Queues,
     contacts: &'a mut HashSet<(PeerId, PeerId)>,
+    /// Presence changes not written yet.
+    unflushed: &'a mut HashMap<PeerId, PresenceRow>,
     blocks: &'a mut Blocks,
     settings: Settings,
     /// The time of the whole batch.
@@ -497,22 +508,27 @@ impl Batch<'_> {
             }
             Op::Heartbeat(reply) => completion(
                 reply,
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO heartbeat (id, at) VALUES (1, ?1)
-                         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-                    )
+                self.flush_presence()
+                    .and_then(|()| {
+                        self.tx.prepare_cached(
+                            "INSERT INTO heartbeat (id, at) VALUES (1, ?1)
+                             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                        )
+                    })
                     .and_then(|mut s| s.execute([self.now]))
                     // One node: no other to find dead.
                     .map(|_| Vec::new()),
             ),
             Op::Expire(reply) => completion(reply, self.expire()),
-            Op::Close(reply) => completion(reply, Ok(())),
+            Op::Close(reply) => completion(reply, self.flush_presence()),
         }
     }
 
     /// `(online, last_seen, hidden)` of `peer`, if it has a row.
-    fn presence_row(&self, peer: PeerId) -> rusqlite::Result<Option<(bool, Option<u64>, bool)>> {
+    fn presence_row(&self, peer: PeerId) -> rusqlite::Result<Option<PresenceRow>> {
+        if let Some(row) = self.unflushed.get(&peer) {
+            return Ok(Some(*row));
+        }
         self.tx
             .prepare_cached("SELECT online, last_seen, hidden FROM presence WHERE peer = ?1")?
             .query_row([peer.as_uuid().as_bytes()], |row| {
@@ -527,19 +543,15 @@ impl Batch<'_> {
     ) -> rusqlite::Result<Vec<Option<PresenceNotice>>> {
         let mut out = Vec::with_capacity(changes.len());
         for &(peer, on) in changes {
-            let (online, _, hidden) = self.presence_row(peer)?.unwrap_or((false, None, false));
+            let (online, seen_before, hidden) =
+                self.presence_row(peer)?.unwrap_or((false, None, false));
             if online == on {
                 out.push(None);
                 continue;
             }
             let last_seen = (!on).then_some(self.now);
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO presence (peer, online, last_seen) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (peer) DO UPDATE SET online = excluded.online,
-                         last_seen = COALESCE(excluded.last_seen, last_seen)",
-                )?
-                .execute(params![peer.as_uuid().as_bytes(), on, last_seen])?;
+            self.unflushed
+                .insert(peer, (on, last_seen.or(seen_before), hidden));
             out.push((!hidden).then_some(PresenceNotice {
                 peer,
                 state: if on {
@@ -576,13 +588,39 @@ impl Batch<'_> {
     }
 
     fn hide_presence(&mut self, peer: PeerId, hidden: bool) -> rusqlite::Result<PresenceNotice> {
+        // A choice: written now, with what was not yet.
+        let (online, last_seen, _) = self.presence_row(peer)?.unwrap_or((false, None, false));
+        self.write_presence(peer, (online, last_seen, hidden))?;
+        self.unflushed.remove(&peer);
+        Ok(shown(peer, Some((online, last_seen, hidden))))
+    }
+
+    /// Writes the presence changes not written yet.
+    fn flush_presence(&mut self) -> rusqlite::Result<()> {
+        for (peer, row) in std::mem::take(self.unflushed) {
+            self.write_presence(peer, row)?;
+        }
+        Ok(())
+    }
+
+    fn write_presence(
+        &self,
+        peer: PeerId,
+        (online, last_seen, hidden): PresenceRow,
+    ) -> rusqlite::Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO presence (peer, hidden) VALUES (?1, ?2)
-                 ON CONFLICT (peer) DO UPDATE SET hidden = excluded.hidden",
+                "INSERT INTO presence (peer, online, last_seen, hidden) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (peer) DO UPDATE SET online = excluded.online,
+                     last_seen = excluded.last_seen, hidden = excluded.hidden",
             )?
-            .execute(params![peer.as_uuid().as_bytes(), hidden])?;
-        Ok(shown(peer, self.presence_row(peer)?))
+            .execute(params![
+                peer.as_uuid().as_bytes(),
+                online,
+                last_seen,
+                hidden
+            ])?;
+        Ok(())
     }
 
     fn claim(&mut self, id: PeerId, hash: SecretHash) -> rusqlite::Result<Claim> {
@@ -1010,8 +1048,11 @@ fn fail(op: Op) -> Completion {
 
 /// `seqs` as the value of an `rarray(?)` parameter. A `seq` past `i64::MAX` names no
 /// row (SQLite's rowids are `i64`), so it is left out.
-/// What a peer's contacts see of its presence row `(online, last_seen, hidden)`.
-fn shown(peer: PeerId, row: Option<(bool, Option<u64>, bool)>) -> PresenceNotice {
+/// A peer's presence as kept: `(online, last_seen, hidden)`.
+type PresenceRow = (bool, Option<u64>, bool);
+
+/// What a peer's contacts see of its presence row.
+fn shown(peer: PeerId, row: Option<PresenceRow>) -> PresenceNotice {
     match row {
         Some((_, _, true)) => PresenceNotice::unknown(peer),
         Some((true, ..)) => PresenceNotice {
@@ -1204,6 +1245,10 @@ mod tests {
     use crate::clock::ManualClock;
 
     fn open(dir: &tempfile::TempDir) -> SqliteStore {
+        open_with(dir, Arc::new(ManualClock::new(1_000)))
+    }
+
+    fn open_with(dir: &tempfile::TempDir, clock: Arc<ManualClock>) -> SqliteStore {
         let (notices, _) = Notices::channel(16);
         SqliteStore::open(
             dir.path(),
@@ -1215,10 +1260,65 @@ mod tests {
                 heartbeat: Duration::from_secs(5),
             },
             Durability::Normal,
-            Arc::new(ManualClock::new(1_000)),
+            clock,
             notices,
         )
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn presence_is_written_at_heartbeats_and_a_crash_leaves_the_last_as_last_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let (alice, bob, carol) = (peer(1), peer(2), peer(3));
+        let offline = |peer, at| PresenceNotice {
+            peer,
+            state: PresenceState::Offline,
+            last_seen: Some(at),
+        };
+        {
+            let store = open_with(&dir, clock.clone());
+            for writer in [bob, carol] {
+                let mut m = message(u8::try_from(writer.as_uuid().as_u128() % 200).unwrap());
+                (m.from, m.to) = (writer, alice);
+                store.append(m).await.unwrap();
+            }
+            store
+                .present(vec![(bob, true), (carol, true)])
+                .await
+                .unwrap();
+            store.heartbeat().await.unwrap();
+            clock.advance(500);
+            // Not written before the crash: carol is taken as here until the heartbeat.
+            store.present(vec![(carol, false)]).await.unwrap();
+            // A choice is written at once.
+            store.hide_presence(alice, true).await.unwrap();
+            // Dropped without a close: as a crash.
+        }
+        let store = open_with(&dir, clock.clone());
+        let both = store.presence(alice, vec![bob, carol]);
+        assert!(
+            both.await
+                .unwrap()
+                .iter()
+                .all(|n| n.state == PresenceState::Unknown),
+            "alice still hides"
+        );
+        store.hide_presence(alice, false).await.unwrap();
+        assert_eq!(
+            store.presence(alice, vec![bob, carol]).await.unwrap(),
+            [offline(bob, 1_000), offline(carol, 1_000)]
+        );
+        // A clean close writes what was not yet.
+        store.present(vec![(bob, true)]).await.unwrap();
+        clock.advance(700);
+        store.present(vec![(bob, false)]).await.unwrap();
+        store.close().await.unwrap();
+        let store = open_with(&dir, clock);
+        assert_eq!(
+            store.presence(alice, vec![bob]).await.unwrap(),
+            [offline(bob, 2_200)]
+        );
     }
 
     fn peer(n: u8) -> PeerId {
