@@ -196,12 +196,9 @@ pub async fn follow<A: Adapter>(
             .map(|n| room(n.peer))
             .collect::<Vec<_>>(),
     );
-    let now = match store.presence(viewer, peers).await {
-        Ok(now) => now,
-        Err(error) => {
-            unfollow_all(socket);
-            return Err(error);
-        }
+    let Ok(now) = store.presence(viewer, peers).await else {
+        // Followed as the first read allowed; a change in between may be missed.
+        return Ok(allowed);
     };
     // Hidden, blocked or forgotten meanwhile: not followed after all.
     socket.leave(
