@@ -614,7 +614,7 @@ impl Relay {
                         });
                     }
                 }
-                messenger::Update::Status(id, status) => {
+                messenger::Update::Status { id, status, .. } => {
                     let (status, seq) = match status {
                         messenger::Status::Sent { seq, .. } => (Status::Sent, Some(seq)),
                         messenger::Status::Delivered { .. } => (Status::Delivered, None),

@@ -32,8 +32,14 @@ pub async fn run(url: &str, count: usize, limit: Duration) -> anyhow::Result<Bac
     tokio::time::timeout(limit, async {
         while stored < count {
             match sender.next_update().await {
-                Some(Update::Status(_, Status::Sent { .. })) => stored += 1,
-                Some(Update::Status(_, Status::Failed(reason))) => {
+                Some(Update::Status {
+                    status: Status::Sent { .. },
+                    ..
+                }) => stored += 1,
+                Some(Update::Status {
+                    status: Status::Failed(reason),
+                    ..
+                }) => {
                     anyhow::bail!("refused: {}", reason.message)
                 }
                 Some(_) => {}

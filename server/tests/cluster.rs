@@ -50,7 +50,8 @@ async fn peers_on_different_nodes_reach_each_other_in_both_protocols() {
     .await;
     let hello = alice.send(bob_id, "hello from node 0".into());
     until(&mut alice, "alice's message stored", |u| {
-        matches!(u, Update::Status(id, Status::Sent { .. }) if id == hello).then_some(())
+        matches!(u, Update::Status { id, status: Status::Sent { .. }, .. } if id == hello)
+            .then_some(())
     })
     .await;
     let got = until(&mut bob, "bob's message", |u| match u {
@@ -64,19 +65,22 @@ async fn peers_on_different_nodes_reach_each_other_in_both_protocols() {
     );
     bob.flush().await;
     until(&mut alice, "alice's receipt", |u| {
-        matches!(u, Update::Status(id, Status::Delivered { .. }) if id == hello).then_some(())
+        matches!(u, Update::Status { id, status: Status::Delivered { .. }, .. } if id == hello)
+            .then_some(())
     })
     .await;
     // Bob reads it: the read receipt crosses nodes too.
     bob.read(vec![(alice_id, hello)]);
     bob.flush().await;
     until(&mut alice, "alice's read receipt", |u| {
-        matches!(u, Update::Status(id, Status::Read { .. }) if id == hello).then_some(())
+        matches!(u, Update::Status { id, status: Status::Read { .. }, .. } if id == hello)
+            .then_some(())
     })
     .await;
     let back = bob.send(alice_id, "and back from node 1".into());
     until(&mut bob, "bob's reply stored", |u| {
-        matches!(u, Update::Status(id, Status::Sent { .. }) if id == back).then_some(())
+        matches!(u, Update::Status { id, status: Status::Sent { .. }, .. } if id == back)
+            .then_some(())
     })
     .await;
     let back = until(&mut alice, "alice's reply", |u| match u {
@@ -98,7 +102,8 @@ async fn peers_on_different_nodes_reach_each_other_in_both_protocols() {
     assert_eq!(carol.expect(event::MESSAGE).await, json!("seed to node 0"));
     let typed = alice.send(dave_id, "typed to a seed socket on node 2".into());
     until(&mut alice, "the typed message stored", |u| {
-        matches!(u, Update::Status(id, Status::Sent { .. }) if id == typed).then_some(())
+        matches!(u, Update::Status { id, status: Status::Sent { .. }, .. } if id == typed)
+            .then_some(())
     })
     .await;
     assert_eq!(
@@ -302,7 +307,13 @@ async fn a_slow_reader_on_a_remote_node_is_cut_off() {
     }
     let mut stored = 0;
     until(&mut alice, "400 stored", |u| {
-        stored += usize::from(matches!(u, Update::Status(_, Status::Sent { .. })));
+        stored += usize::from(matches!(
+            u,
+            Update::Status {
+                status: Status::Sent { .. },
+                ..
+            }
+        ));
         (stored == 400).then_some(())
     })
     .await;

@@ -84,7 +84,13 @@ async fn redis_killed_and_restarted_loses_nothing_acknowledged() {
     }
     let mut stored = 0;
     until(&mut alice, "100 stored", |u| {
-        stored += usize::from(matches!(u, Update::Status(_, Status::Sent { .. })));
+        stored += usize::from(matches!(
+            u,
+            Update::Status {
+                status: Status::Sent { .. },
+                ..
+            }
+        ));
         (stored == STORED).then_some(())
     })
     .await;
@@ -167,7 +173,13 @@ async fn redis_killed_and_restarted_loses_nothing_acknowledged() {
     // Alice, connected all along, hears each was delivered.
     let mut delivered = 0;
     until(&mut alice, "100 receipts", |u| {
-        delivered += usize::from(matches!(u, Update::Status(_, Status::Delivered { .. })));
+        delivered += usize::from(matches!(
+            u,
+            Update::Status {
+                status: Status::Delivered { .. },
+                ..
+            }
+        ));
         (delivered == STORED).then_some(())
     })
     .await;

@@ -81,7 +81,13 @@ async fn a_client_under_the_limit_gets_everything_through_once_in_order() {
     }
     let mut stored = 0;
     until(&mut alice, "everything stored", |u| {
-        stored += usize::from(matches!(u, Update::Status(_, Status::Sent { .. })));
+        stored += usize::from(matches!(
+            u,
+            Update::Status {
+                status: Status::Sent { .. },
+                ..
+            }
+        ));
         (stored == COUNT).then_some(())
     })
     .await;

@@ -31,7 +31,8 @@ async fn logs_are_json_lines_without_secrets_bodies_or_peer_ids() {
     .await;
     let sent = alice.send(bob_id, body.into());
     until(&mut alice, "stored", |u| {
-        matches!(u, Update::Status(id, Status::Sent { .. }) if id == sent).then_some(())
+        matches!(u, Update::Status { id, status: Status::Sent { .. }, .. } if id == sent)
+            .then_some(())
     })
     .await;
     until(&mut bob, "the message", |u| {
@@ -40,7 +41,8 @@ async fn logs_are_json_lines_without_secrets_bodies_or_peer_ids() {
     .await;
     bob.flush().await;
     until(&mut alice, "the receipt", |u| {
-        matches!(u, Update::Status(id, Status::Delivered { .. }) if id == sent).then_some(())
+        matches!(u, Update::Status { id, status: Status::Delivered { .. }, .. } if id == sent)
+            .then_some(())
     })
     .await;
     // Refusals, the seed protocol, a bad payload.

@@ -26,7 +26,13 @@ async fn metrics_count_what_was_sent() {
     }
     let mut stored = 0;
     until(&mut alice, "stored", |u| {
-        stored += usize::from(matches!(u, Update::Status(_, Status::Sent { .. })));
+        stored += usize::from(matches!(
+            u,
+            Update::Status {
+                status: Status::Sent { .. },
+                ..
+            }
+        ));
         (stored == MESSAGES).then_some(())
     })
     .await;
@@ -39,7 +45,13 @@ async fn metrics_count_what_was_sent() {
     bob.flush().await;
     let mut delivered = 0;
     until(&mut alice, "receipts", |u| {
-        delivered += usize::from(matches!(u, Update::Status(_, Status::Delivered { .. })));
+        delivered += usize::from(matches!(
+            u,
+            Update::Status {
+                status: Status::Delivered { .. },
+                ..
+            }
+        ));
         (delivered == MESSAGES).then_some(())
     })
     .await;

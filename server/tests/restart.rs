@@ -29,7 +29,13 @@ async fn messages_waiting_survive_a_sigkill() {
     }
     let mut stored = 0;
     until(&mut bob, "100 stored", |u| {
-        stored += usize::from(matches!(u, Update::Status(_, Status::Sent { .. })));
+        stored += usize::from(matches!(
+            u,
+            Update::Status {
+                status: Status::Sent { .. },
+                ..
+            }
+        ));
         (stored == COUNT).then_some(())
     })
     .await;
@@ -53,7 +59,13 @@ async fn messages_waiting_survive_a_sigkill() {
     // Bob reconnected by himself and hears that each was delivered.
     let mut delivered = 0;
     until(&mut bob, "100 receipts", |u| {
-        delivered += usize::from(matches!(u, Update::Status(_, Status::Delivered { .. })));
+        delivered += usize::from(matches!(
+            u,
+            Update::Status {
+                status: Status::Delivered { .. },
+                ..
+            }
+        ));
         (delivered == COUNT).then_some(())
     })
     .await;

@@ -40,7 +40,12 @@ async fn sigterm_while_sending_loses_nothing_and_exits_promptly() {
         .collect();
     let mut acknowledged = HashSet::new();
     until(&mut alice, "the first 50 stored", |u| {
-        if let Update::Status(id, Status::Sent { .. }) = u {
+        if let Update::Status {
+            id,
+            status: Status::Sent { .. },
+            ..
+        } = u
+        {
             acknowledged.insert(id);
         }
         (acknowledged.len() >= 50).then_some(())
@@ -61,7 +66,12 @@ async fn sigterm_while_sending_loses_nothing_and_exits_promptly() {
     // A server is back; alice reconnects by herself and sends what was not acknowledged.
     let server = ServerProcess::start_with_env(&env(port)).await;
     until(&mut alice, "everything stored", |u| {
-        if let Update::Status(id, Status::Sent { .. }) = u {
+        if let Update::Status {
+            id,
+            status: Status::Sent { .. },
+            ..
+        } = u
+        {
             acknowledged.insert(id);
         }
         (acknowledged.len() == COUNT).then_some(())

@@ -21,7 +21,11 @@ async fn send_numbered(peer: &mut Peer, to: relay_shared::PeerId, count: usize) 
     let ids: Vec<MessageId> = (0..count).map(|i| peer.send(to, i.to_string())).collect();
     let mut stored = 0;
     until(peer, "every message stored", |update| {
-        if let Update::Status(_, Status::Sent { .. }) = update {
+        if let Update::Status {
+            status: Status::Sent { .. },
+            ..
+        } = update
+        {
             stored += 1;
         }
         (stored == count).then_some(())
@@ -63,7 +67,12 @@ async fn an_offline_recipient_gets_everything_in_order_and_the_sender_hears_of_i
     // Bob's client confirmed them: alice, online, gets a receipt for each.
     let mut delivered = Vec::new();
     until(&mut alice, "50 receipts", |update| {
-        if let Update::Status(id, Status::Delivered { .. }) = update {
+        if let Update::Status {
+            id,
+            status: Status::Delivered { .. },
+            ..
+        } = update
+        {
             delivered.push(id);
         }
         (delivered.len() == 50).then_some(())
@@ -102,7 +111,11 @@ async fn a_receipt_waits_for_a_sender_who_went_away() {
     // Alice comes back later (a new connection, the same id and secret).
     let mut alice = native_peer(&server, alice_id);
     let receipt = until(&mut alice, "the receipt", |update| match update {
-        Update::Status(got, Status::Delivered { at }) => Some((got, at)),
+        Update::Status {
+            id: got,
+            status: Status::Delivered { at },
+            ..
+        } => Some((got, at)),
         _ => None,
     })
     .await;
@@ -127,7 +140,7 @@ async fn a_read_receipt_waits_for_a_sender_who_went_away() {
     let mut alice = native_peer(&server, alice_id);
     let mut statuses = std::collections::HashMap::new();
     until(&mut alice, "both receipts", |update| {
-        if let Update::Status(id, status) = update {
+        if let Update::Status { id, status, .. } = update {
             statuses.insert(id, status);
         }
         (matches!(statuses.get(&ids[0]), Some(Status::Read { .. }))
@@ -168,7 +181,14 @@ async fn a_message_stays_until_confirmed_and_not_after() {
     let mut bob = native_peer(&server, bob_id);
     assert_eq!(receive(&mut bob, 1).await, ["0"]);
     until(&mut alice, "the receipt", |u| {
-        matches!(u, Update::Status(_, Status::Delivered { .. })).then_some(())
+        matches!(
+            u,
+            Update::Status {
+                status: Status::Delivered { .. },
+                ..
+            }
+        )
+        .then_some(())
     })
     .await;
     drop(bob);
@@ -214,7 +234,11 @@ async fn a_full_queue_refuses_clearly_and_frees_up_once_confirmed() {
     send_numbered(&mut alice, bob_id, 3).await;
     let refused = alice.send(bob_id, "one too many".into());
     let reason = until(&mut alice, "the refusal", |update| match update {
-        Update::Status(id, Status::Failed(reason)) if id == refused => Some(reason.message),
+        Update::Status {
+            id,
+            status: Status::Failed(reason),
+            ..
+        } if id == refused => Some(reason.message),
         _ => None,
     })
     .await;
@@ -225,7 +249,13 @@ async fn a_full_queue_refuses_clearly_and_frees_up_once_confirmed() {
     until(&mut alice, "3 receipts", {
         let mut n = 0;
         move |u| {
-            n += usize::from(matches!(u, Update::Status(_, Status::Delivered { .. })));
+            n += usize::from(matches!(
+                u,
+                Update::Status {
+                    status: Status::Delivered { .. },
+                    ..
+                }
+            ));
             (n == 3).then_some(())
         }
     })

@@ -90,7 +90,14 @@ pub enum Update {
     /// A message arrived, for the first time.
     Received(Envelope),
     /// An outgoing message moved on.
-    Status(MessageId, Status),
+    Status {
+        /// Its recipient: the conversation it belongs to.
+        peer: PeerId,
+        /// The message.
+        id: MessageId,
+        /// Where it stands now.
+        status: Status,
+    },
     /// This peer is typing to us (at most once per notice; never stored).
     Typing(PeerId),
     /// The server carried out a block (`true`) or unblock of this peer.
@@ -108,7 +115,8 @@ pub enum Update {
 #[derive(Debug)]
 enum Awaiting {
     Register,
-    Send(MessageId),
+    /// A message's id and its recipient.
+    Send(MessageId, PeerId),
     Block(PeerId, bool),
     Watch,
     Hide(bool),
@@ -236,7 +244,11 @@ impl Messenger {
                         at: receipt.delivered_at,
                     },
                 };
-                vec![Update::Status(receipt.id, status)]
+                vec![Update::Status {
+                    peer: receipt.to,
+                    id: receipt.id,
+                    status,
+                }]
             }
             Event::Message(incoming) if incoming.event == event::PRESENCE => {
                 match incoming.payload.decode::<PresenceNotice>() {
@@ -259,8 +271,8 @@ impl Messenger {
                     Ok(RegisterReply::Rejected(rejection)) => vec![Update::Refused(rejection)],
                     Err(_) => Vec::new(),
                 },
-                Some(Awaiting::Send(message)) => {
-                    let updates = self.sent(message, payload.decode(), now);
+                Some(Awaiting::Send(message, to)) => {
+                    let updates = self.sent(message, to, payload.decode(), now);
                     self.fill_window(client, now);
                     updates
                 }
@@ -312,7 +324,7 @@ impl Messenger {
             Event::AckFailed(id, why) => match self.awaiting.remove(id) {
                 // The server did not answer in time on a live connection: ask again (the
                 // same id, so it is stored once). Otherwise the next connection resends.
-                Some(Awaiting::Send(message))
+                Some(Awaiting::Send(message, _))
                     if *why == AckFailure::Timeout && client.is_connected() =>
                 {
                     if let Some(draft) = self.unsent.iter().find(|d| d.id == message).cloned() {
@@ -493,7 +505,7 @@ impl Messenger {
             .awaiting
             .values()
             .filter_map(|a| match a {
-                Awaiting::Send(id) => Some(*id),
+                Awaiting::Send(id, _) => Some(*id),
                 Awaiting::Register | Awaiting::Block(..) | Awaiting::Watch | Awaiting::Hide(_) => {
                     None
                 }
@@ -534,13 +546,15 @@ impl Messenger {
             id: Some(draft.id),
         };
         if let Ok(ack) = client.emit_with_ack(event::SEND, &request, REPLY_TIMEOUT, now) {
-            self.awaiting.insert(ack, Awaiting::Send(draft.id));
+            self.awaiting
+                .insert(ack, Awaiting::Send(draft.id, draft.to));
         }
     }
 
     fn sent(
         &mut self,
         message: MessageId,
+        to: PeerId,
         reply: Result<SendReply, crate::socketio::DecodeError>,
         now: Duration,
     ) -> Vec<Update> {
@@ -577,7 +591,11 @@ impl Messenger {
             }
         };
         self.unsent.retain(|d| d.id != message);
-        vec![Update::Status(message, status)]
+        vec![Update::Status {
+            peer: to,
+            id: message,
+            status,
+        }]
     }
 }
 

@@ -158,7 +158,11 @@ fn every_connect_registers_then_resends_what_was_not_stored() {
     );
     assert_eq!(
         h.updates(),
-        [Update::Status(id(1), Status::Sent { seq: 7, sent_at: 9 })]
+        [Update::Status {
+            peer: bob(),
+            id: id(1),
+            status: Status::Sent { seq: 7, sent_at: 9 }
+        }]
     );
     assert_eq!(
         h.messenger.unsent().len(),
@@ -257,13 +261,79 @@ fn receipts_mark_delivery_and_are_confirmed() {
     ));
     assert_eq!(
         h.updates(),
-        [Update::Status(id(1), Status::Delivered { at: 55 })]
+        [Update::Status {
+            peer: bob(),
+            id: id(1),
+            status: Status::Delivered { at: 55 }
+        }]
     );
     h.messenger.confirm(&mut h.client);
     h.pump();
     assert_eq!(
         h.emitted(),
         [("received".to_owned(), None, json!({"receipts": [3]}))]
+    );
+}
+
+#[test]
+fn a_status_names_the_conversation_its_message_is_in() {
+    let carol: PeerId = "c0ffee00-1234-4abc-8def-0123456789ab"
+        .parse()
+        .expect("a valid peer id");
+    let drafts = vec![
+        Draft {
+            id: id(1),
+            to: bob(),
+            body: "to bob".into(),
+        },
+        Draft {
+            id: id(2),
+            to: carol,
+            body: "to carol".into(),
+        },
+    ];
+    let mut h = Harness::new(drafts);
+    h.connect();
+    h.emitted();
+    // Answered out of order: each status names its own draft's recipient.
+    h.frame(
+        r#"432[{"status":"sent","id":"00000000-0000-4000-9000-000000000002","seq":8,"sent_at":9}]"#,
+    );
+    h.frame(r#"431[{"status":"rejected","code":"queue_full","message":"full"}]"#);
+    // A receipt names the message's recipient, whether this messenger sent it or not
+    // (an earlier page load, another tab).
+    h.frame(&format!(
+        r#"42["receipt",{{"id":"{}","to":"{carol}","delivered_at":20,"seq":5}}]"#,
+        id(2)
+    ));
+    h.frame(&format!(
+        r#"42["receipt",{{"id":"{}","to":"{BOB}","delivered_at":21,"read_at":22,"seq":6}}]"#,
+        id(3)
+    ));
+    let peers: Vec<(MessageId, PeerId, &str)> = h
+        .updates()
+        .into_iter()
+        .map(|u| match u {
+            Update::Status { peer, id, status } => {
+                let name = match status {
+                    Status::Sent { .. } => "sent",
+                    Status::Failed(_) => "failed",
+                    Status::Delivered { .. } => "delivered",
+                    Status::Read { .. } => "read",
+                };
+                (id, peer, name)
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        peers,
+        [
+            (id(2), carol, "sent"),
+            (id(1), bob(), "failed"),
+            (id(2), carol, "delivered"),
+            (id(3), bob(), "read"),
+        ]
     );
 }
 
@@ -283,13 +353,14 @@ fn lasting_refusals_fail_passing_ones_are_retried() {
     h.frame(r#"432[{"status":"rejected","code":"overloaded","message":"slow down"}]"#);
     assert_eq!(
         h.updates(),
-        [Update::Status(
-            id(1),
-            Status::Failed(Rejection::new(
+        [Update::Status {
+            peer: bob(),
+            id: id(1),
+            status: Status::Failed(Rejection::new(
                 ErrorCode::QueueFull,
                 "bob has 10000 messages waiting"
             ))
-        )]
+        }]
     );
     assert_eq!(
         h.messenger
@@ -511,7 +582,11 @@ fn a_read_receipt_moves_the_status_to_read() {
     ));
     assert_eq!(
         h.updates(),
-        [Update::Status(id(1), Status::Read { at: 60 })]
+        [Update::Status {
+            peer: bob(),
+            id: id(1),
+            status: Status::Read { at: 60 }
+        }]
     );
     h.messenger.confirm(&mut h.client);
     h.pump();

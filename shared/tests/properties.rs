@@ -455,8 +455,13 @@ impl Peer {
                 Output::Open => self.awaiting.clear(),
                 Output::Close => {}
                 Output::Event(event) => {
-                    let before: HashSet<MessageId> =
-                        self.messenger.unsent().iter().map(|d| d.id).collect();
+                    let drafts: HashSet<(MessageId, PeerId)> = self
+                        .messenger
+                        .unsent()
+                        .iter()
+                        .map(|d| (d.id, d.to))
+                        .collect();
+                    let before: HashSet<MessageId> = drafts.iter().map(|&(id, _)| id).collect();
                     let updates = self.messenger.handle(&mut self.client, &event, self.now);
                     let after: HashSet<MessageId> =
                         self.messenger.unsent().iter().map(|d| d.id).collect();
@@ -467,10 +472,15 @@ impl Peer {
                                 self.received.insert((envelope.from, envelope.id)),
                                 "{envelope:?} reported twice"
                             ),
-                            Update::Status(
+                            Update::Status {
+                                peer,
                                 id,
-                                status @ (Status::Sent { .. } | Status::Failed(_)),
-                            ) => {
+                                status: status @ (Status::Sent { .. } | Status::Failed(_)),
+                            } => {
+                                prop_assert!(
+                                    drafts.contains(&(id, peer)),
+                                    "{id} settled for {peer}, not its draft's recipient"
+                                );
                                 if let Status::Failed(why) = &status {
                                     prop_assert!(
                                         why.message.chars().count() <= MAX_MESSAGE_CHARS,
@@ -480,7 +490,7 @@ impl Peer {
                                 told.insert(id);
                                 self.settled.insert(id, status);
                             }
-                            Update::Status(..)
+                            Update::Status { .. }
                             | Update::Registered
                             | Update::Refused(_)
                             | Update::Blocked(..)
