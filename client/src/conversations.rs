@@ -3,7 +3,7 @@
 //! data: what changes is handed out as [`Changes`], one record per message and per
 //! conversation, for [`history`](crate::history) to keep and other tabs to merge in.
 //! Only part of a long conversation may be here: older messages are loaded as the person
-//! scrolls up.
+//! scrolls up, and a status for one not loaded is handed out for where it is kept.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -71,6 +71,13 @@ impl Status {
         }
     }
 
+    /// Moves on to `to`, never back.
+    fn advance(&mut self, to: Status) {
+        if to.rank() >= self.rank() {
+            *self = to;
+        }
+    }
+
     /// How far along: a copy further along wins a merge.
     fn rank(&self) -> u8 {
         match self {
@@ -116,6 +123,17 @@ impl Message {
     /// Whether it waits to be stored by the server (it is in the outbox).
     pub fn is_unsent(&self) -> bool {
         self.direction == Direction::Out && self.status == Status::Sending
+    }
+
+    /// Moves this outgoing message on to `status` (never back), noting its `seq` once
+    /// known. Returns whether it changed.
+    pub fn advance(&mut self, status: Status, seq: Option<u64>) -> bool {
+        let before = (self.status.clone(), self.seq);
+        self.status.advance(status);
+        if let Some(seq) = seq {
+            self.seq = seq;
+        }
+        (&self.status, self.seq) != (&before.0, before.1)
     }
 
     /// This copy and another of the same message as one: the furthest status, the
@@ -175,19 +193,39 @@ pub struct Summary {
     pub unconfirmed: bool,
 }
 
-/// What changed, as the records to keep: conversations' summaries and whole messages.
+/// A new status for an outgoing message that is not loaded where it was learned (older
+/// than the pages loaded, say): written into its kept record, if there is one (never
+/// making one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    /// The peer of its conversation.
+    pub peer: PeerId,
+    /// The outgoing message's id.
+    pub id: MessageId,
+    /// Where it stands now: a message only moves on to it, never back.
+    pub status: Status,
+    /// The server's order, once known.
+    pub seq: Option<u64>,
+}
+
+/// What changed, as the records to keep: conversations' summaries and whole messages,
+/// and new statuses of messages not loaded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
     /// Conversations whose summary changed.
     pub conversations: Vec<Summary>,
     /// Messages added or changed, with the peer of their conversation.
     pub messages: Vec<(PeerId, Message)>,
+    /// New statuses of outgoing messages that were not loaded. Not for other tabs: they
+    /// get the records these move on, once written.
+    #[serde(skip)]
+    pub statuses: Vec<StatusChange>,
 }
 
 impl Changes {
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.conversations.is_empty() && self.messages.is_empty()
+        self.conversations.is_empty() && self.messages.is_empty() && self.statuses.is_empty()
     }
 }
 
@@ -261,6 +299,15 @@ impl Conversation {
         self.messages.first().map(Message::order)
     }
 
+    /// Whether `message` is older than every message loaded here while older ones are
+    /// kept: it shows with its page, as the person scrolls up, not above a gap.
+    fn before_loaded(&self, message: &Message) -> bool {
+        self.more_kept
+            && self
+                .oldest_order()
+                .is_some_and(|oldest| message.order() < oldest)
+    }
+
     /// The first message not seen yet, if any: the `unread`-th incoming from the end.
     pub fn first_unread(&self) -> Option<MessageId> {
         if self.unread == 0 {
@@ -307,6 +354,9 @@ pub struct Conversations {
     /// Messages added or changed since then.
     #[serde(skip)]
     changed_messages: BTreeSet<Key>,
+    /// New statuses of outgoing messages not loaded here, since then: the latest of each.
+    #[serde(skip)]
+    changed_statuses: Vec<StatusChange>,
     /// Incoming messages seen since [`take_seen`](Self::take_seen): (sender, id), for
     /// read receipts.
     #[serde(skip)]
@@ -386,6 +436,7 @@ impl Conversations {
                 .iter()
                 .flat_map(|c| c.messages.iter().map(|m| (c.peer, m.clone())))
                 .collect(),
+            statuses: Vec::new(),
         }
     }
 
@@ -412,6 +463,7 @@ impl Conversations {
         Changes {
             conversations,
             messages,
+            statuses: std::mem::take(&mut self.changed_statuses),
         }
     }
 
@@ -426,12 +478,17 @@ impl Conversations {
                 .iter()
                 .map(|(peer, m)| (m.direction, *peer, m.id)),
         );
+        for change in &changes.statuses {
+            self.status_not_loaded(change.clone());
+        }
     }
 
     /// Whether something changed that [`take_changes`](Self::take_changes) has not
     /// handed out.
     pub fn has_changes(&self) -> bool {
-        !self.changed.is_empty() || !self.changed_messages.is_empty()
+        !self.changed.is_empty()
+            || !self.changed_messages.is_empty()
+            || !self.changed_statuses.is_empty()
     }
 
     /// Adds a message this browser is sending to `peer`, as `Sending`.
@@ -489,35 +546,61 @@ impl Conversations {
         true
     }
 
-    /// Moves the outgoing message `id` on to `status` (never back), noting its `seq` once
-    /// known. Returns whether it was found.
-    pub fn set_status(&mut self, id: MessageId, status: Status, seq: Option<u64>) -> bool {
-        let found = self.list.iter_mut().find_map(|c| {
-            let peer = c.peer;
-            c.messages
-                .iter_mut()
-                .rev()
-                .find(|m| m.id == id && m.direction == Direction::Out)
-                .map(|m| (peer, m))
-        });
-        let Some((peer, message)) = found else {
+    /// Moves the outgoing message `id` of `peer`'s conversation on to `status` (never
+    /// back), noting its `seq` once known. Returns whether it is loaded here; if it is
+    /// not, the status is handed out with the changes, for where it is kept.
+    pub fn set_status(
+        &mut self,
+        peer: PeerId,
+        id: MessageId,
+        status: Status,
+        seq: Option<u64>,
+    ) -> bool {
+        let Some(message) = self.outgoing(peer, id) else {
+            self.status_not_loaded(StatusChange {
+                peer,
+                id,
+                status,
+                seq,
+            });
             return false;
         };
-        let before = (message.status.clone(), message.seq);
-        if status.rank() >= message.status.rank() {
-            message.status = status;
-        }
-        if let Some(seq) = seq {
-            message.seq = seq;
-        }
-        if (message.status.clone(), message.seq) != before {
+        if message.advance(status, seq) {
             self.changed_messages.insert((Direction::Out, peer, id));
         }
         true
     }
 
+    /// Notes `change`, for a message not loaded, to hand out with the changes: one per
+    /// message (a receipt the server hands out again adds nothing).
+    fn status_not_loaded(&mut self, change: StatusChange) {
+        match self
+            .changed_statuses
+            .iter_mut()
+            .find(|c| c.peer == change.peer && c.id == change.id)
+        {
+            Some(noted) => {
+                noted.status.advance(change.status);
+                noted.seq = change.seq.or(noted.seq);
+            }
+            None => self.changed_statuses.push(change),
+        }
+    }
+
+    /// The outgoing message `id` of `peer`'s conversation, if it is loaded here.
+    fn outgoing(&mut self, peer: PeerId, id: MessageId) -> Option<&mut Message> {
+        self.list
+            .iter_mut()
+            .find(|c| c.peer == peer)?
+            .messages
+            .iter_mut()
+            .rev()
+            .find(|m| m.id == id && m.direction == Direction::Out)
+    }
+
     /// Takes in what another tab kept: every message of either, each at its furthest
-    /// status. It is kept already, so it is not a change to keep again.
+    /// status, except one older than those loaded here (it comes with its page). It is
+    /// kept already, so it is not a change to keep again.
     pub fn merge(&mut self, theirs: Changes) {
         for summary in theirs.conversations {
             let mine = self.entry(summary.peer);
@@ -543,7 +626,7 @@ impl Conversations {
                 } else {
                     mine.messages[at] = merged;
                 }
-            } else {
+            } else if !mine.before_loaded(&message) {
                 self.add_once(peer, message);
             }
         }
@@ -783,7 +866,7 @@ mod tests {
     fn messages_are_grouped_by_peer_in_the_servers_order() {
         let mut c = Conversations::default();
         c.send(peer(1), id(1), "hi one".into(), 1);
-        c.set_status(id(1), Status::Sent, Some(10));
+        c.set_status(peer(1), id(1), Status::Sent, Some(10));
         c.receive(&envelope(peer(2), 2, "hi from two", 11));
         // Arrives late (from the store, after a live one): placed by its seq.
         c.receive(&envelope(peer(1), 4, "one, later", 14));
@@ -820,7 +903,7 @@ mod tests {
         let me = peer(9);
         let mut writer = Conversations::default();
         writer.send(me, id(1), "note".into(), 1);
-        writer.set_status(id(1), Status::Delivered, Some(4));
+        writer.set_status(me, id(1), Status::Delivered, Some(4));
         let mut other = Conversations::default();
         assert!(
             other.receive(&envelope(me, 1, "note", 4)),
@@ -854,17 +937,92 @@ mod tests {
         let mut c = Conversations::default();
         c.send(peer(1), id(1), "out".into(), 1);
         c.receive(&envelope(peer(1), 2, "in", 3));
-        assert!(c.set_status(id(1), Status::Delivered, None));
+        assert!(c.set_status(peer(1), id(1), Status::Delivered, None));
         assert!(
-            c.set_status(id(1), Status::Sent, Some(2)),
+            c.set_status(peer(1), id(1), Status::Sent, Some(2)),
             "a late 'sent' ack"
         );
         let out = &c.get(peer(1)).unwrap().messages[0];
         assert_eq!((out.status.clone(), out.seq), (Status::Delivered, 2));
         assert!(
-            !c.set_status(id(2), Status::Sent, None),
+            !c.set_status(peer(1), id(2), Status::Sent, None),
             "incoming has no status to set"
         );
+    }
+
+    #[test]
+    fn a_status_for_a_message_not_loaded_is_handed_out_to_keep() {
+        let mut c = Conversations::default();
+        c.send(peer(1), id(1), "loaded".into(), 1);
+        c.take_changes();
+        // Older than the pages loaded: nothing here changes, the status goes out to
+        // where the message is kept, the furthest once however often it came.
+        assert!(!c.set_status(peer(1), id(9), Status::Read, None));
+        assert!(!c.set_status(peer(1), id(9), Status::Delivered, None));
+        assert!(!c.set_status(peer(2), id(8), Status::Delivered, None));
+        assert_eq!(bodies(&c, peer(1)), ["loaded"]);
+        assert!(c.get(peer(2)).is_none(), "no conversation made");
+        let changes = c.take_changes();
+        let statuses: Vec<(PeerId, MessageId, Status)> = changes
+            .statuses
+            .iter()
+            .map(|s| (s.peer, s.id, s.status.clone()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (peer(1), id(9), Status::Read),
+                (peer(2), id(8), Status::Delivered)
+            ]
+        );
+        assert!(changes.conversations.is_empty() && changes.messages.is_empty());
+        assert!(!c.has_changes(), "handed out once");
+        // Not kept (the browser refused): handed out again.
+        c.unkept(&changes);
+        assert_eq!(c.take_changes(), changes);
+    }
+
+    #[test]
+    fn another_tabs_message_older_than_those_loaded_comes_with_its_page() {
+        let out = |n: u8, seq| Message {
+            id: id(n),
+            direction: Direction::Out,
+            body: n.to_string(),
+            at: u64::from(n),
+            status: Status::Read,
+            seq,
+        };
+        let summary = Summary {
+            peer: peer(1),
+            unread: 0,
+            activity: 1,
+            standing: Standing::Accepted,
+            unconfirmed: false,
+        };
+        let moved_on = |message| Changes {
+            messages: vec![(peer(1), message)],
+            ..Changes::default()
+        };
+        // The newest page is loaded, and older messages are kept.
+        let mut c = Conversations::restore(vec![Conversation::kept(
+            summary,
+            vec![out(5, 50), out(6, 60)],
+            true,
+        )]);
+        // Another tab moved an older one on: not shown above what is missing between.
+        c.merge(moved_on(out(1, 10)));
+        assert_eq!(bodies(&c, peer(1)), ["5", "6"]);
+        // Loaded, it takes the other tab's status in.
+        let mut sent = out(1, 10);
+        sent.status = Status::Sent;
+        c.add_older(peer(1), vec![sent], false);
+        c.merge(moved_on(out(1, 10)));
+        assert_eq!(bodies(&c, peer(1)), ["1", "5", "6"]);
+        assert_eq!(c.get(peer(1)).unwrap().messages[0].status, Status::Read);
+        assert!(!c.has_changes(), "kept already");
+        // With everything loaded, an older one is new: it shows.
+        c.merge(moved_on(out(0, 5)));
+        assert_eq!(bodies(&c, peer(1)), ["0", "1", "5", "6"]);
     }
 
     #[test]
@@ -873,7 +1031,7 @@ mod tests {
         c.send(peer(1), id(1), "first".into(), 1);
         c.send(peer(2), id(2), "second".into(), 2);
         c.send(peer(1), id(3), "third".into(), 3);
-        c.set_status(id(2), Status::Sent, Some(9));
+        c.set_status(peer(2), id(2), Status::Sent, Some(9));
         c.receive(&envelope(peer(2), 4, "in", 10));
         let kept = Conversations::from_json(&c.to_json()).unwrap();
         assert_eq!(kept, c);
@@ -892,7 +1050,7 @@ mod tests {
         let mut mine = Conversations::default();
         mine.send(peer(1), id(1), "from here".into(), 1);
         let mut theirs = mine.clone();
-        theirs.set_status(id(1), Status::Delivered, Some(5));
+        theirs.set_status(peer(1), id(1), Status::Delivered, Some(5));
         theirs.send(peer(1), id(2), "from the other tab".into(), 2);
         theirs.receive(&envelope(peer(3), 3, "only they saw", 7));
         mine.take_changes();
@@ -962,11 +1120,11 @@ mod tests {
         assert_eq!(c.take_changes(), changes);
 
         // A status moving on changes only that message; one that cannot move, nothing.
-        c.set_status(id(1), Status::Sent, Some(7));
+        c.set_status(peer(1), id(1), Status::Sent, Some(7));
         let changes = c.take_changes();
         assert!(changes.conversations.is_empty());
         assert_eq!(changes.messages[0].1.status, Status::Sent);
-        c.set_status(id(1), Status::Sent, Some(7));
+        c.set_status(peer(1), id(1), Status::Sent, Some(7));
         assert!(!c.has_changes());
         // Reading changes the summary only.
         c.mark_read(peer(2));

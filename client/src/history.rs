@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::{
-    conversations::{Changes, Conversation, Conversations, Direction, Message, Summary},
+    conversations::{
+        Changes, Conversation, Conversations, Direction, Message, StatusChange, Summary,
+    },
     kept::{self, Refused},
 };
 
@@ -165,8 +167,8 @@ impl History {
         // Unsent messages whose conversation's summary is missing: theirs is made anew.
         let mut conversations = Conversations::restore(list);
         conversations.merge(Changes {
-            conversations: Vec::new(),
             messages: outbox.into_iter().map(|r| (r.peer, r.message)).collect(),
+            ..Changes::default()
         });
         Ok(conversations)
     }
@@ -186,10 +188,13 @@ impl History {
     }
 
     /// Keeps `changes` in one transaction. A message already kept is merged with it
-    /// (another tab may have moved it further on), never set back. Transactions finish
-    /// in the order they were started, so once this one is done every earlier write is
-    /// kept too (even with nothing to write).
-    pub async fn write(&self, changes: &Changes) -> Result<(), Refused> {
+    /// (another tab may have moved it further on), never set back; a status of a message
+    /// not loaded moves its kept record on (never back), and is dropped if there is no
+    /// such record (no message is made from a status). Returns the records the statuses
+    /// moved on, as kept now. Transactions finish in the order they were started, so
+    /// once this one is done every earlier write is kept too (even with nothing to
+    /// write).
+    pub async fn write(&self, changes: &Changes) -> Result<Vec<(PeerId, Message)>, Refused> {
         let tx = self
             .db
             .transaction(&[MESSAGES, CONVERSATIONS], TransactionMode::ReadWrite)
@@ -221,13 +226,48 @@ impl History {
                 .await
                 .map_err(refused)?;
         }
+        let mut moved = Vec::new();
+        for change in &changes.statuses {
+            if let Some(message) = advance(&messages, change).await? {
+                moved.push((change.peer, message));
+            }
+        }
         let done = tx.commit().map_err(refused)?.await.map_err(refused)?;
         if done.is_committed() {
-            Ok(())
+            Ok(moved)
         } else {
             Err(Refused)
         }
     }
+}
+
+/// Moves the kept outgoing message `change` is for on to its status, within the
+/// transaction of `messages`; returns it if it moved. Not kept, or kept by a newer
+/// version (it does not read): nothing is written.
+async fn advance(
+    messages: &ObjectStore,
+    change: &StatusChange,
+) -> Result<Option<Message>, Refused> {
+    let key = to_js(&(change.peer, Direction::Out, change.id))?;
+    let Some(mut kept) = messages
+        .get(Query::Key(key))
+        .map_err(refused)?
+        .await
+        .map_err(refused)?
+        .and_then(|v| from_js::<MessageRecord>(&v))
+    else {
+        return Ok(None);
+    };
+    if !kept.message.advance(change.status.clone(), change.seq) {
+        return Ok(None);
+    }
+    let record = MessageRecord::new(change.peer, kept.message);
+    messages
+        .put(&to_js(&record)?, None)
+        .map_err(refused)?
+        .await
+        .map_err(refused)?;
+    Ok(Some(record.message))
 }
 
 /// The newest [`PAGE`] messages of `peer`'s conversation (before `before`, if given),

@@ -614,7 +614,7 @@ impl Relay {
                         });
                     }
                 }
-                messenger::Update::Status { id, status, .. } => {
+                messenger::Update::Status { peer, id, status } => {
                     let (status, seq) = match status {
                         messenger::Status::Sent { seq, .. } => (Status::Sent, Some(seq)),
                         messenger::Status::Delivered { .. } => (Status::Delivered, None),
@@ -623,9 +623,10 @@ impl Relay {
                             (Status::Failed(rejections::of_message(&rejection)), None)
                         }
                     };
-                    self.conversations.update(|c| {
-                        c.set_status(id, status, seq);
-                    });
+                    // Not loaded here, it goes to IndexedDB with the next write; either
+                    // way the receipt is confirmed only once that write is done.
+                    self.conversations
+                        .maybe_update(|c| c.set_status(peer, id, status, seq));
                     changed = true;
                 }
             }
@@ -693,19 +694,32 @@ impl Relay {
             if self.storage_refused.get_untracked() != kept.is_err() {
                 self.storage_refused.set(kept.is_err());
             }
-            if kept.is_err() {
+            let Ok(moved) = kept else {
                 // Tried again with the next change (the browser may have room by then).
                 self.conversations.update_untracked(|c| c.unkept(&changes));
                 // What was seen and confirmed before is reported; the rest the server
                 // skips (still waiting), as it comes again.
                 self.with_core(|messenger, client, _| messenger.read(client, seen));
                 return;
-            }
+            };
             // Confirmed, then read: the server takes one socket's events in order.
             self.with_core(|messenger, client, _| {
                 messenger.confirm_kept(client, received);
                 messenger.read(client, seen);
             });
+            // What the statuses of messages not loaded wrote is the records they moved
+            // on: other tabs take those in where they have them loaded, and so does this
+            // one (it may have loaded them meanwhile).
+            let mut changes = changes;
+            changes.statuses.clear();
+            if !moved.is_empty() {
+                let moved = Changes {
+                    messages: moved,
+                    ..Changes::default()
+                };
+                self.conversations.update(|c| c.merge(moved.clone()));
+                changes.messages.extend(moved.messages);
+            }
             if !changes.is_empty()
                 && let Some(tabs) = self.tabs.with_value(Clone::clone)
                 && let Ok(json) = serde_json::to_string(&changes)

@@ -7,7 +7,7 @@
 )]
 
 use relay_client::{
-    conversations::{Conversations, Direction, Status},
+    conversations::{Conversations, Direction, Message, Status},
     history::{History, LEGACY_KEY, PAGE},
 };
 use relay_shared::{Envelope, MessageId, PeerId};
@@ -94,9 +94,9 @@ async fn a_status_kept_further_on_is_never_set_back() {
     history.write(&mine.take_changes()).await.unwrap();
     // Another tab saw it delivered; this one learns of `sent` later and writes that.
     let mut theirs = mine.clone();
-    theirs.set_status(id, Status::Delivered, Some(4));
+    theirs.set_status(bob, id, Status::Delivered, Some(4));
     history.write(&theirs.take_changes()).await.unwrap();
-    mine.set_status(id, Status::Sent, Some(4));
+    mine.set_status(bob, id, Status::Sent, Some(4));
     history.write(&mine.take_changes()).await.unwrap();
 
     let loaded = history.load().await.unwrap();
@@ -109,6 +109,81 @@ async fn a_status_kept_further_on_is_never_set_back() {
         loaded.drafts().iter().all(|d| d.id != id),
         "out of the outbox"
     );
+}
+
+/// Every message kept of `p`'s conversation, read a page at a time as the app does.
+async fn all_kept(history: &History, p: PeerId) -> Vec<Message> {
+    let mut loaded = history.load().await.unwrap();
+    while loaded.get(p).unwrap().more_kept {
+        let before = loaded.get(p).unwrap().oldest_order().unwrap();
+        let (older, more) = history.older(p, before).await.unwrap();
+        loaded.add_older(p, older, more);
+    }
+    loaded.get(p).unwrap().messages.clone()
+}
+
+#[wasm_bindgen_test]
+async fn a_receipt_for_a_message_not_loaded_moves_its_kept_status_on() {
+    let history = History::open(|| {}).await.unwrap();
+    let dave = peer();
+    let oldest = new_id();
+    let mut c = Conversations::default();
+    c.send(dave, oldest, "the oldest".into(), 1);
+    c.set_status(dave, oldest, Status::Sent, Some(1));
+    history.write(&c.take_changes()).await.unwrap();
+    let total = u64::from(PAGE) + 20;
+    for seq in 2..=total {
+        c.receive(&envelope(dave, seq, &seq.to_string()));
+    }
+    history.write(&c.take_changes()).await.unwrap();
+    let first_in = all_kept(&history, dave).await[1].id;
+
+    // The page is loaded again: the oldest is not among the newest.
+    let mut loaded = history.load().await.unwrap();
+    assert!(
+        loaded
+            .get(dave)
+            .unwrap()
+            .messages
+            .iter()
+            .all(|m| m.id != oldest)
+    );
+    // Written, it is read back with the new status; the records moved on come back
+    // (for other tabs), as (status, how many).
+    let status_kept = async |loaded: &mut Conversations| {
+        let moved = history.write(&loaded.take_changes()).await.unwrap();
+        assert!(moved.iter().all(|(p, m)| (*p, m.id) == (dave, oldest)));
+        let all = all_kept(&history, dave).await;
+        assert_eq!(all.len(), total as usize, "no message made or lost");
+        let message = all.iter().find(|m| m.id == oldest).unwrap();
+        assert_eq!(
+            (message.seq, message.body.as_str(), message.direction),
+            (1, "the oldest", Direction::Out),
+            "the rest of it as it was"
+        );
+        (message.status.clone(), moved.len())
+    };
+    assert!(!loaded.set_status(dave, oldest, Status::Delivered, None));
+    assert_eq!(status_kept(&mut loaded).await, (Status::Delivered, 1));
+    loaded.set_status(dave, oldest, Status::Read, None);
+    assert_eq!(status_kept(&mut loaded).await, (Status::Read, 1));
+    // A delivery receipt coming late does not set it back.
+    loaded.set_status(dave, oldest, Status::Delivered, None);
+    assert_eq!(status_kept(&mut loaded).await, (Status::Read, 0));
+
+    // A status for a message this browser never sent makes none: not for an unknown
+    // id, nor for a peer's own message, nor in a conversation there is not.
+    let stranger = peer();
+    loaded.set_status(dave, new_id(), Status::Read, None);
+    loaded.set_status(dave, first_in, Status::Read, None);
+    loaded.set_status(stranger, new_id(), Status::Delivered, None);
+    assert_eq!(status_kept(&mut loaded).await, (Status::Read, 0));
+    let all = all_kept(&history, dave).await;
+    assert_eq!(
+        (all[1].id, all[1].direction, all[1].status.clone()),
+        (first_in, Direction::In, Status::Delivered)
+    );
+    assert!(history.load().await.unwrap().get(stranger).is_none());
 }
 
 #[wasm_bindgen_test]
