@@ -161,7 +161,11 @@ async fn write<A: Adapter>(
 
 /// Tells the followers of `notice.peer`, on every node, at most once.
 async fn tell<A: Adapter>(io: &SocketIo<A>, notice: PresenceNotice, metrics: &Metrics) {
-    if let Err(error) = io
+    // No namespace: the node is shutting down, nobody is left to tell.
+    let Some(everyone) = io.of("/") else {
+        return;
+    };
+    if let Err(error) = everyone
         .to(room(notice.peer))
         .emit(event::PRESENCE, &notice)
         .await
