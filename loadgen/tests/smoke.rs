@@ -139,6 +139,6 @@ async fn a_flood_and_a_churn_run_from_another_address_and_report() {
         flood.accepted + flood.rate_limited + flood.refused <= flood.sent,
         "{flood:?}"
     );
-    let churn = abuse::churn(&server.url, from, 5, Duration::from_millis(700)).await;
+    let churn = abuse::churn(&server.url, from, 5, Duration::from_millis(700), false).await;
     assert!(churn.opened >= 5, "{churn:?}");
 }
