@@ -15,7 +15,10 @@ use socketioxide::{
     layer::SocketIoLayer,
 };
 use socketioxide_core::adapter::DefinedAdapter;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    task::JoinHandle,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::{
@@ -218,39 +221,14 @@ impl Server {
             heartbeat,
             message_ttl,
         } = self;
-        let (peers, metrics) = (node.peers.clone(), node.metrics.clone());
-        let store = node.relay.shared_store();
-        let (dispatcher, presence) = match &io {
-            Io::Single(io) => (
-                tokio::spawn(delivery::dispatch(
-                    notices,
-                    io.clone(),
-                    peers,
-                    metrics.clone(),
-                )),
-                tokio::spawn(presence::run(
-                    presence_changes,
-                    store,
-                    io.clone(),
-                    heartbeat,
-                    metrics,
-                )),
-            ),
-            Io::Cluster(io) => (
-                tokio::spawn(delivery::dispatch(
-                    notices,
-                    io.clone(),
-                    peers,
-                    metrics.clone(),
-                )),
-                tokio::spawn(presence::run(
-                    presence_changes,
-                    store,
-                    io.clone(),
-                    heartbeat,
-                    metrics,
-                )),
-            ),
+        let background = Background {
+            notices,
+            presence_changes,
+            heartbeat,
+        };
+        let [dispatcher, presence] = match &io {
+            Io::Single(io) => background.spawn(io, &node),
+            Io::Cluster(io) => background.spawn(io, &node),
         };
         let sweeper = tokio::spawn(sweep(node.clone(), message_ttl));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -292,6 +270,35 @@ impl Server {
             Err(_) => tracing::error!("the store did not finish within {SHUTDOWN_GRACE:?}"),
         }
         result
+    }
+}
+
+/// What a node runs beside its sockets, whatever its adapter.
+struct Background {
+    notices: NoticeStream,
+    presence_changes: ChangeStream,
+    heartbeat: Duration,
+}
+
+impl Background {
+    /// Spawns the dispatch of the store's notices and the presence task.
+    fn spawn<A: NodeAdapter>(self, io: &SocketIo<A>, node: &Node) -> [JoinHandle<()>; 2] {
+        let metrics = node.metrics.clone();
+        [
+            tokio::spawn(delivery::dispatch(
+                self.notices,
+                io.clone(),
+                node.peers.clone(),
+                metrics.clone(),
+            )),
+            tokio::spawn(presence::run(
+                self.presence_changes,
+                node.relay.shared_store(),
+                io.clone(),
+                self.heartbeat,
+                metrics,
+            )),
+        ]
     }
 }
 

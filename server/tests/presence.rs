@@ -8,7 +8,8 @@ mod fixture;
 use std::time::{Duration, Instant};
 
 use fixture::{
-    Peer, ServerProcess, TestServer, new_peer, redis::RedisServer, scrape::Scrape, within,
+    Peer, ServerProcess, TestServer, new_peer, now_millis, redis::RedisServer, scrape::Scrape,
+    within,
 };
 use relay_shared::{PeerId, event, presence::MAX_WATCHED};
 use serde_json::{Value, json};
@@ -273,14 +274,4 @@ async fn presence_catches_up_once_redis_is_back() {
     })
     .await;
     assert_eq!(states(&watch(&alice, &[bob_id]).await), ["offline"]);
-}
-
-fn now_millis() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_millis(),
-    )
-    .expect("fits")
 }

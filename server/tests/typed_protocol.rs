@@ -3,7 +3,7 @@
 
 mod fixture;
 
-use fixture::{Peer, RawSocket, TestServer, new_peer};
+use fixture::{Peer, RawSocket, TestServer, new_peer, now_millis};
 use relay_shared::{Envelope, SendReply, event};
 use serde_json::json;
 
@@ -175,16 +175,6 @@ async fn claiming_an_id_disconnects_its_seed_sockets() {
     let again = Peer::connect(&server).await;
     let reply = again.call(event::INIT, json!(bob.to_string())).await;
     assert_eq!(reply["code"], "forbidden", "{reply}");
-}
-
-fn now_millis() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_millis(),
-    )
-    .expect("fits in u64")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
