@@ -108,17 +108,7 @@ impl Beacon {
     ) -> Result<Vec<Option<PresenceNotice>>, StoreError> {
         let set = Self::peers_key(node);
         let (arriving, leaving): (Vec<_>, Vec<_>) = changes.iter().partition(|(_, on)| *on);
-        if !arriving.is_empty() {
-            let mut sadd = redis::cmd("SADD");
-            sadd.arg(&set);
-            for (peer, _) in &arriving {
-                sadd.arg(peer.to_string());
-            }
-            self.link
-                .query::<Value>(&sadd)
-                .await
-                .map_err(StoreError::backend)?;
-        }
+        self.update_set("SADD", &set, &arriving).await?;
         let commands = changes
             .iter()
             .map(|&(peer, on)| {
@@ -143,18 +133,30 @@ impl Beacon {
         if let Some(error) = failed {
             return Err(error);
         }
-        if !leaving.is_empty() {
-            let mut srem = redis::cmd("SREM");
-            srem.arg(&set);
-            for (peer, _) in &leaving {
-                srem.arg(peer.to_string());
-            }
-            self.link
-                .query::<Value>(&srem)
-                .await
-                .map_err(StoreError::backend)?;
-        }
+        self.update_set("SREM", &set, &leaving).await?;
         Ok(notices)
+    }
+
+    /// `SADD` or `SREM` (`command`) of `peers` on the node's `set`; nothing if none.
+    async fn update_set(
+        &self,
+        command: &str,
+        set: &str,
+        peers: &[&(PeerId, bool)],
+    ) -> Result<(), StoreError> {
+        if peers.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd(command);
+        cmd.arg(set);
+        for (peer, _) in peers {
+            cmd.arg(peer.to_string());
+        }
+        self.link
+            .query::<Value>(&cmd)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::backend)
     }
 
     /// See [`Store::presence`](crate::store::Store::presence).
