@@ -15,6 +15,7 @@ pub mod drafts;
 pub mod history;
 pub mod identity;
 pub mod kept;
+pub mod local_time;
 pub mod open_peer;
 pub mod panes;
 pub mod presence;

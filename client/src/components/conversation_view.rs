@@ -11,6 +11,7 @@ use relay_shared::{MessageId, PeerId};
 use crate::{
     contacts::Contacts,
     conversations::{Direction, Message, Status},
+    local_time::LocalTime,
     open_peer::OpenPeer,
     relay::{Relay, now_millis},
 };
@@ -211,19 +212,17 @@ fn MessageItem(message: Message, peer: Option<PeerId>) -> impl IntoView {
     }
 }
 
-/// The local calendar day of a time in ms since the Unix epoch, as (year, month, day).
-fn day_of(at_ms: u64) -> (u32, u32, u32) {
-    let date = js_sys::Date::new(&(at_ms as f64).into());
-    (date.get_full_year(), date.get_month(), date.get_date())
+/// The local calendar day of a time in ms since the Unix epoch, as a day number.
+fn day_of(at_ms: u64) -> i64 {
+    LocalTime::of(at_ms).day_number()
 }
 
 /// "Today", "Yesterday", or the date in the browser's language (e.g. "Mon, 30 Nov 2026").
-fn day_label(at_ms: u64, day: (u32, u32, u32), today: (u32, u32, u32)) -> String {
+fn day_label(at_ms: u64, day: i64, today: i64) -> String {
     if day == today {
         return "Today".to_owned();
     }
-    let yesterday = day_of(now_millis().saturating_sub(24 * 3600 * 1000));
-    if day == yesterday {
+    if day == today - 1 {
         return "Yesterday".to_owned();
     }
     let options = js_sys::Object::new();
@@ -242,6 +241,5 @@ fn day_label(at_ms: u64, day: (u32, u32, u32), today: (u32, u32, u32)) -> String
 
 /// `HH:MM`, local time, of a time in ms since the Unix epoch.
 fn clock(at_ms: u64) -> String {
-    let date = js_sys::Date::new(&(at_ms as f64).into());
-    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+    LocalTime::of(at_ms).clock()
 }
