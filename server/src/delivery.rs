@@ -15,7 +15,8 @@
 use std::{sync::Arc, time::Duration};
 
 use relay_shared::{
-    Envelope, ErrorCode, PeerId, Rejection, SendReply, event, message::TypingNotice,
+    Envelope, ErrorCode, PeerId, Rejection, SendReply, device::DevicesReply, event,
+    message::TypingNotice,
 };
 use socketioxide::{
     BroadcastError, SendError, SocketError, SocketIo,
@@ -63,6 +64,27 @@ pub async fn dispatch<A: NodeAdapter>(
                     let typed = here.clone().within(room(notice.sender, Protocol::Typed));
                     emit_here(typed, event::RECEIPT, &notice.receipt, &metrics).await;
                     metrics.receipts_delivered.inc();
+                }
+            }
+            Notice::Sent(envelope) => {
+                // A message one device of its sender sent: for the others.
+                if peers.here(envelope.from).typed {
+                    let typed = here.clone().within(room(envelope.from, Protocol::Typed));
+                    emit_here(typed, event::DELIVER, &envelope, &metrics).await;
+                }
+            }
+            Notice::Devices {
+                id,
+                devices,
+                unlinked,
+            } => {
+                if peers.here(id).typed {
+                    let typed = here.clone().within(room(id, Protocol::Typed));
+                    let list = DevicesReply::Ok { devices };
+                    emit_here(typed, event::DEVICES, &list, &metrics).await;
+                }
+                if let Some(device) = unlinked {
+                    peers.unlinked(id, device);
                 }
             }
             Notice::Blocked { owner, peer, on } => peers.blocked(owner, peer, on),

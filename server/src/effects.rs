@@ -5,10 +5,12 @@
 //! (`crate::session`) is the one place that turns them into Socket.IO calls.
 
 use relay_shared::{
-    Envelope, PeerId, Receipt, RegisterReply, Rejection, SendReply, presence::WatchPresenceReply,
+    Envelope, PeerId, Receipt, RegisterReply, Rejection, SendReply,
+    device::{DevicesReply, LinkCodeReply},
+    presence::WatchPresenceReply,
 };
 
-use crate::protocol::Registration;
+use crate::protocol::{Registration, Speaker};
 
 /// What a command asks of the session, in order.
 pub type Effects = Vec<Effect>;
@@ -36,9 +38,9 @@ pub enum Effect {
     },
     /// Send this socket something from the store.
     Emit(Emit),
-    /// Send this socket what waits for this id, a page at a time, after the work already
-    /// queued for it.
-    SendBacklog(PeerId),
+    /// Send this socket what waits for this device, a page at a time, after the work
+    /// already queued for it.
+    SendBacklog(Speaker),
     /// The socket, of `viewer`, follows the presence of `peers` from now on (those
     /// before no longer); the reply says each one's presence now.
     Follow {
@@ -84,6 +86,10 @@ pub enum Reply {
     Confirmed,
     /// The ack of `watch_presence`.
     Presence(WatchPresenceReply),
+    /// The ack of `link_code`.
+    LinkCode(LinkCodeReply),
+    /// The ack of `devices`.
+    Devices(DevicesReply),
     /// A refusal; every event's reply has this same shape.
     Rejected(Rejection),
 }
@@ -111,6 +117,8 @@ impl serde::Serialize for Reply {
             Self::Send(reply) => reply.serialize(serializer),
             Self::Confirmed => Confirmed::Ok.serialize(serializer),
             Self::Presence(reply) => reply.serialize(serializer),
+            Self::LinkCode(reply) => reply.serialize(serializer),
+            Self::Devices(reply) => reply.serialize(serializer),
             // Every reply type has the same `rejected` shape: borrow `SendReply`'s.
             Self::Rejected(rejection) => {
                 SendReply::Rejected(rejection.clone()).serialize(serializer)

@@ -11,7 +11,7 @@ use std::{
 };
 
 use futures_util::future::BoxFuture;
-use relay_shared::PeerId;
+use relay_shared::{PeerId, device::DeviceId};
 
 use crate::{
     presence::Changes,
@@ -23,6 +23,9 @@ use crate::{
 pub trait Member: Send + Sync + 'static {
     /// Notices of this member's peer may have been lost: send it what waits again.
     fn resync(self: Arc<Self>);
+
+    /// This member's device was unlinked: it speaks for the peer no more.
+    fn unlinked(self: Arc<Self>);
 }
 
 /// In which protocols a peer has sockets on this node.
@@ -34,10 +37,10 @@ pub struct Here {
     pub seed: bool,
 }
 
-/// A peer registered here: its sessions, each with its protocol, and whom it blocks.
+/// A peer registered here: its sessions, each with its registration, and whom it blocks.
 #[derive(Default)]
 struct Entry {
-    members: Vec<(Protocol, Weak<dyn Member>)>,
+    members: Vec<(Registration, Weak<dyn Member>)>,
     blocked: HashSet<PeerId>,
 }
 
@@ -45,14 +48,20 @@ impl Entry {
     fn typed(&self) -> usize {
         self.members
             .iter()
-            .filter(|(p, _)| *p == Protocol::Typed)
+            .filter(|(r, _)| r.protocol == Protocol::Typed)
             .count()
     }
 
     fn here(&self) -> Here {
         Here {
-            typed: self.members.iter().any(|(p, _)| *p == Protocol::Typed),
-            seed: self.members.iter().any(|(p, _)| *p == Protocol::Seed),
+            typed: self
+                .members
+                .iter()
+                .any(|(r, _)| r.protocol == Protocol::Typed),
+            seed: self
+                .members
+                .iter()
+                .any(|(r, _)| r.protocol == Protocol::Seed),
         }
     }
 }
@@ -88,7 +97,7 @@ impl LocalPeers {
         let peer = registration.id;
         let mut peers = lock(&self.peers);
         let entry = peers.entry(peer).or_default();
-        entry.members.push((registration.protocol, member));
+        entry.members.push((registration, member));
         // Called under the lock, so watches and unwatches of one peer reach the store in
         // the order its first and last sessions came and went.
         let watch = (entry.members.len() == 1).then(|| self.store.watch(peer));
@@ -124,6 +133,25 @@ impl LocalPeers {
             } else {
                 entry.blocked.remove(&peer);
             }
+        }
+    }
+
+    /// A notice from the store: `device` of `id` was unlinked. Its sessions here are
+    /// told (they disconnect their sockets).
+    pub fn unlinked(&self, id: PeerId, device: DeviceId) {
+        let members: Vec<Arc<dyn Member>> = lock(&self.peers)
+            .get(&id)
+            .map(|entry| {
+                entry
+                    .members
+                    .iter()
+                    .filter(|(r, _)| r.device == Some(device))
+                    .filter_map(|(_, member)| member.upgrade())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for member in members {
+            member.unlinked();
         }
     }
 
@@ -222,6 +250,7 @@ fn lock(peers: &Peers) -> std::sync::MutexGuard<'_, HashMap<PeerId, Entry>> {
 
 #[cfg(test)]
 mod tests {
+    use crate::protocol::Speaker;
     use std::{
         sync::atomic::{AtomicUsize, Ordering},
         time::Duration,
@@ -260,6 +289,10 @@ mod tests {
         fn resync(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
+
+        fn unlinked(self: Arc<Self>) {
+            self.0.fetch_add(100, Ordering::SeqCst);
+        }
     }
 
     #[tokio::test]
@@ -272,10 +305,7 @@ mod tests {
             Arc::downgrade(&a) as Weak<dyn Member>,
             Arc::downgrade(&b) as Weak<dyn Member>,
         );
-        let typed = Registration {
-            id: peer,
-            protocol: Protocol::Typed,
-        };
+        let typed = Registration::typed(Speaker::first(peer));
         peers.enter(typed, wa.clone()).await.unwrap();
         assert_eq!(
             peers.here(peer),
@@ -285,13 +315,7 @@ mod tests {
             }
         );
         peers
-            .enter(
-                Registration {
-                    protocol: Protocol::Seed,
-                    ..typed
-                },
-                wb.clone(),
-            )
+            .enter(Registration::seed(typed.id), wb.clone())
             .await
             .unwrap();
         assert!(peers.here(peer).seed);
@@ -327,10 +351,7 @@ mod tests {
         let peers = LocalPeers::new(store, Changes::channel().0);
         let member = Arc::new(Counter::default());
         let weak = Arc::downgrade(&member) as Weak<dyn Member>;
-        let typed = Registration {
-            id: bob,
-            protocol: Protocol::Typed,
-        };
+        let typed = Registration::typed(Speaker::first(bob));
         peers.enter(typed, weak).await.unwrap();
         assert!(peers.blocks(bob, alice), "read from the store on entering");
         assert_eq!(peers.here_from(bob, alice), Here::default());

@@ -7,7 +7,7 @@
 //! ids, so every tab of a peer receives, a reconnect needs no bookkeeping, and
 //! socketioxide's Redis adapter carries the same broadcasts across nodes.
 
-use relay_shared::PeerId;
+use relay_shared::{PeerId, device::DeviceId};
 
 /// Which protocol an event arrived in: replies and deliveries take that protocol's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,9 +25,60 @@ pub struct Registration {
     pub id: PeerId,
     /// The protocol it registered in.
     pub protocol: Protocol,
+    /// Typed protocol: which of the id's devices.
+    pub device: Option<DeviceId>,
+}
+
+/// One device of a peer id: what a typed socket speaks as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Speaker {
+    /// The peer id.
+    pub id: PeerId,
+    /// Which of its devices.
+    pub device: DeviceId,
+}
+
+#[cfg(test)]
+impl Speaker {
+    /// The first device of `id`.
+    pub fn first(id: PeerId) -> Self {
+        Self {
+            id,
+            device: DeviceId::FIRST,
+        }
+    }
 }
 
 impl Registration {
+    /// A socket registered through the seed protocol's `init`.
+    pub fn seed(id: PeerId) -> Self {
+        Self {
+            id,
+            protocol: Protocol::Seed,
+            device: None,
+        }
+    }
+
+    /// A socket registered as `speaker` in the typed protocol.
+    pub fn typed(speaker: Speaker) -> Self {
+        Self {
+            id: speaker.id,
+            protocol: Protocol::Typed,
+            device: Some(speaker.device),
+        }
+    }
+
+    /// The device it speaks as, if it registered in the typed protocol.
+    pub fn speaker(&self) -> Option<Speaker> {
+        match (self.protocol, self.device) {
+            (Protocol::Typed, Some(device)) => Some(Speaker {
+                id: self.id,
+                device,
+            }),
+            _ => None,
+        }
+    }
+
     /// The room of the sockets registered like this one.
     pub fn room(&self) -> String {
         room(self.id, self.protocol)
@@ -36,9 +87,12 @@ impl Registration {
 
 /// The id a socket speaks for in the typed protocol, if it registered in it.
 pub fn typed_id(registration: Option<Registration>) -> Option<PeerId> {
-    registration
-        .filter(|r| r.protocol == Protocol::Typed)
-        .map(|r| r.id)
+    typed_speaker(registration).map(|s| s.id)
+}
+
+/// The device a socket speaks as in the typed protocol, if it registered in it.
+pub fn typed_speaker(registration: Option<Registration>) -> Option<Speaker> {
+    registration.and_then(|r| r.speaker())
 }
 
 /// A peer id as logs at info level and above show it: its first eight digits, enough to
@@ -83,10 +137,10 @@ mod tests {
     #[test]
     fn each_protocol_has_its_own_room() {
         let id: PeerId = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap();
-        let typed = Registration {
+        let typed = Registration::typed(Speaker {
             id,
-            protocol: Protocol::Typed,
-        };
+            device: DeviceId::FIRST,
+        });
         assert_eq!(typed.room(), "peer:3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71");
         assert_eq!(
             room(id, Protocol::Seed),

@@ -31,8 +31,7 @@ use std::{
 const HOLD_AT_MOST: Duration = Duration::from_secs(10);
 
 use relay_shared::{
-    ErrorCode, MessageId, PeerId, RegisterReply, Rejection, SendReply, event,
-    presence::WatchPresenceReply,
+    ErrorCode, MessageId, RegisterReply, Rejection, SendReply, event, presence::WatchPresenceReply,
 };
 use socketioxide::{
     SendError, SocketError,
@@ -51,7 +50,7 @@ use crate::{
     local_peers::{LocalPeers, Member},
     metrics::{Metrics, Protocol as MetricsProtocol, Transport},
     presence::{self, Changes},
-    protocol::{Protocol, Registration, Short, room},
+    protocol::{Protocol, Registration, Short, Speaker, room},
     relay::{Relay, unavailable},
     store::StoreError,
 };
@@ -185,8 +184,8 @@ enum Completion<A: NodeAdapter> {
         ack: Responder<A>,
         reading: Reading,
     },
-    /// What waits for the peer, from the start.
-    Backlog { socket: SocketRef<A>, me: PeerId },
+    /// What waits for the device, from the start.
+    Backlog { socket: SocketRef<A>, me: Speaker },
 }
 
 impl<A: NodeAdapter> Session<A> {
@@ -308,6 +307,10 @@ impl<A: NodeAdapter> Session<A> {
             Command::Block(block) => block.apply(relay, self.registration()).await,
             Command::WatchPresence(watch) => watch.apply(self.registration()),
             Command::HidePresence(hide) => hide.apply(self.registration()),
+            Command::LinkCode(code) => code.apply(relay, self.registration()).await,
+            Command::Link(link) => link.apply(relay).await,
+            Command::ListDevices(list) => list.apply(relay, self.registration()).await,
+            Command::Unlink(unlink) => unlink.apply(relay, self.registration()).await,
             Command::Confirm(confirm) => match Confirm::recipient(self.registration()) {
                 Ok(me) => {
                     return self
@@ -342,13 +345,18 @@ impl<A: NodeAdapter> Session<A> {
         let limiter = &self.node.limiter;
         let from = || self.registration().map(|r| r.id);
         match command {
-            Command::Init(_) | Command::Register(_) => limiter.registration(self.ip),
+            Command::Init(_) | Command::Register(_) | Command::Link(_) => {
+                limiter.registration(self.ip)
+            }
             Command::Message(_)
             | Command::Typing(_)
             | Command::Read(_)
             | Command::Block(_)
             | Command::WatchPresence(_)
-            | Command::HidePresence(_) => limiter.message(&self.bucket, from()),
+            | Command::HidePresence(_)
+            | Command::LinkCode(_)
+            | Command::ListDevices(_)
+            | Command::Unlink(_) => limiter.message(&self.bucket, from()),
             Command::Send(send) => {
                 let now = Instant::now();
                 let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
@@ -639,11 +647,7 @@ impl<A: NodeAdapter> Session<A> {
 
 impl<A: NodeAdapter> Member for Session<A> {
     fn resync(self: Arc<Self>) {
-        let Some(Registration {
-            id,
-            protocol: Protocol::Typed,
-        }) = self.registration()
-        else {
+        let Some(me) = self.registration().and_then(|r| r.speaker()) else {
             // Seed sockets get nothing from the store.
             return;
         };
@@ -651,9 +655,28 @@ impl<A: NodeAdapter> Member for Session<A> {
             return;
         };
         let socket = SocketRef::from(socket);
-        presence::refresh(&socket, self.node.relay.store(), id);
-        if let Err(refused) = self.complete(Completion::Backlog { socket, me: id }) {
+        presence::refresh(&socket, self.node.relay.store(), me.id);
+        // The notice of this device's unlinking may be among those missed.
+        let devices = self.node.relay.store().devices(me.id);
+        let still = socket.clone();
+        tokio::spawn(async move {
+            if let Ok(devices) = devices.await
+                && !devices.iter().any(|d| d.device == me.device)
+            {
+                tracing::info!(sid = %still.id, "disconnecting an unlinked device");
+                let _ = still.disconnect();
+            }
+        });
+        if let Err(refused) = self.complete(Completion::Backlog { socket, me }) {
             cut_slow_consumer(refused.socket(), &self.node.metrics);
+        }
+    }
+
+    fn unlinked(self: Arc<Self>) {
+        if let Some(socket) = self.socket.upgrade() {
+            let socket = SocketRef::from(socket);
+            tracing::debug!(sid = %socket.id, "disconnecting an unlinked device");
+            let _ = socket.disconnect();
         }
     }
 }

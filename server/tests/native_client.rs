@@ -54,7 +54,13 @@ async fn typed_messages_go_both_ways_with_acks() {
             )
             .await
             .expect("register reply");
-        assert_eq!(reply, RegisterReply::Registered { id });
+        assert_eq!(
+            reply,
+            RegisterReply::Registered {
+                id,
+                device: Some(relay_shared::device::DeviceId::FIRST)
+            }
+        );
     }
     let reply: SendReply = a
         .call(

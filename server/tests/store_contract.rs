@@ -18,14 +18,18 @@ use relay_server::{
     clock::{Clock, ManualClock},
     identity::SecretHash,
     store::{
-        AppendError, Claim, Durability, NewMessage, Notice, NoticeStream, Notices, ReceiptFor,
-        RedisStore, Settings, SqliteStore, Store,
+        AppendError, Claim, Durability, Linked, NewMessage, Notice, NoticeStream, Notices,
+        ReceiptFor, RedisStore, Settings, SqliteStore, Store, Unlinked,
     },
 };
 use relay_shared::{
     MessageId, PeerId, Secret,
+    device::{DeviceId, MAX_DEVICES},
     presence::{PresenceNotice, PresenceState},
 };
+
+/// The first device of every id.
+const D0: DeviceId = DeviceId::FIRST;
 
 /// The TTL every case's store is opened with.
 const TTL: Duration = Duration::from_secs(3600);
@@ -49,6 +53,7 @@ fn message(from: PeerId, to: PeerId, n: u32) -> NewMessage {
         from,
         to,
         body: format!("message {n}"),
+        device: D0,
     }
 }
 
@@ -56,7 +61,17 @@ fn hash(secret: &str) -> SecretHash {
     SecretHash::of(&secret.parse::<Secret>().expect("a secret"))
 }
 
+/// The next notice, but for those of changes to devices (linking in a case's setup).
 async fn next_notice(notices: &mut NoticeStream) -> Notice {
+    loop {
+        match next_any_notice(notices).await {
+            Notice::Devices { .. } => {}
+            other => return other,
+        }
+    }
+}
+
+async fn next_any_notice(notices: &mut NoticeStream) -> Notice {
     within("a notice", notices.next())
         .await
         .expect("the store is open")
@@ -67,8 +82,8 @@ async fn claims(open: &Open) {
     let id = new_peer();
     assert!(!store.is_claimed(id).await.unwrap());
     let (one, two) = (hash("secret-one-000000"), hash("secret-two-000000"));
-    assert_eq!(store.claim(id, one).await.unwrap(), Claim::Claimed);
-    assert_eq!(store.claim(id, one).await.unwrap(), Claim::Verified);
+    assert_eq!(store.claim(id, one).await.unwrap(), Claim::Claimed(D0));
+    assert_eq!(store.claim(id, one).await.unwrap(), Claim::Verified(D0));
     assert_eq!(store.claim(id, two).await.unwrap(), Claim::Refused);
     assert!(store.is_claimed(id).await.unwrap());
     assert!(!store.is_claimed(new_peer()).await.unwrap());
@@ -96,7 +111,7 @@ async fn appends_are_ordered_idempotent_and_paged(open: &Open) {
         "a resend is the first one"
     );
 
-    let first = store.waiting(bob, 0, 3).await.unwrap();
+    let first = store.waiting(bob, D0, 0, 3).await.unwrap();
     let bodies: Vec<&str> = first.iter().map(|e| e.body.as_str()).collect();
     assert_eq!(bodies, ["message 0", "message 1", "message 2"]);
     assert_eq!(
@@ -104,9 +119,9 @@ async fn appends_are_ordered_idempotent_and_paged(open: &Open) {
         (alice, bob, sent[0].0.id)
     );
     assert_eq!(first[0].seq, seqs[0]);
-    let rest = store.waiting(bob, first[2].seq, 3).await.unwrap();
+    let rest = store.waiting(bob, D0, first[2].seq, 3).await.unwrap();
     assert_eq!(rest.len(), 2);
-    assert!(store.waiting(alice, 0, 10).await.unwrap().is_empty());
+    assert!(store.waiting(alice, D0, 0, 10).await.unwrap().is_empty());
 }
 
 async fn operations_see_those_called_before_them(open: &Open) {
@@ -114,7 +129,7 @@ async fn operations_see_those_called_before_them(open: &Open) {
     let (alice, bob) = (new_peer(), new_peer());
     // Not awaited before the read is called: still seen, the queue keeps call order.
     let append = store.append(message(alice, bob, 1));
-    let waiting = store.waiting(bob, 0, 10);
+    let waiting = store.waiting(bob, D0, 0, 10);
     let (append, waiting) = tokio::join!(append, waiting);
     assert_eq!(waiting.unwrap()[0].seq, append.unwrap().seq);
 
@@ -122,7 +137,7 @@ async fn operations_see_those_called_before_them(open: &Open) {
     let claim = store.claim(alice, hash);
     let claimed = store.is_claimed(alice);
     let (claim, claimed) = tokio::join!(claim, claimed);
-    assert_eq!(claim.unwrap(), Claim::Claimed);
+    assert_eq!(claim.unwrap(), Claim::Claimed(D0));
     assert!(claimed.unwrap());
 }
 
@@ -149,7 +164,10 @@ async fn confirming_turns_messages_into_receipts_for_their_senders(open: &Open) 
 
     clock.advance(100);
     // Only the recipient can confirm; unknown seqs are ignored.
-    store.delivered(bob, vec![a, b, other, 999]).await.unwrap();
+    store
+        .delivered(bob, D0, vec![a, b, other, 999])
+        .await
+        .unwrap();
     let mut receipts = Vec::new();
     for _ in 0..2 {
         match next_notice(&mut notices).await {
@@ -166,25 +184,25 @@ async fn confirming_turns_messages_into_receipts_for_their_senders(open: &Open) 
     );
     assert_eq!(receipts[1].sender, carol);
 
-    assert!(store.waiting(bob, 0, 10).await.unwrap().is_empty());
-    assert_eq!(store.waiting(dave, 0, 10).await.unwrap().len(), 1);
+    assert!(store.waiting(bob, D0, 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.waiting(dave, D0, 0, 10).await.unwrap().len(), 1);
     // A second confirmation changes nothing.
-    store.delivered(bob, vec![a]).await.unwrap();
+    store.delivered(bob, D0, vec![a]).await.unwrap();
 
-    let kept = store.receipts(alice, 0, 10).await.unwrap();
+    let kept = store.receipts(alice, D0, 0, 10).await.unwrap();
     assert_eq!(kept, [receipt], "the receipt waits for its sender");
-    assert_eq!(store.receipts(carol, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.receipts(carol, D0, 0, 10).await.unwrap().len(), 1);
     // Someone else cannot forget alice's receipts (a seq names one of the sender's own).
     store
-        .forget_receipts(dave, vec![receipt.seq])
+        .forget_receipts(dave, D0, vec![receipt.seq])
         .await
         .unwrap();
-    assert_eq!(store.receipts(alice, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.receipts(alice, D0, 0, 10).await.unwrap().len(), 1);
     store
-        .forget_receipts(alice, vec![receipt.seq])
+        .forget_receipts(alice, D0, vec![receipt.seq])
         .await
         .unwrap();
-    assert!(store.receipts(alice, 0, 10).await.unwrap().is_empty());
+    assert!(store.receipts(alice, D0, 0, 10).await.unwrap().is_empty());
 }
 
 async fn reading_makes_read_receipts_that_wait_for_their_sender(open: &Open) {
@@ -203,7 +221,7 @@ async fn reading_makes_read_receipts_that_wait_for_their_sender(open: &Open) {
         Notice::Message(_)
     ));
     clock.advance(100);
-    store.delivered(bob, vec![seq]).await.unwrap();
+    store.delivered(bob, D0, vec![seq]).await.unwrap();
     let Notice::Receipt(delivered) = next_notice(&mut notices).await else {
         panic!("a delivery receipt");
     };
@@ -226,13 +244,13 @@ async fn reading_makes_read_receipts_that_wait_for_their_sender(open: &Open) {
         "it comes after the delivery receipt"
     );
     // It waits for alice like a delivery receipt (which it may replace), last.
-    let kept = store.receipts(alice, 0, 10).await.unwrap();
+    let kept = store.receipts(alice, D0, 0, 10).await.unwrap();
     assert_eq!(kept.last(), Some(&receipt));
     // Carol's receipts are hers: alice's read does not reach them.
-    assert!(store.receipts(carol, 0, 10).await.unwrap().is_empty());
+    assert!(store.receipts(carol, D0, 0, 10).await.unwrap().is_empty());
     let seqs = kept.iter().map(|r| r.seq).collect();
-    store.forget_receipts(alice, seqs).await.unwrap();
-    assert!(store.receipts(alice, 0, 10).await.unwrap().is_empty());
+    store.forget_receipts(alice, D0, seqs).await.unwrap();
+    assert!(store.receipts(alice, D0, 0, 10).await.unwrap().is_empty());
 }
 
 async fn a_blocked_senders_messages_are_answered_and_kept_nowhere(open: &Open) {
@@ -265,7 +283,7 @@ async fn a_blocked_senders_messages_are_answered_and_kept_nowhere(open: &Open) {
         panic!("a message notice");
     };
     assert_eq!(first.from, carol, "nothing noticed of alice's");
-    let waiting = store.waiting(bob, 0, 10).await.unwrap();
+    let waiting = store.waiting(bob, D0, 0, 10).await.unwrap();
     assert_eq!(waiting.iter().map(|e| e.from).collect::<Vec<_>>(), [carol]);
 
     // Unblocked: from then on, kept and noticed again.
@@ -276,7 +294,7 @@ async fn a_blocked_senders_messages_are_answered_and_kept_nowhere(open: &Open) {
     ));
     assert!(store.blocked(bob).await.unwrap().is_empty());
     store.append(message(alice, bob, 3)).await.unwrap();
-    assert_eq!(store.waiting(bob, 0, 10).await.unwrap().len(), 2);
+    assert_eq!(store.waiting(bob, D0, 0, 10).await.unwrap().len(), 2);
 }
 
 fn online(peer: PeerId) -> PresenceNotice {
@@ -382,7 +400,7 @@ async fn each_recipient_has_a_bounded_queue(open: &Open) {
     assert!(store.append(first).await.unwrap().duplicate);
     store.append(message(alice, eve, 4)).await.unwrap();
     // Confirming frees a place.
-    store.delivered(bob, vec![first_seq]).await.unwrap();
+    store.delivered(bob, D0, vec![first_seq]).await.unwrap();
     store.append(message(alice, bob, 3)).await.unwrap();
 }
 
@@ -414,7 +432,7 @@ async fn each_sender_has_a_share_of_a_recipients_queue(open: &Open) {
         Err(AppendError::ShareFull { limit: 4 })
     ));
     // What bob confirms frees alice's share.
-    store.delivered(bob, vec![first]).await.unwrap();
+    store.delivered(bob, D0, vec![first]).await.unwrap();
     store.append(message(alice, bob, 9)).await.unwrap();
 }
 
@@ -423,23 +441,23 @@ async fn what_waited_past_the_ttl_is_dropped(open: &Open) {
     let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
     store.append(message(alice, bob, 1)).await.unwrap();
     let confirmed = store.append(message(alice, carol, 2)).await.unwrap().seq;
-    store.delivered(carol, vec![confirmed]).await.unwrap();
+    store.delivered(carol, D0, vec![confirmed]).await.unwrap();
     clock.advance(TTL_MS / 2);
     store.append(message(alice, bob, 2)).await.unwrap();
     store.expire().await.unwrap();
-    assert_eq!(store.waiting(bob, 0, 10).await.unwrap().len(), 2);
-    assert_eq!(store.receipts(alice, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.waiting(bob, D0, 0, 10).await.unwrap().len(), 2);
+    assert_eq!(store.receipts(alice, D0, 0, 10).await.unwrap().len(), 1);
 
     clock.advance(TTL_MS / 2 + 1);
     while store.expire().await.unwrap() > 0 {}
-    let left = store.waiting(bob, 0, 10).await.unwrap();
+    let left = store.waiting(bob, D0, 0, 10).await.unwrap();
     assert_eq!(
         left.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
         ["message 2"],
         "the first message is older than the TTL"
     );
     assert!(
-        store.receipts(alice, 0, 10).await.unwrap().is_empty(),
+        store.receipts(alice, D0, 0, 10).await.unwrap().is_empty(),
         "so is the receipt"
     );
     // Its place is free again.
@@ -461,6 +479,498 @@ async fn closing_finishes_what_was_called_before(open: &Open) {
     assert!(after.await.is_err(), "called after the close: refused");
 }
 
+fn device(n: u8) -> DeviceId {
+    DeviceId::new(n).unwrap()
+}
+
+/// Claims `id` and links `more` devices to it (each secret `"<id> device <n>"`).
+async fn with_devices(store: &Arc<dyn Store>, clock: &ManualClock, id: PeerId, more: u8) {
+    store
+        .claim(id, hash(&format!("{id} device 0")))
+        .await
+        .unwrap();
+    for n in 1..=more {
+        let code = hash(&format!("{id} code {n}-000000"));
+        store
+            .link_code(id, code, clock.now_millis() + 60_000)
+            .await
+            .unwrap();
+        let linked = store
+            .link(id, code, hash(&format!("{id} device {n}")), None)
+            .await
+            .unwrap();
+        assert_eq!(linked, Linked::Linked(device(n)));
+    }
+}
+
+async fn devices_are_claimed_linked_listed_and_unlinked(open: &Open) {
+    let Opened {
+        store,
+        clock,
+        mut notices,
+    } = open(settings(10)).await;
+    let id = new_peer();
+    store.watch(id).await.unwrap();
+    let first = hash("first-device-secret");
+    assert_eq!(store.claim(id, first).await.unwrap(), Claim::Claimed(D0));
+    let code = hash("one-time-code-000000");
+    let laptop = hash("laptop-secret-000000");
+    // No code yet, then a wrong one: refused.
+    assert_eq!(
+        store.link(id, code, laptop, None).await.unwrap(),
+        Linked::Refused
+    );
+    store
+        .link_code(id, code, clock.now_millis() + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .link(id, hash("wrong-code-00000000"), laptop, None)
+            .await
+            .unwrap(),
+        Linked::Refused
+    );
+    assert_eq!(
+        store
+            .link(id, code, laptop, Some("Laptop".into()))
+            .await
+            .unwrap(),
+        Linked::Linked(device(1))
+    );
+    let Notice::Devices {
+        id: whose,
+        devices,
+        unlinked,
+    } = next_any_notice(&mut notices).await
+    else {
+        panic!("a devices notice");
+    };
+    assert_eq!((whose, unlinked), (id, None));
+    assert_eq!(
+        devices
+            .iter()
+            .map(|d| (d.device, d.name.as_deref()))
+            .collect::<Vec<_>>(),
+        [(D0, None), (device(1), Some("Laptop"))]
+    );
+    assert_eq!(store.devices(id).await.unwrap(), devices);
+    // The same device again finds itself; the used code links nobody else.
+    assert_eq!(
+        store.link(id, code, laptop, None).await.unwrap(),
+        Linked::Linked(device(1))
+    );
+    assert_eq!(
+        store
+            .link(id, code, hash("phone-secret-000000"), None)
+            .await
+            .unwrap(),
+        Linked::Refused
+    );
+    assert_eq!(
+        store.claim(id, laptop).await.unwrap(),
+        Claim::Verified(device(1))
+    );
+    assert_eq!(store.claim(id, first).await.unwrap(), Claim::Verified(D0));
+    // An expired code links nobody.
+    let late = hash("late-code-000000000");
+    store
+        .link_code(id, late, clock.now_millis() + 1_000)
+        .await
+        .unwrap();
+    clock.advance(1_000);
+    assert_eq!(
+        store
+            .link(id, late, hash("phone-secret-000000"), None)
+            .await
+            .unwrap(),
+        Linked::Refused
+    );
+    // Unlinking: only a device the id has, never the last.
+    assert_eq!(
+        store.unlink(id, device(3)).await.unwrap(),
+        Unlinked::Unknown
+    );
+    assert_eq!(store.unlink(id, D0).await.unwrap(), Unlinked::Unlinked);
+    let Notice::Devices {
+        devices, unlinked, ..
+    } = next_any_notice(&mut notices).await
+    else {
+        panic!("a devices notice");
+    };
+    assert_eq!(unlinked, Some(D0));
+    assert_eq!(
+        devices.iter().map(|d| d.device).collect::<Vec<_>>(),
+        [device(1)]
+    );
+    assert_eq!(store.claim(id, first).await.unwrap(), Claim::Refused);
+    assert_eq!(store.unlink(id, device(1)).await.unwrap(), Unlinked::Last);
+    assert!(store.is_claimed(id).await.unwrap());
+
+    // At most five.
+    let full = new_peer();
+    with_devices(&store, &clock, full, MAX_DEVICES - 1).await;
+    let code = hash("sixth-code-00000000");
+    store
+        .link_code(full, code, clock.now_millis() + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .link(full, code, hash("sixth-secret-000000"), None)
+            .await
+            .unwrap(),
+        Linked::Full
+    );
+}
+
+async fn a_message_waits_for_every_device_of_its_recipient(open: &Open) {
+    let Opened {
+        store,
+        clock,
+        mut notices,
+    } = open(settings(2)).await;
+    let (alice, bob) = (new_peer(), new_peer());
+    with_devices(&store, &clock, bob, 1).await;
+    store.watch(alice).await.unwrap();
+    store.watch(bob).await.unwrap();
+    let m = message(alice, bob, 1);
+    let seq = store.append(m.clone()).await.unwrap().seq;
+    assert!(matches!(
+        next_notice(&mut notices).await,
+        Notice::Message(_)
+    ));
+    for d in [D0, device(1)] {
+        let waiting = store.waiting(bob, d, 0, 10).await.unwrap();
+        assert_eq!(waiting.iter().map(|e| e.id).collect::<Vec<_>>(), [m.id]);
+    }
+    // The first confirmation makes the receipt; the message still waits for the other.
+    store.delivered(bob, device(1), vec![seq]).await.unwrap();
+    let Notice::Receipt(receipt) = next_notice(&mut notices).await else {
+        panic!("a receipt");
+    };
+    assert_eq!((receipt.sender, receipt.receipt.id), (alice, m.id));
+    assert!(
+        store
+            .waiting(bob, device(1), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.waiting(bob, D0, 0, 10).await.unwrap().len(), 1);
+    // It still counts against bob's queue of two.
+    store.append(message(alice, bob, 2)).await.unwrap();
+    assert!(matches!(
+        store.append(message(alice, bob, 3)).await,
+        Err(AppendError::QueueFull { limit: 2 })
+    ));
+    store.delivered(bob, D0, vec![seq]).await.unwrap();
+    assert!(
+        !store
+            .waiting(bob, D0, 0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.id == m.id)
+    );
+    store.append(message(alice, bob, 3)).await.unwrap();
+    // One receipt only, whichever device confirmed first.
+    let receipts = store.receipts(alice, D0, 0, 10).await.unwrap();
+    assert_eq!(receipts.iter().filter(|r| r.id == m.id).count(), 1);
+
+    // A device linked later gets what is stored from then on.
+    let code = hash("later-code-00000000");
+    store
+        .link_code(bob, code, clock.now_millis() + 1_000)
+        .await
+        .unwrap();
+    let later = store
+        .link(bob, code, hash("later-secret-000000"), None)
+        .await
+        .unwrap();
+    assert_eq!(later, Linked::Linked(device(2)));
+    assert!(
+        store
+            .waiting(bob, device(2), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_senders_other_devices_get_what_it_sent_and_its_receipts(open: &Open) {
+    let Opened {
+        store,
+        clock,
+        mut notices,
+    } = open(settings(10)).await;
+    let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
+    with_devices(&store, &clock, alice, 1).await;
+    store.watch(alice).await.unwrap();
+    store.watch(bob).await.unwrap();
+    let m = message(alice, bob, 1);
+    store.append(m.clone()).await.unwrap();
+    let mut sent = None;
+    for _ in 0..2 {
+        match next_notice(&mut notices).await {
+            Notice::Sent(envelope) => sent = Some(envelope),
+            Notice::Message(envelope) => assert_eq!(envelope.to, bob),
+            other => panic!("{other:?}"),
+        }
+    }
+    let sent = sent.expect("a notice for alice's other device");
+    assert_eq!((sent.from, sent.to, sent.id), (alice, bob, m.id));
+    assert_eq!(sent.body, m.body);
+    // Kept for alice's other device, not for the one that sent it.
+    let copies = store.waiting(alice, device(1), 0, 10).await.unwrap();
+    assert_eq!(copies, std::slice::from_ref(&sent));
+    assert!(store.waiting(alice, D0, 0, 10).await.unwrap().is_empty());
+    // Among what comes for that device, in order.
+    let reply = message(carol, alice, 2);
+    store.append(reply.clone()).await.unwrap();
+    let both = store.waiting(alice, device(1), 0, 10).await.unwrap();
+    assert_eq!(
+        both.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [m.id, reply.id]
+    );
+    store
+        .delivered(alice, device(1), vec![sent.seq])
+        .await
+        .unwrap();
+    let left = store.waiting(alice, device(1), 0, 10).await.unwrap();
+    assert_eq!(left.iter().map(|e| e.id).collect::<Vec<_>>(), [reply.id]);
+
+    // Its receipt waits for both of alice's devices.
+    let to_bob = store.waiting(bob, D0, 0, 10).await.unwrap();
+    store.delivered(bob, D0, vec![to_bob[0].seq]).await.unwrap();
+    let on_first = store.receipts(alice, D0, 0, 10).await.unwrap();
+    let on_second = store.receipts(alice, device(1), 0, 10).await.unwrap();
+    assert_eq!(on_first.len(), 1);
+    assert_eq!(on_first, on_second);
+    store
+        .forget_receipts(alice, D0, vec![on_first[0].seq])
+        .await
+        .unwrap();
+    assert!(store.receipts(alice, D0, 0, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.receipts(alice, device(1), 0, 10).await.unwrap(),
+        on_second
+    );
+    // So does a read receipt.
+    store.read(bob, alice, vec![m.id]).await.unwrap();
+    for d in [D0, device(1)] {
+        let read = store.receipts(alice, d, 0, 10).await.unwrap();
+        assert_eq!(read.last().map(|r| r.read_at.is_some()), Some(true), "{d}");
+    }
+
+    // To oneself: the message reaches every device, no copy besides.
+    let note = message(alice, alice, 3);
+    store.append(note.clone()).await.unwrap();
+    for d in [D0, device(1)] {
+        let waiting = store.waiting(alice, d, 0, 10).await.unwrap();
+        assert_eq!(waiting.iter().filter(|e| e.id == note.id).count(), 1, "{d}");
+    }
+
+    // To someone who blocks alice: her other device still sees what she sent.
+    store.block(carol, alice, true).await.unwrap();
+    let blocked = message(alice, carol, 4);
+    store.append(blocked.clone()).await.unwrap();
+    assert!(store.waiting(carol, D0, 0, 10).await.unwrap().is_empty());
+    let waiting = store.waiting(alice, device(1), 0, 10).await.unwrap();
+    assert!(waiting.iter().any(|e| e.id == blocked.id && e.to == carol));
+}
+
+async fn unlinking_a_device_drops_what_waited_for_it(open: &Open) {
+    let Opened { store, clock, .. } = open(settings(1)).await;
+    let (alice, bob) = (new_peer(), new_peer());
+    with_devices(&store, &clock, bob, 1).await;
+    with_devices(&store, &clock, alice, 1).await;
+    let m = message(alice, bob, 1);
+    let seq = store.append(m).await.unwrap().seq;
+    store.delivered(bob, D0, vec![seq]).await.unwrap();
+    assert!(matches!(
+        store.append(message(alice, bob, 2)).await,
+        Err(AppendError::QueueFull { .. })
+    ));
+    // Bob's second device goes: nothing waits for it, and its place in the queue is free.
+    assert_eq!(
+        store.unlink(bob, device(1)).await.unwrap(),
+        Unlinked::Unlinked
+    );
+    assert!(
+        store
+            .waiting(bob, device(1), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.append(message(alice, bob, 2)).await.unwrap();
+    // Alice's second device goes: its copies and receipts with it.
+    assert!(
+        !store
+            .waiting(alice, device(1), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.receipts(alice, device(1), 0, 10).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.unlink(alice, device(1)).await.unwrap(),
+        Unlinked::Unlinked
+    );
+    assert!(
+        store
+            .waiting(alice, device(1), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .receipts(alice, device(1), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.receipts(alice, D0, 0, 10).await.unwrap().len(), 1);
+}
+
+async fn copies_are_kept_once_and_leave_the_queue_to_messages(open: &Open) {
+    let Opened { store, clock, .. } = open(settings(2)).await;
+    let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
+    with_devices(&store, &clock, alice, 2).await;
+    let first = message(alice, bob, 1);
+    store.append(first.clone()).await.unwrap();
+    store.append(message(alice, bob, 2)).await.unwrap();
+    assert!(store.append(first.clone()).await.unwrap().duplicate);
+    for d in [device(1), device(2)] {
+        let copies = store.waiting(alice, d, 0, 10).await.unwrap();
+        assert_eq!(copies.len(), 2, "{d}: one copy each, the resend none");
+        assert!(copies.iter().all(|e| e.from == alice && e.to == bob));
+    }
+    assert!(store.waiting(alice, D0, 0, 10).await.unwrap().is_empty());
+    // Copies take no place in alice's own queue of two.
+    store.append(message(carol, alice, 3)).await.unwrap();
+    store.append(message(carol, alice, 4)).await.unwrap();
+    assert!(matches!(
+        store.append(message(carol, alice, 5)).await,
+        Err(AppendError::QueueFull { limit: 2 })
+    ));
+    // From device 2: copies for 0 and 1.
+    let mut from_two = message(alice, bob, 6);
+    from_two.device = device(2);
+    store.delivered(bob, D0, vec![]).await.unwrap();
+    let waiting_bob = store.waiting(bob, D0, 0, 10).await.unwrap();
+    store
+        .delivered(bob, D0, waiting_bob.iter().map(|e| e.seq).collect())
+        .await
+        .unwrap();
+    store.append(from_two.clone()).await.unwrap();
+    for (d, expected) in [(D0, 1), (device(1), 3), (device(2), 2)] {
+        let waiting = store.waiting(alice, d, 0, 10).await.unwrap();
+        let copies = waiting.iter().filter(|e| e.from == alice).count();
+        assert_eq!(copies, expected, "{d}");
+    }
+    // Each device confirming: gone for it alone; once all have, gone.
+    let seq = store
+        .waiting(alice, D0, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .find(|e| e.id == from_two.id)
+        .unwrap()
+        .seq;
+    store.delivered(alice, D0, vec![seq]).await.unwrap();
+    assert!(
+        !store
+            .waiting(alice, D0, 0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.id == from_two.id)
+    );
+    assert!(
+        store
+            .waiting(alice, device(1), 0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.id == from_two.id)
+    );
+    store.delivered(alice, device(1), vec![seq]).await.unwrap();
+    assert!(
+        !store
+            .waiting(alice, device(1), 0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.id == from_two.id)
+    );
+}
+
+async fn unlinking_the_first_device_keeps_what_waits_for_the_others(open: &Open) {
+    let Opened { store, clock, .. } = open(settings(10)).await;
+    let (alice, bob) = (new_peer(), new_peer());
+    store
+        .claim(bob, hash(&format!("{bob} device 0")))
+        .await
+        .unwrap();
+    // Stored while bob had one device: for it alone.
+    store.append(message(alice, bob, 1)).await.unwrap();
+    let code = hash("a-code-for-bob-0000");
+    store
+        .link_code(bob, code, clock.now_millis() + 1_000)
+        .await
+        .unwrap();
+    store
+        .link(bob, code, hash("bob-second-secret-0"), None)
+        .await
+        .unwrap();
+    let later = store.append(message(alice, bob, 2)).await.unwrap().seq;
+    assert_eq!(
+        store
+            .waiting(bob, device(1), 0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>(),
+        [later]
+    );
+    assert_eq!(store.unlink(bob, D0).await.unwrap(), Unlinked::Unlinked);
+    assert_eq!(
+        store
+            .waiting(bob, device(1), 0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>(),
+        [later]
+    );
+    assert!(store.waiting(bob, D0, 0, 10).await.unwrap().is_empty());
+    // The freed number goes to the next device linked.
+    let code = hash("another-code-bob-00");
+    store
+        .link_code(bob, code, clock.now_millis() + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .link(bob, code, hash("bob-third-secret-00"), None)
+            .await
+            .unwrap(),
+        Linked::Linked(D0)
+    );
+    assert!(
+        store.waiting(bob, D0, 0, 10).await.unwrap().is_empty(),
+        "nothing from before"
+    );
+}
+
 /// Runs every case against one backend, naming the case that fails.
 async fn run_contract(backend: &str, open: Open) {
     macro_rules! cases {
@@ -473,6 +983,12 @@ async fn run_contract(backend: &str, open: Open) {
     }
     cases!(
         claims,
+        devices_are_claimed_linked_listed_and_unlinked,
+        a_message_waits_for_every_device_of_its_recipient,
+        a_senders_other_devices_get_what_it_sent_and_its_receipts,
+        unlinking_a_device_drops_what_waited_for_it,
+        copies_are_kept_once_and_leave_the_queue_to_messages,
+        unlinking_the_first_device_keeps_what_waits_for_the_others,
         appends_are_ordered_idempotent_and_paged,
         operations_see_those_called_before_them,
         confirming_turns_messages_into_receipts_for_their_senders,
@@ -586,7 +1102,11 @@ async fn nodes_sharing_redis_see_each_others_messages_and_claims() {
         );
         let mut outcomes = [a.unwrap(), b.unwrap()];
         outcomes.sort_by_key(|c| *c == Claim::Refused);
-        assert_eq!(outcomes, [Claim::Claimed, Claim::Refused], "round {round}");
+        assert_eq!(
+            outcomes,
+            [Claim::Claimed(D0), Claim::Refused],
+            "round {round}"
+        );
     }
 
     two.store.unwatch(bob).await.unwrap();
@@ -630,12 +1150,12 @@ async fn a_receipt_a_dead_node_left_in_an_outbox_reaches_its_sender_later() {
     assert!(added.status.success());
 
     // A confirmation right away leaves it to its node (it may still be at work)...
-    store.delivered(bob, vec![]).await.unwrap();
-    assert!(store.receipts(alice, 0, 10).await.unwrap().is_empty());
+    store.delivered(bob, D0, vec![]).await.unwrap();
+    assert!(store.receipts(alice, D0, 0, 10).await.unwrap().is_empty());
     // ...one ten seconds later takes it over.
     clock.advance(11_000);
-    store.delivered(bob, vec![]).await.unwrap();
-    let receipts = store.receipts(alice, 0, 10).await.unwrap();
+    store.delivered(bob, D0, vec![]).await.unwrap();
+    let receipts = store.receipts(alice, D0, 0, 10).await.unwrap();
     assert_eq!(
         receipts.iter().map(|r| (r.id, r.to)).collect::<Vec<_>>(),
         [(id, bob)]
@@ -646,9 +1166,9 @@ async fn a_receipt_a_dead_node_left_in_an_outbox_reaches_its_sender_later() {
     assert_eq!((sender, receipt.id), (alice, id));
     // Handed over once: the outbox is cleared with the next operation.
     clock.advance(11_000);
-    store.delivered(bob, vec![]).await.unwrap();
+    store.delivered(bob, D0, vec![]).await.unwrap();
     store.is_claimed(bob).await.unwrap();
-    assert_eq!(store.receipts(alice, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.receipts(alice, D0, 0, 10).await.unwrap().len(), 1);
 }
 
 /// A node that stops beating has its peers' presence ended by another, as of its last
@@ -701,4 +1221,47 @@ async fn a_silent_nodes_presence_is_ended_by_another_and_written_again_when_it_r
     let ended = two.store.heartbeat().await.unwrap();
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].state, PresenceState::Offline);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_claimed_before_devices_is_its_first_device() {
+    let redis = RedisServer::start();
+    let open = redis_backend(redis.url());
+    let Opened { store, clock, .. } = open(settings(10)).await;
+    let id = new_peer();
+    let secret = hash("an-old-secret-000000");
+    let set = |key: String, bytes: &[u8]| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string(), "-x", "SET"])
+            .arg(key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-cli runs");
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    set(format!("relay:{{{id}}}:owner"), secret.as_bytes());
+    assert!(store.is_claimed(id).await.unwrap());
+    assert_eq!(
+        store.claim(id, hash("someone-else-000000")).await.unwrap(),
+        Claim::Refused
+    );
+    assert_eq!(store.claim(id, secret).await.unwrap(), Claim::Verified(D0));
+    let devices = store.devices(id).await.unwrap();
+    assert_eq!(devices.iter().map(|d| d.device).collect::<Vec<_>>(), [D0]);
+    let code = hash("old-id-link-code-00");
+    store
+        .link_code(id, code, clock.now_millis() + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .link(id, code, hash("a-new-device-000000"), None)
+            .await
+            .unwrap(),
+        Linked::Linked(device(1))
+    );
+    assert_eq!(store.claim(id, secret).await.unwrap(), Claim::Verified(D0));
 }

@@ -67,3 +67,25 @@ pub const PRESENCE: &str = "presence";
 /// it to its contacts again. Payload: [`crate::presence::HidePresenceRequest`]. Ack
 /// (optional): `{"status": "ok"}` once stored.
 pub const HIDE_PRESENCE: &str = "hide_presence";
+
+/// Typed protocol, client → server, from a registered socket: a one-time code that links
+/// one more device to this id, for a few minutes (any code asked for before stops
+/// working). Payload: none (or `{}`). Ack: [`crate::device::LinkCodeReply`].
+pub const LINK_CODE: &str = "link_code";
+
+/// Typed protocol, client → server: become a device of an id with a one-time code from
+/// one of its devices, and register this socket as it. Payload:
+/// [`crate::device::LinkRequest`]. Ack: [`crate::RegisterReply`] (with the new device).
+pub const LINK: &str = "link";
+
+/// Typed protocol, both ways. Client → server, from a registered socket: list this id's
+/// devices (payload: none); ack: [`crate::device::DevicesReply`]. Server → client: the
+/// id's devices changed (one was linked or unlinked); payload: the same reply. A socket
+/// whose own device is not in the list was unlinked, and is disconnected.
+pub const DEVICES: &str = "devices";
+
+/// Typed protocol, client → server, from a registered socket: unlink a device of this id
+/// (this one too), never the last. From then on its secret registers nothing, nothing
+/// more waits for it, and its sockets are disconnected. Payload:
+/// [`crate::device::UnlinkRequest`]. Ack (optional): `{"status": "ok"}` once stored.
+pub const UNLINK: &str = "unlink";

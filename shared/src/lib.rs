@@ -13,6 +13,7 @@
 //! With `proptest`, [`strategies`] generates valid, almost valid and mutated payloads
 //! and frames for property tests. `docs/protocol.md` shows one example frame per event.
 
+pub mod device;
 pub mod error;
 pub mod event;
 pub mod message;

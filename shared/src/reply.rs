@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{error::Rejection, message::MessageId, peer_id::PeerId};
+use crate::{device::DeviceId, error::Rejection, message::MessageId, peer_id::PeerId};
 
 /// The ack of [`crate::event::REGISTER`] (and of [`crate::event::INIT`] when it asks for one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +14,9 @@ pub enum RegisterReply {
     Registered {
         /// The registered peer id.
         id: PeerId,
+        /// Typed protocol: which of the id's devices this socket's secret is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<DeviceId>,
     },
     /// Nothing changed.
     Rejected(Rejection),

@@ -3,10 +3,11 @@
 //! client that comes back to thousands of messages is never sent more than it can
 //! acknowledge.
 
-use relay_shared::{PeerId, Received};
+use relay_shared::Received;
 
 use crate::{
     effects::{Effect, Effects, Emit},
+    protocol::Speaker,
     relay::Relay,
     store::StoreError,
 };
@@ -30,13 +31,13 @@ struct Cursor {
 
 impl Backlogs {
     /// From the start: the first page of messages and of receipts for `me`.
-    pub async fn restart(&mut self, relay: &Relay, me: PeerId) -> Effects {
+    pub async fn restart(&mut self, relay: &Relay, me: Speaker) -> Effects {
         *self = Self::default();
         self.next_pages(relay, me, true, true).await
     }
 
     /// `received` came from the client: if it confirms the end of a page, the next one.
-    pub async fn confirmed(&mut self, relay: &Relay, me: PeerId, received: &Received) -> Effects {
+    pub async fn confirmed(&mut self, relay: &Relay, me: Speaker, received: &Received) -> Effects {
         let ends =
             |cursor: Cursor, seqs: &[u64]| cursor.page_end.is_some_and(|end| seqs.contains(&end));
         let messages = ends(self.messages, &received.messages);
@@ -47,14 +48,17 @@ impl Backlogs {
     async fn next_pages(
         &mut self,
         relay: &Relay,
-        me: PeerId,
+        me: Speaker,
         messages: bool,
         receipts: bool,
     ) -> Effects {
         let page = relay.limits().backlog_page;
         let mut effects = Vec::new();
         if messages {
-            let found = relay.store().waiting(me, self.messages.after, page).await;
+            let found = relay
+                .store()
+                .waiting(me.id, me.device, self.messages.after, page)
+                .await;
             self.messages.turn(&found, page, |e| e.seq);
             effects.extend(
                 found
@@ -64,7 +68,10 @@ impl Backlogs {
             );
         }
         if receipts {
-            let found = relay.store().receipts(me, self.receipts.after, page).await;
+            let found = relay
+                .store()
+                .receipts(me.id, me.device, self.receipts.after, page)
+                .await;
             self.receipts.turn(&found, page, |r| r.seq);
             effects.extend(
                 found
@@ -98,6 +105,7 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Speaker;
     use crate::{
         cmd::testing::{ALICE, BOB, TestRelay, peer},
         store::NewMessage,
@@ -114,6 +122,7 @@ mod tests {
                     from: peer(ALICE),
                     to: peer(BOB),
                     body: n.to_string(),
+                    device: relay_shared::device::DeviceId::FIRST,
                 })
                 .await
                 .unwrap();
@@ -137,7 +146,7 @@ mod tests {
                 .collect()
         };
         let mut backlogs = Backlogs::default();
-        let first = backlogs.restart(&t.relay, peer(BOB)).await;
+        let first = backlogs.restart(&t.relay, Speaker::first(peer(BOB))).await;
         assert_eq!(bodies(&first), ["0", "1"]);
 
         // Confirming the first of the page is not the end of it: nothing more yet.
@@ -147,7 +156,7 @@ mod tests {
         };
         assert!(
             backlogs
-                .confirmed(&t.relay, peer(BOB), &partial)
+                .confirmed(&t.relay, Speaker::first(peer(BOB)), &partial)
                 .await
                 .is_empty()
         );
@@ -156,13 +165,17 @@ mod tests {
             messages: seqs(&first),
             receipts: vec![],
         };
-        let second = backlogs.confirmed(&t.relay, peer(BOB), &whole).await;
+        let second = backlogs
+            .confirmed(&t.relay, Speaker::first(peer(BOB)), &whole)
+            .await;
         assert_eq!(bodies(&second), ["2", "3"]);
         let whole = Received {
             messages: seqs(&second),
             receipts: vec![],
         };
-        let last = backlogs.confirmed(&t.relay, peer(BOB), &whole).await;
+        let last = backlogs
+            .confirmed(&t.relay, Speaker::first(peer(BOB)), &whole)
+            .await;
         assert_eq!(bodies(&last), ["4"]);
         let whole = Received {
             messages: seqs(&last),
@@ -170,7 +183,7 @@ mod tests {
         };
         assert!(
             backlogs
-                .confirmed(&t.relay, peer(BOB), &whole)
+                .confirmed(&t.relay, Speaker::first(peer(BOB)), &whole)
                 .await
                 .is_empty(),
             "a short page was the last"

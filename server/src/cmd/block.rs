@@ -71,6 +71,7 @@ impl Block {
 #[cfg(test)]
 mod tests {
     use relay_shared::SendReply;
+    use relay_shared::device::DeviceId;
 
     use super::*;
     use crate::{
@@ -78,7 +79,7 @@ mod tests {
             Send,
             testing::{ALICE, BOB, TestRelay, parser_error, peer},
         },
-        protocol::Protocol,
+        protocol::Speaker,
         store::Notice,
     };
 
@@ -107,10 +108,7 @@ mod tests {
     #[tokio::test]
     async fn a_blocked_senders_message_is_answered_as_stored_and_kept_nowhere() {
         let mut t = TestRelay::new();
-        let bob = Registration {
-            id: peer(BOB),
-            protocol: Protocol::Typed,
-        };
+        let bob = Registration::typed(Speaker::first(peer(BOB)));
         let block = Block {
             peer: peer(ALICE),
             on: true,
@@ -139,7 +137,7 @@ mod tests {
             id: None,
         };
         let effects = send("let me in")
-            .store(&t.relay, peer(ALICE))
+            .store(&t.relay, Speaker::first(peer(ALICE)))
             .finish()
             .await;
         assert!(
@@ -152,7 +150,7 @@ mod tests {
         assert!(
             t.relay
                 .store()
-                .waiting(peer(BOB), 0, 10)
+                .waiting(peer(BOB), DeviceId::FIRST, 0, 10)
                 .await
                 .unwrap()
                 .is_empty()
@@ -161,8 +159,16 @@ mod tests {
         // Unblocked: what comes after is stored again.
         let unblock = Block { on: false, ..block };
         unblock.apply(&t.relay, Some(bob)).await;
-        send("sorry").store(&t.relay, peer(ALICE)).finish().await;
-        let waiting = t.relay.store().waiting(peer(BOB), 0, 10).await.unwrap();
+        send("sorry")
+            .store(&t.relay, Speaker::first(peer(ALICE)))
+            .finish()
+            .await;
+        let waiting = t
+            .relay
+            .store()
+            .waiting(peer(BOB), DeviceId::FIRST, 0, 10)
+            .await
+            .unwrap();
         assert_eq!(
             waiting.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
             ["sorry"]

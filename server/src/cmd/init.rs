@@ -6,7 +6,7 @@ use socketioxide::ParserError;
 
 use crate::{
     effects::{Effect, Effects, Reply},
-    protocol::{Protocol, Registration},
+    protocol::Registration,
     relay::{Relay, forbidden, invalid_payload, unavailable},
 };
 
@@ -31,11 +31,11 @@ impl Init {
         let Self { id } = self;
         match relay.store().is_claimed(id).await {
             Ok(false) => vec![
-                Effect::Enter(Registration {
+                Effect::Enter(Registration::seed(id)),
+                Effect::Reply(Reply::Register(RegisterReply::Registered {
                     id,
-                    protocol: Protocol::Seed,
-                }),
-                Effect::Reply(Reply::Register(RegisterReply::Registered { id })),
+                    device: None,
+                })),
             ],
             Ok(true) => vec![Effect::Reply(Reply::Rejected(forbidden(id)))],
             Err(error) => vec![Effect::Reply(Reply::Rejected(unavailable(&error)))],

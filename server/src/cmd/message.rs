@@ -84,10 +84,7 @@ mod tests {
             matches!(&effects[..], [Effect::Reply(Reply::Rejected(r))] if r.code == ErrorCode::NotRegistered),
             "{effects:?}"
         );
-        let from = Registration {
-            id: peer(ALICE),
-            protocol: Protocol::Seed,
-        };
+        let from = Registration::seed(peer(ALICE));
         let effects = message.apply(&t.relay, Some(from), false);
         let [Effect::Broadcast { envelope, report }] = &effects[..] else {
             panic!("{effects:?}");

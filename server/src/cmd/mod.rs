@@ -12,6 +12,7 @@
 //! | `typing` | typed | [`typing`] |
 //! | `block`, `unblock` | typed | [`block`] |
 //! | `watch_presence`, `hide_presence` | typed | [`presence`] |
+//! | `link_code`, `link`, `devices`, `unlink` | typed | [`devices`] |
 //!
 //! plus [`backlog`], the paging of what waited in the store, which `register` starts and
 //! `received` moves on. Decoding is a pure function of the payload, so every rejection a
@@ -21,6 +22,7 @@
 
 pub mod backlog;
 pub mod block;
+pub mod devices;
 pub mod init;
 pub mod message;
 pub mod payload;
@@ -43,6 +45,7 @@ use socketioxide_core::Value;
 
 pub use backlog::Backlogs;
 pub use block::Block;
+pub use devices::{Link, LinkCode, ListDevices, Unlink};
 pub use init::Init;
 pub use message::Message;
 pub use presence::{HidePresence, WatchPresence};
@@ -75,6 +78,14 @@ pub enum Command {
     WatchPresence(WatchPresence),
     /// Typed `hide_presence`.
     HidePresence(HidePresence),
+    /// Typed `link_code`.
+    LinkCode(LinkCode),
+    /// Typed `link`.
+    Link(Link),
+    /// Typed `devices`.
+    ListDevices(ListDevices),
+    /// Typed `unlink`.
+    Unlink(Unlink),
 }
 
 /// An event as it came: which one, and its command or why it is refused.
@@ -150,6 +161,16 @@ impl Command {
                 event::HIDE_PRESENCE,
                 HidePresence::decode(payload::argument(payload)).map(Command::HidePresence),
             ),
+            event::LINK_CODE => (event::LINK_CODE, Ok(Command::LinkCode(LinkCode))),
+            event::LINK => (
+                event::LINK,
+                Link::decode(payload::argument(payload)).map(Command::Link),
+            ),
+            event::DEVICES => (event::DEVICES, Ok(Command::ListDevices(ListDevices))),
+            event::UNLINK => (
+                event::UNLINK,
+                Unlink::decode(payload::argument(payload)).map(Command::Unlink),
+            ),
             other => ("unknown", Err(unknown_event(other))),
         };
         Decoded { event, command }
@@ -163,7 +184,7 @@ pub fn unknown_event(event: &str) -> Rejection {
     Rejection::new(
         ErrorCode::UnknownEvent,
         format!(
-            "unknown event {shown:?}; this server handles init, message, register, send, received, read, typing, block, unblock, watch_presence and hide_presence"
+            "unknown event {shown:?}; this server handles init, message, register, send, received, read, typing, block, unblock, watch_presence, hide_presence, link_code, link, devices and unlink"
         ),
     )
 }
@@ -253,6 +274,6 @@ pub(crate) mod testing {
     #[test]
     fn unknown_event_names_are_bounded_in_the_reply() {
         let long = "x".repeat(10_000);
-        assert!(super::unknown_event(&long).message.len() < 250);
+        assert!(super::unknown_event(&long).message.len() < 300);
     }
 }

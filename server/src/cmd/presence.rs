@@ -85,6 +85,7 @@ impl HidePresence {
 
 #[cfg(test)]
 mod tests {
+    use crate::protocol::Speaker;
     use relay_shared::ErrorCode;
 
     use super::*;
@@ -112,10 +113,7 @@ mod tests {
 
     #[test]
     fn only_a_typed_registration_may_watch_or_hide() {
-        let typed = Registration {
-            id: peer(ALICE),
-            protocol: Protocol::Typed,
-        };
+        let typed = Registration::typed(Speaker::first(peer(ALICE)));
         let watch = WatchPresence {
             peers: vec![peer(BOB)],
         };
@@ -134,10 +132,7 @@ mod tests {
                 hidden: true
             }]
         );
-        let seed = Some(Registration {
-            protocol: Protocol::Seed,
-            ..typed
-        });
+        let seed = Some(Registration::seed(typed.id));
         for registration in [None, seed] {
             for effects in [watch.clone().apply(registration), hide.apply(registration)] {
                 assert!(

@@ -80,6 +80,8 @@ impl Reading {
 
 #[cfg(test)]
 mod tests {
+    use crate::protocol::Speaker;
+    use relay_shared::device::DeviceId;
     use relay_shared::{ErrorCode, Receipt, SendReply};
 
     use super::*;
@@ -124,10 +126,7 @@ mod tests {
 
     #[test]
     fn reading_needs_a_typed_registration() {
-        let seed = Registration {
-            id: peer(ALICE),
-            protocol: Protocol::Seed,
-        };
+        let seed = Registration::seed(peer(ALICE));
         for registration in [None, Some(seed)] {
             let Err(effects) = Read::reader(registration) else {
                 panic!("read without a typed registration");
@@ -147,7 +146,10 @@ mod tests {
             body: "hi".into(),
             id: None,
         };
-        let effects = send.store(&t.relay, peer(ALICE)).finish().await;
+        let effects = send
+            .store(&t.relay, Speaker::first(peer(ALICE)))
+            .finish()
+            .await;
         let [Effect::Reply(Reply::Send(SendReply::Sent { id, seq, .. }))] = effects[..] else {
             panic!("{effects:?}");
         };
@@ -170,7 +172,7 @@ mod tests {
             },
         };
         confirm
-            .record(&t.relay, peer(BOB))
+            .record(&t.relay, Speaker::first(peer(BOB)))
             .finish(&t.relay, &mut Backlogs::default())
             .await;
         assert!(matches!(
@@ -199,13 +201,21 @@ mod tests {
         );
         // What waits for Alice, however late she comes: the read receipt alone.
         assert_eq!(
-            t.relay.store().receipts(peer(ALICE), 0, 10).await.unwrap(),
+            t.relay
+                .store()
+                .receipts(peer(ALICE), DeviceId::FIRST, 0, 10)
+                .await
+                .unwrap(),
             [receipt]
         );
         // Read again: already waiting, nothing new.
         read.record(&t.relay, peer(BOB)).finish().await;
         assert_eq!(
-            t.relay.store().receipts(peer(ALICE), 0, 10).await.unwrap(),
+            t.relay
+                .store()
+                .receipts(peer(ALICE), DeviceId::FIRST, 0, 10)
+                .await
+                .unwrap(),
             [receipt]
         );
     }

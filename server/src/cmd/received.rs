@@ -8,13 +8,13 @@
 //! in the socket's ordered queue of work waiting for the store.
 
 use futures_util::future::BoxFuture;
-use relay_shared::{ErrorCode, PeerId, Received, Rejection};
+use relay_shared::{ErrorCode, Received, Rejection};
 use socketioxide::ParserError;
 
 use crate::{
     cmd::backlog::Backlogs,
     effects::{Effect, Effects, Reply},
-    protocol::{Protocol, Registration, typed_id},
+    protocol::{Protocol, Registration, Speaker, typed_speaker},
     relay::{Relay, invalid_payload, not_registered},
     store::StoreError,
 };
@@ -28,7 +28,7 @@ pub struct Confirm {
 
 /// A confirmation being written.
 pub struct Recording {
-    me: PeerId,
+    me: Speaker,
     received: Received,
     delivered: Option<BoxFuture<'static, Result<(), StoreError>>>,
     forgotten: Option<BoxFuture<'static, Result<(), StoreError>>>,
@@ -49,10 +49,10 @@ impl Confirm {
         Ok(Self { received })
     }
 
-    /// Whose confirmation this is, given the socket's registration: its typed id, or the
-    /// refusal to carry out instead.
-    pub fn recipient(registration: Option<Registration>) -> Result<PeerId, Effects> {
-        typed_id(registration).ok_or_else(|| {
+    /// Whose confirmation this is, given the socket's registration: its typed id and
+    /// device, or the refusal to carry out instead.
+    pub fn recipient(registration: Option<Registration>) -> Result<Speaker, Effects> {
+        typed_speaker(registration).ok_or_else(|| {
             vec![Effect::Reply(Reply::Rejected(not_registered(
                 Protocol::Typed,
             )))]
@@ -60,7 +60,7 @@ impl Confirm {
     }
 
     /// Queues the store's writes for `me`, which the store takes in call order.
-    pub fn record(self, relay: &Relay, me: PeerId) -> Recording {
+    pub fn record(self, relay: &Relay, me: Speaker) -> Recording {
         let received = self.received;
         let messages: Vec<u64> = received
             .messages
@@ -70,9 +70,13 @@ impl Confirm {
             .collect();
         Recording {
             me,
-            delivered: (!messages.is_empty()).then(|| relay.store().delivered(me, messages)),
-            forgotten: (!received.receipts.is_empty())
-                .then(|| relay.store().forget_receipts(me, received.receipts.clone())),
+            delivered: (!messages.is_empty())
+                .then(|| relay.store().delivered(me.id, me.device, messages)),
+            forgotten: (!received.receipts.is_empty()).then(|| {
+                relay
+                    .store()
+                    .forget_receipts(me.id, me.device, received.receipts.clone())
+            }),
             received,
         }
     }
@@ -105,6 +109,8 @@ impl Recording {
 
 #[cfg(test)]
 mod tests {
+    use crate::protocol::Speaker;
+    use relay_shared::device::DeviceId;
     use relay_shared::{Receipt, SendReply};
 
     use super::*;
@@ -125,7 +131,10 @@ mod tests {
             body: "hi".into(),
             id: None,
         };
-        let effects = send.store(&t.relay, peer(ALICE)).finish().await;
+        let effects = send
+            .store(&t.relay, Speaker::first(peer(ALICE)))
+            .finish()
+            .await;
         let [Effect::Reply(Reply::Send(SendReply::Sent { id, seq, .. }))] = effects[..] else {
             panic!("{effects:?}");
         };
@@ -142,12 +151,12 @@ mod tests {
         let mut backlogs = Backlogs::default();
         let effects = confirm
             .clone()
-            .record(&t.relay, peer(ALICE))
+            .record(&t.relay, Speaker::first(peer(ALICE)))
             .finish(&t.relay, &mut backlogs)
             .await;
         assert_eq!(effects, [Effect::Reply(Reply::Confirmed)]);
         let effects = confirm
-            .record(&t.relay, peer(BOB))
+            .record(&t.relay, Speaker::first(peer(BOB)))
             .finish(&t.relay, &mut backlogs)
             .await;
         assert_eq!(effects, [Effect::Reply(Reply::Confirmed)]);
@@ -166,7 +175,11 @@ mod tests {
             }))
         );
         assert_eq!(
-            t.relay.store().receipts(peer(ALICE), 0, 10).await.unwrap(),
+            t.relay
+                .store()
+                .receipts(peer(ALICE), DeviceId::FIRST, 0, 10)
+                .await
+                .unwrap(),
             [receipt]
         );
     }

@@ -7,7 +7,7 @@ use socketioxide::ParserError;
 use crate::{
     effects::{Effect, Effects, Reply},
     identity::SecretHash,
-    protocol::{Protocol, Registration, Short},
+    protocol::{Registration, Short, Speaker},
     relay::{Relay, forbidden, invalid_payload, unavailable},
     store::Claim,
 };
@@ -39,34 +39,47 @@ impl Register {
         })
     }
 
-    /// Registers the socket if the secret owns the id, claiming it if nobody does; then
-    /// what waits for the id goes out. A first claim disconnects the seed sockets that
-    /// were using the id: they are not its owner and must not read what comes for it.
+    /// Registers the socket if the secret is one of the id's devices, claiming the id
+    /// (its first device) if nobody has; then what waits for the device goes out. A
+    /// first claim disconnects the seed sockets that were using the id: they are not its
+    /// owner and must not read what comes for it.
     pub async fn apply(self, relay: &Relay) -> Effects {
         let Self { id, secret } = self;
-        let claim = match relay.store().claim(id, SecretHash::of(&secret)).await {
+        let (device, claimed) = match relay.store().claim(id, SecretHash::of(&secret)).await {
             Ok(Claim::Refused) => return vec![Effect::Reply(Reply::Rejected(forbidden(id)))],
-            Ok(claim) => claim,
+            Ok(Claim::Claimed(device)) => (device, true),
+            Ok(Claim::Verified(device)) => (device, false),
             Err(error) => return vec![Effect::Reply(Reply::Rejected(unavailable(&error)))],
         };
-        let mut effects = vec![Effect::Enter(Registration {
-            id,
-            protocol: Protocol::Typed,
-        })];
-        if claim == Claim::Claimed {
+        if claimed {
             tracing::info!(peer = %Short(id), "id claimed");
-            effects.push(Effect::DisconnectSeed(id));
         }
-        effects.extend([
-            Effect::Reply(Reply::Register(RegisterReply::Registered { id })),
-            Effect::SendBacklog(id),
-        ]);
-        effects
+        registered(Speaker { id, device }, claimed)
     }
+}
+
+/// The effects of a socket registering as `speaker` (after `register` or `link`): in
+/// its rooms, answered, and sent what waits for it; with `claimed`, the id's seed
+/// sockets go.
+pub fn registered(speaker: Speaker, claimed: bool) -> Effects {
+    let Speaker { id, device } = speaker;
+    let mut effects = vec![Effect::Enter(Registration::typed(speaker))];
+    if claimed {
+        effects.push(Effect::DisconnectSeed(id));
+    }
+    effects.extend([
+        Effect::Reply(Reply::Register(RegisterReply::Registered {
+            id,
+            device: Some(device),
+        })),
+        Effect::SendBacklog(speaker),
+    ]);
+    effects
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::protocol::Speaker;
     use relay_shared::ErrorCode;
 
     use super::*;
@@ -83,23 +96,24 @@ mod tests {
     async fn the_first_secret_claims_and_only_it_registers_again() {
         let t = TestRelay::new();
         let id = peer(ALICE);
-        let typed = Effect::Enter(Registration {
+        let me = Speaker::first(id);
+        let typed = Effect::Enter(Registration::typed(me));
+        let registered = Effect::Reply(Reply::Register(RegisterReply::Registered {
             id,
-            protocol: Protocol::Typed,
-        });
-        let registered = Effect::Reply(Reply::Register(RegisterReply::Registered { id }));
+            device: Some(me.device),
+        }));
         assert_eq!(
             register("secret-one-000000").apply(&t.relay).await,
             [
                 typed.clone(),
                 Effect::DisconnectSeed(id),
                 registered.clone(),
-                Effect::SendBacklog(id)
+                Effect::SendBacklog(me)
             ]
         );
         assert_eq!(
             register("secret-one-000000").apply(&t.relay).await,
-            [typed, registered, Effect::SendBacklog(id)],
+            [typed, registered, Effect::SendBacklog(me)],
             "a second registration disconnects nobody"
         );
         let refused = register("secret-two-000000").apply(&t.relay).await;

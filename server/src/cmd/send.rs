@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     effects::{Effect, Effects, Reply},
-    protocol::{Protocol, Registration, typed_id},
+    protocol::{Protocol, Registration, Speaker, typed_speaker},
     relay::{Relay, invalid_payload, not_registered, unavailable},
     store::{AppendError, Appended, NewMessage},
 };
@@ -58,10 +58,10 @@ impl Send {
         })
     }
 
-    /// Who sends, given the socket's registration: its typed id, or the refusal to carry
-    /// out instead.
-    pub fn sender(registration: Option<Registration>) -> Result<PeerId, Effects> {
-        typed_id(registration).ok_or_else(|| {
+    /// Who sends, given the socket's registration: its typed id and device, or the
+    /// refusal to carry out instead.
+    pub fn sender(registration: Option<Registration>) -> Result<Speaker, Effects> {
+        typed_speaker(registration).ok_or_else(|| {
             vec![Effect::Reply(Reply::Rejected(not_registered(
                 Protocol::Typed,
             )))]
@@ -69,15 +69,16 @@ impl Send {
     }
 
     /// Queues the message from `from` in the store, which takes it in call order.
-    pub fn store(self, relay: &Relay, from: PeerId) -> Storing {
+    pub fn store(self, relay: &Relay, from: Speaker) -> Storing {
         let id = self
             .id
             .unwrap_or_else(|| MessageId::from_uuid(Uuid::new_v4()));
         let commit = relay.store().append(NewMessage {
             id,
-            from,
+            from: from.id,
             to: self.to,
             body: self.body,
+            device: from.device,
         });
         Storing {
             id,
@@ -115,6 +116,8 @@ impl Storing {
 
 #[cfg(test)]
 mod tests {
+    use crate::protocol::Speaker;
+    use relay_shared::device::DeviceId;
     use relay_shared::{Envelope, ErrorCode};
 
     use super::*;
@@ -125,7 +128,7 @@ mod tests {
     };
 
     fn stored(n: u8, t: &TestRelay) -> Storing {
-        send(n).store(&t.relay, peer(ALICE))
+        send(n).store(&t.relay, Speaker::first(peer(ALICE)))
     }
 
     fn send(n: u8) -> Send {
@@ -168,25 +171,22 @@ mod tests {
     #[tokio::test]
     async fn only_a_typed_registration_sends() {
         let t = TestRelay::new();
-        let seed = Some(Registration {
-            id: peer(ALICE),
-            protocol: Protocol::Seed,
-        });
+        let seed = Some(Registration::seed(peer(ALICE)));
         for from in [None, seed] {
             let Err(effects) = Send::sender(from) else {
                 panic!("sent without a typed registration");
             };
             assert_eq!(rejected(&effects), ErrorCode::NotRegistered);
         }
-        let typed = Registration {
-            id: peer(ALICE),
-            protocol: Protocol::Typed,
-        };
-        assert_eq!(Send::sender(Some(typed)).ok(), Some(peer(ALICE)));
+        let typed = Registration::typed(Speaker::first(peer(ALICE)));
+        assert_eq!(
+            Send::sender(Some(typed)).ok(),
+            Some(Speaker::first(peer(ALICE)))
+        );
         assert!(
             t.relay
                 .store()
-                .waiting(peer(BOB), 0, 10)
+                .waiting(peer(BOB), DeviceId::FIRST, 0, 10)
                 .await
                 .unwrap()
                 .is_empty()
@@ -218,7 +218,12 @@ mod tests {
 
         t.clock.advance(TestRelay::TTL.as_millis() as u64 / 2 + 1);
         assert_eq!(t.relay.expire().await.unwrap(), 1);
-        let left = t.relay.store().waiting(peer(BOB), 0, 10).await.unwrap();
+        let left = t
+            .relay
+            .store()
+            .waiting(peer(BOB), DeviceId::FIRST, 0, 10)
+            .await
+            .unwrap();
         assert_eq!(
             left.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
             ["message 2"]

@@ -46,6 +46,7 @@ impl Typing {
 
 #[cfg(test)]
 mod tests {
+    use crate::protocol::Speaker;
     use relay_shared::ErrorCode;
 
     use super::*;
@@ -67,10 +68,7 @@ mod tests {
     #[test]
     fn only_a_typed_registration_may_type() {
         let typing = Typing { to: peer(BOB) };
-        let typed = Registration {
-            id: peer(ALICE),
-            protocol: Protocol::Typed,
-        };
+        let typed = Registration::typed(Speaker::first(peer(ALICE)));
         assert_eq!(
             typing.apply(Some(typed)),
             [
@@ -81,13 +79,7 @@ mod tests {
                 Effect::Reply(Reply::Confirmed)
             ]
         );
-        for registration in [
-            None,
-            Some(Registration {
-                protocol: Protocol::Seed,
-                ..typed
-            }),
-        ] {
+        for registration in [None, Some(Registration::seed(typed.id))] {
             let effects = typing.apply(registration);
             assert!(
                 matches!(&effects[..], [Effect::Reply(Reply::Rejected(r))] if r.code == ErrorCode::NotRegistered),

@@ -5,9 +5,13 @@
 use std::sync::Arc;
 
 use futures_util::{FutureExt, future::BoxFuture};
-use relay_shared::{Envelope, MessageId, PeerId, Receipt, presence::PresenceNotice};
+use relay_shared::{
+    Envelope, MessageId, PeerId, Receipt,
+    device::{DeviceId, DeviceInfo},
+    presence::PresenceNotice,
+};
 
-use super::{AppendError, Appended, Claim, NewMessage, Store, StoreError};
+use super::{AppendError, Appended, Claim, Linked, NewMessage, Store, StoreError, Unlinked};
 use crate::{identity::SecretHash, metrics::Metrics};
 
 /// `inner`, measured.
@@ -67,6 +71,40 @@ impl Store for Metered {
             .store_op("is_claimed", self.inner.is_claimed(id))
     }
 
+    fn link_code(
+        &self,
+        id: PeerId,
+        code: SecretHash,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.metrics
+            .store_op("link_code", self.inner.link_code(id, code, expires_at))
+    }
+
+    fn link(
+        &self,
+        id: PeerId,
+        code: SecretHash,
+        secret: SecretHash,
+        name: Option<String>,
+    ) -> BoxFuture<'static, Result<Linked, StoreError>> {
+        self.metrics
+            .store_op("link", self.inner.link(id, code, secret, name))
+    }
+
+    fn devices(&self, id: PeerId) -> BoxFuture<'static, Result<Vec<DeviceInfo>, StoreError>> {
+        self.metrics.store_op("devices", self.inner.devices(id))
+    }
+
+    fn unlink(
+        &self,
+        id: PeerId,
+        device: DeviceId,
+    ) -> BoxFuture<'static, Result<Unlinked, StoreError>> {
+        self.metrics
+            .store_op("unlink", self.inner.unlink(id, device))
+    }
+
     fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>> {
         let metrics = self.metrics.clone();
         let appended = self.metrics.store_op("append", self.inner.append(message));
@@ -83,12 +121,13 @@ impl Store for Metered {
     fn delivered(
         &self,
         recipient: PeerId,
+        device: DeviceId,
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
         let (metrics, count) = (self.metrics.clone(), seqs.len() as u64);
         let delivered = self
             .metrics
-            .store_op("delivered", self.inner.delivered(recipient, seqs));
+            .store_op("delivered", self.inner.delivered(recipient, device, seqs));
         async move {
             let delivered = delivered.await;
             if delivered.is_ok() {
@@ -134,30 +173,39 @@ impl Store for Metered {
     fn forget_receipts(
         &self,
         sender: PeerId,
+        device: DeviceId,
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
-        self.metrics
-            .store_op("forget_receipts", self.inner.forget_receipts(sender, seqs))
+        self.metrics.store_op(
+            "forget_receipts",
+            self.inner.forget_receipts(sender, device, seqs),
+        )
     }
 
     fn waiting(
         &self,
         recipient: PeerId,
+        device: DeviceId,
         after: u64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Envelope>, StoreError>> {
-        self.metrics
-            .store_op("waiting", self.inner.waiting(recipient, after, limit))
+        self.metrics.store_op(
+            "waiting",
+            self.inner.waiting(recipient, device, after, limit),
+        )
     }
 
     fn receipts(
         &self,
         sender: PeerId,
+        device: DeviceId,
         after: u64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Receipt>, StoreError>> {
-        self.metrics
-            .store_op("receipts", self.inner.receipts(sender, after, limit))
+        self.metrics.store_op(
+            "receipts",
+            self.inner.receipts(sender, device, after, limit),
+        )
     }
 
     fn publish(&self, envelope: Envelope) -> BoxFuture<'static, Result<(), StoreError>> {

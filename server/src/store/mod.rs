@@ -26,6 +26,17 @@
 //!   sender), this one included; the node puts it into its sockets. Notices are not
 //!   durable: when some may have been lost, [`Notice::Missed`] says so, and what waits is
 //!   read from the store again;
+//! - devices: an id has one to [`MAX_DEVICES`](relay_shared::device::MAX_DEVICES)
+//!   devices, each its own secret. The first [`Store::claim`] makes the first; a one-time
+//!   code ([`Store::link_code`]) links one more ([`Store::link`]); [`Store::unlink`]
+//!   removes one, never the last. A message waits until every device its recipient had
+//!   when it was stored confirmed it ([`Store::delivered`]); the first confirmation makes
+//!   its receipt, which waits until every device its sender had then took it
+//!   ([`Store::forget_receipts`]). A typed message is also kept for its sender's other
+//!   devices (not when one writes to oneself), noticed as [`Notice::Sent`] and listed by
+//!   [`Store::waiting`] among theirs, in `seq` order. An unlinked device's share of all
+//!   of this is dropped; a linked one gets what is stored from then on. Any change to
+//!   an id's devices is a [`Notice::Devices`];
 //! - presence: a peer is online while some node says it has a typed socket of the
 //!   peer ([`Store::present`]) and that node is alive. A node is alive while it calls
 //!   [`Store::heartbeat`] every [`Settings::heartbeat`]; one silent for
@@ -41,7 +52,11 @@ mod sqlite;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use relay_shared::{Envelope, MessageId, PeerId, Receipt, presence::PresenceNotice};
+use relay_shared::{
+    Envelope, MessageId, PeerId, Receipt,
+    device::{DeviceId, DeviceInfo},
+    presence::PresenceNotice,
+};
 
 pub use metered::Metered;
 pub use notices::{Notice, NoticeStream, Notices};
@@ -92,6 +107,8 @@ pub struct NewMessage {
     pub to: PeerId,
     /// The text.
     pub body: String,
+    /// The sender's device it came from: the sender's other devices get a copy.
+    pub device: DeviceId,
 }
 
 /// A stored message's place.
@@ -109,12 +126,34 @@ pub struct Appended {
 /// What claiming a peer id found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// Nobody had it: it is now the secret's.
-    Claimed,
-    /// It was already this secret's.
-    Verified,
-    /// Another secret owns it.
+    /// Nobody had it: it is now the secret's, its first device.
+    Claimed(DeviceId),
+    /// The secret is this device of it.
+    Verified(DeviceId),
+    /// The secret is none of its devices'.
     Refused,
+}
+
+/// What linking a device with a one-time code found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    /// The secret is now this device of the id (or already was: the same request again).
+    Linked(DeviceId),
+    /// The code is not the id's current one, was used, or expired.
+    Refused,
+    /// The id already has [`MAX_DEVICES`](relay_shared::device::MAX_DEVICES) devices.
+    Full,
+}
+
+/// What unlinking a device found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlinked {
+    /// It is gone.
+    Unlinked,
+    /// The id has no such device.
+    Unknown,
+    /// It is the id's last device, which stays.
+    Last,
 }
 
 /// A receipt for the sender of a message its recipient confirmed.
@@ -167,12 +206,45 @@ pub enum AppendError {
 /// Where messages wait and identities are kept. See the [module docs](self) for the
 /// contract.
 pub trait Store: Send + Sync + 'static {
-    /// Claims `id` for `secret` if nobody has, or checks that `secret` owns it.
+    /// Claims `id` for `secret` if nobody has (its first device), or finds which of its
+    /// devices `secret` is.
     fn claim(
         &self,
         id: PeerId,
         secret: SecretHash,
     ) -> BoxFuture<'static, Result<Claim, StoreError>>;
+
+    /// From now on, until `expires_at` (ms since the Unix epoch), the code whose hash is
+    /// `code` links one more device to `id`, once; any earlier code of `id` stops working.
+    fn link_code(
+        &self,
+        id: PeerId,
+        code: SecretHash,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Makes `secret` a device of `id` (named `name`) if `code` is its current code, not
+    /// expired; the code is used up. The same secret linking again with the same code
+    /// finds its device. Watchers of `id` get a [`Notice::Devices`].
+    fn link(
+        &self,
+        id: PeerId,
+        code: SecretHash,
+        secret: SecretHash,
+        name: Option<String>,
+    ) -> BoxFuture<'static, Result<Linked, StoreError>>;
+
+    /// `id`'s devices, in order.
+    fn devices(&self, id: PeerId) -> BoxFuture<'static, Result<Vec<DeviceInfo>, StoreError>>;
+
+    /// Removes `device` of `id`, unless it is the last: its secret registers nothing from
+    /// then on and nothing waits for it any more. Watchers of `id` get a
+    /// [`Notice::Devices`] naming it.
+    fn unlink(
+        &self,
+        id: PeerId,
+        device: DeviceId,
+    ) -> BoxFuture<'static, Result<Unlinked, StoreError>>;
 
     /// Whether someone owns `id`.
     fn is_claimed(&self, id: PeerId) -> BoxFuture<'static, Result<bool, StoreError>>;
@@ -183,11 +255,13 @@ pub trait Store: Send + Sync + 'static {
     /// get the larger share.
     fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>>;
 
-    /// `recipient`'s client holds the messages `seqs`: they stop waiting and become
-    /// receipts for their senders, whose watchers get a [`Notice::Receipt`] each.
+    /// `device` of `recipient` holds the messages `seqs` (its own and those it sent from
+    /// another device): they stop waiting for it. The first confirmation of a message
+    /// makes its receipt, whose sender's watchers get a [`Notice::Receipt`].
     fn delivered(
         &self,
         recipient: PeerId,
+        device: DeviceId,
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>>;
 
@@ -254,27 +328,30 @@ pub trait Store: Send + Sync + 'static {
     /// be (the store was unreachable, or others took this node for dead).
     fn heartbeat(&self) -> BoxFuture<'static, Result<Vec<PresenceNotice>, StoreError>>;
 
-    /// `sender`'s client holds the receipts `seqs`: forget them.
+    /// `device` of `sender` holds the receipts `seqs`: they stop waiting for it.
     fn forget_receipts(
         &self,
         sender: PeerId,
+        device: DeviceId,
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>>;
 
-    /// Messages waiting for `recipient` with a `seq` above `after`, oldest first, at most
-    /// `limit`.
+    /// Messages waiting for `device` of `recipient` (for it, and those it sent from its
+    /// other devices) with a `seq` above `after`, oldest first, at most `limit`.
     fn waiting(
         &self,
         recipient: PeerId,
+        device: DeviceId,
         after: u64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Envelope>, StoreError>>;
 
-    /// Receipts waiting for `sender` with a `seq` above `after`, oldest first, at most
-    /// `limit`.
+    /// Receipts waiting for `device` of `sender` with a `seq` above `after`, oldest first,
+    /// at most `limit`.
     fn receipts(
         &self,
         sender: PeerId,
+        device: DeviceId,
         after: u64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Receipt>, StoreError>>;

@@ -12,7 +12,10 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use relay_shared::{Envelope, PeerId};
+use relay_shared::{
+    Envelope, PeerId,
+    device::{DeviceId, DeviceInfo},
+};
 use tokio::sync::mpsc;
 
 use super::ReceiptFor;
@@ -24,6 +27,17 @@ pub enum Notice {
     /// waiting: its first delivery may never have happened), or, with `seq` 0, relayed
     /// live and not kept (the seed protocol).
     Message(Envelope),
+    /// A message `envelope.from` sent, stored for its other devices.
+    Sent(Envelope),
+    /// `id`'s devices changed: now `devices`; `unlinked` was just removed.
+    Devices {
+        /// Whose.
+        id: PeerId,
+        /// Its devices now.
+        devices: Vec<DeviceInfo>,
+        /// The device unlinked, if one was.
+        unlinked: Option<DeviceId>,
+    },
     /// A message of `sender` reached its recipient's client.
     Receipt(ReceiptFor),
     /// `owner` blocked `peer` (`on`), or unblocked it.

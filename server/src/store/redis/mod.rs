@@ -17,6 +17,15 @@
 //! So the receipts a confirmation makes for other peers are in place when its future
 //! completes, not before operations called after it on those peers.
 //!
+//! A typed message is kept for its sender's other devices the same way: the append, on
+//! the recipient's keys, reads the sender's devices beside it in the same round trip; if
+//! it stored the message (or took it as a resend, or dropped it for a block, which the
+//! sender must not learn) and the sender has other devices, the copy is made, on the
+//! sender's keys, with the next pipeline, and the append's future completes once it is
+//! (failing if it could not be, so the client sends again: both steps take a resend
+//! for the same). One device, the common case, costs one more read and no more round
+//! trips.
+//!
 //! Functions publish what they store on the peer's channel `relay:{<peer id>}:live`
 //! (and [`Store::publish`] what is relayed without being kept); each node subscribes to
 //! the channels of the peers it [watches](Store::watch), and turns what comes into
@@ -37,7 +46,11 @@ use std::{
 
 use futures_util::{FutureExt, future::BoxFuture};
 use redis::{FromRedisValue, RedisResult, Value};
-use relay_shared::{Envelope, MessageId, PeerId, Receipt, presence::PresenceNotice};
+use relay_shared::{
+    Envelope, MessageId, PeerId, Receipt,
+    device::{DeviceId, DeviceInfo, DeviceSet},
+    presence::PresenceNotice,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -45,8 +58,8 @@ pub use link::{ChannelMessage, RedisLink, RedisTopology};
 use presence::Beacon;
 
 use super::{
-    AppendError, Appended, Claim, NewMessage, Notice, Notices, ReceiptFor, Settings, Store,
-    StoreError,
+    AppendError, Appended, Claim, Linked, NewMessage, Notice, Notices, ReceiptFor, Settings, Store,
+    StoreError, Unlinked,
 };
 use crate::{clock::Clock, identity::SecretHash};
 
@@ -72,18 +85,30 @@ type Reply<T, E = StoreError> = oneshot::Sender<Result<T, E>>;
 /// One operation for the store's task.
 enum Op {
     Claim(PeerId, SecretHash, Reply<Claim>),
+    /// id, code, expires_at.
+    LinkCode(PeerId, SecretHash, u64, Reply<()>),
+    /// id, code, secret, name.
+    Link(
+        PeerId,
+        SecretHash,
+        SecretHash,
+        Option<String>,
+        Reply<Linked>,
+    ),
+    Devices(PeerId, Reply<Vec<DeviceInfo>>),
+    Unlink(PeerId, DeviceId, Reply<Unlinked>),
     IsClaimed(PeerId, Reply<bool>),
     Append(NewMessage, Reply<Appended, AppendError>),
-    Delivered(PeerId, Vec<u64>, Reply<()>),
+    Delivered(PeerId, DeviceId, Vec<u64>, Reply<()>),
     /// reader, sender, ids.
     Read(PeerId, PeerId, Vec<MessageId>, Reply<()>),
     /// owner, peer, on.
     Block(PeerId, PeerId, bool, Reply<bool>),
     Blocked(PeerId, Reply<Vec<PeerId>>),
     Blocks(PeerId, PeerId, Reply<bool>),
-    ForgetReceipts(PeerId, Vec<u64>, Reply<()>),
-    Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
-    Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
+    ForgetReceipts(PeerId, DeviceId, Vec<u64>, Reply<()>),
+    Waiting(PeerId, DeviceId, u64, usize, Reply<Vec<Envelope>>),
+    Receipts(PeerId, DeviceId, u64, usize, Reply<Vec<Receipt>>),
     Publish(Envelope, Reply<()>),
     Watch(PeerId, Reply<()>),
     Unwatch(PeerId, Reply<()>),
@@ -137,6 +162,7 @@ impl RedisStore {
                 settings,
                 cleanup: Vec::new(),
                 handovers: Vec::new(),
+                copies: Vec::new(),
                 noted: std::collections::HashSet::new(),
             }
             .run(rx),
@@ -200,6 +226,8 @@ struct Runner {
     cleanup: Vec<(PeerId, redis::Cmd)>,
     /// Confirmations whose receipts go to their senders with the next pipeline.
     handovers: Vec<Handover>,
+    /// Appends whose copies go to their senders' other devices with the next pipeline.
+    copies: Vec<PendingCopy>,
     /// (writer, reader) pairs this node noted as contacts lately.
     noted: std::collections::HashSet<(PeerId, PeerId)>,
 }
@@ -208,7 +236,7 @@ impl Runner {
     async fn run(mut self, mut ops: mpsc::UnboundedReceiver<Op>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
-            if self.cleanup.is_empty() && self.handovers.is_empty() {
+            if self.idle() {
                 if ops.recv_many(&mut batch, MAX_BATCH).await == 0 {
                     return;
                 }
@@ -236,8 +264,9 @@ impl Runner {
                     Op::Close(reply) => {
                         self.pipeline(std::mem::take(&mut run)).await;
                         // The confirmations of that last pipeline hand their receipts
-                        // over, and the outboxes are cleared.
-                        while !self.handovers.is_empty() || !self.cleanup.is_empty() {
+                        // over, the appends make their copies, and the outboxes are
+                        // cleared.
+                        while !self.idle() {
                             self.pipeline(Vec::new()).await;
                         }
                         let _ = reply.send(Ok(()));
@@ -250,10 +279,16 @@ impl Runner {
         }
     }
 
-    /// Sends `ops` in one round trip, with the cleanup and the handovers waiting, then
-    /// answers each (a confirmation once its receipts are handed over, with the next).
+    /// Whether no step of an earlier operation waits for the next pipeline.
+    fn idle(&self) -> bool {
+        self.cleanup.is_empty() && self.handovers.is_empty() && self.copies.is_empty()
+    }
+
+    /// Sends `ops` in one round trip, with the cleanup, the handovers and the copies
+    /// waiting, then answers each (a confirmation once its receipts are handed over, an
+    /// append that needs a copy once it is made: with the next).
     async fn pipeline(&mut self, ops: Vec<Op>) {
-        if ops.is_empty() && self.cleanup.is_empty() && self.handovers.is_empty() {
+        if ops.is_empty() && self.idle() {
             return;
         }
         let now = self.clock.now_millis();
@@ -264,7 +299,15 @@ impl Runner {
         let handing = Handing::new(std::mem::take(&mut self.handovers));
         commands.extend(handing.commands(self, now, cutoff));
         let handed = handing.senders.len();
-        commands.extend(ops.iter().map(|op| self.command(op, now, cutoff)));
+        let copies = std::mem::take(&mut self.copies);
+        commands.extend(copies.iter().map(|c| (c.sender, c.command.clone())));
+        let mut probed = Vec::with_capacity(ops.len());
+        for op in &ops {
+            commands.push(self.command(op, now, cutoff));
+            let probe = probe(op);
+            probed.push(probe.is_some());
+            commands.extend(probe);
+        }
         let notes = self.contacts_to_note(&ops);
         commands.extend(notes);
         let mut results = self.link.run(commands).await.into_iter();
@@ -276,13 +319,24 @@ impl Runner {
         let handover_results: Vec<_> = results.by_ref().take(handed).collect();
         handing.answer(handover_results, &mut self.cleanup);
         let mut reload = false;
-        for (op, result) in ops.into_iter().zip(results.by_ref()) {
+        for (copy, result) in copies.into_iter().zip(results.by_ref()) {
+            let answer = match result {
+                Ok(_) => Ok(copy.appended),
+                Err(error) => {
+                    reload |= missing_function(&error);
+                    tracing::warn!(%error, "could not keep a message for its sender's devices");
+                    Err(StoreError::backend(error).into())
+                }
+            };
+            let _ = copy.reply.send(answer);
+        }
+        for (op, probed) in ops.into_iter().zip(probed) {
+            let Some(result) = results.next() else { break };
+            let probe = if probed { results.next() } else { None };
             if let Err(error) = &result {
                 reload |= missing_function(error);
             }
-            if let Some(handover) = self.answer(op, result) {
-                self.handovers.push(handover);
-            }
+            self.answer(op, result, probe, now);
         }
         for note in results {
             if let Err(error) = note {
@@ -323,7 +377,12 @@ impl Runner {
     fn command(&self, op: &Op, now: u64, cutoff: u64) -> (PeerId, redis::Cmd) {
         let ttl = self.settings.ttl_millis();
         let peer = match op {
-            Op::Claim(id, ..) | Op::IsClaimed(id, _) => *id,
+            Op::Claim(id, ..)
+            | Op::LinkCode(id, ..)
+            | Op::Link(id, ..)
+            | Op::Devices(id, _)
+            | Op::Unlink(id, ..)
+            | Op::IsClaimed(id, _) => *id,
             Op::Append(m, _) => m.to,
             Op::Read(_, sender, ..) => *sender,
             Op::Block(owner, ..) | Op::Blocked(owner, _) | Op::Blocks(owner, ..) => *owner,
@@ -338,29 +397,68 @@ impl Runner {
         };
         let command = match op {
             Op::Claim(id, hash, _) => {
+                let mut cmd = fcall("relay_claim", *id, &["devices", "owner"]);
+                cmd.arg(hash.as_bytes().as_slice()).arg(now);
+                cmd
+            }
+            Op::LinkCode(id, code, expires_at, _) => {
+                let mut value = format!("{expires_at}\n").into_bytes();
+                value.extend_from_slice(code.as_bytes());
                 let mut cmd = redis::cmd("SET");
-                cmd.arg(key(*id, "owner"))
-                    .arg(hash.as_bytes().as_slice())
-                    .arg("NX")
-                    .arg("GET");
+                cmd.arg(key(*id, "code"))
+                    .arg(value)
+                    .arg("PX")
+                    .arg(expires_at.saturating_sub(now).max(1));
+                cmd
+            }
+            Op::Link(id, code, secret, name, _) => {
+                let mut cmd = fcall("relay_link", *id, &["devices", "owner", "code"]);
+                let name = name
+                    .as_ref()
+                    .and_then(|name| serde_json::to_string(name).ok())
+                    .unwrap_or_default();
+                cmd.arg(code.as_bytes().as_slice())
+                    .arg(secret.as_bytes().as_slice())
+                    .arg(name)
+                    .arg(now)
+                    .arg(id.to_string())
+                    .arg(channel(*id))
+                    .arg(self.link.publish_command());
+                cmd
+            }
+            Op::Devices(id, _) => {
+                let mut cmd = fcall("relay_devices", *id, &["devices", "owner"]);
+                cmd.arg(now);
+                cmd
+            }
+            Op::Unlink(id, device, _) => {
+                let mut cmd = fcall(
+                    "relay_unlink",
+                    *id,
+                    &[
+                        "devices", "owner", "inbox", "ids", "waits", "receipts", "rwaits",
+                    ],
+                );
+                cmd.arg(device.get())
+                    .arg(now)
+                    .arg(id.to_string())
+                    .arg(channel(*id))
+                    .arg(self.link.publish_command());
                 cmd
             }
             Op::IsClaimed(id, _) => {
                 let mut cmd = redis::cmd("EXISTS");
-                cmd.arg(key(*id, "owner"));
+                cmd.arg(key(*id, "devices")).arg(key(*id, "owner"));
                 cmd
             }
             Op::Append(m, _) => {
-                let mut cmd = fcall("relay_append", m.to, &["inbox", "ids", "wrote", "blocked"]);
-                let json = serde_json::to_string(&StoredMessage {
-                    id: m.id,
-                    from: m.from,
-                    to: m.to,
-                    body: std::borrow::Cow::Borrowed(&m.body),
-                })
-                .unwrap_or_default();
+                let mut cmd = fcall(
+                    "relay_append",
+                    m.to,
+                    &["inbox", "ids", "wrote", "blocked", "devices", "waits"],
+                );
                 cmd.arg(format!("{}:{}", m.from, m.id))
-                    .arg(json)
+                    .arg(stored_json(m))
                     .arg(now)
                     .arg(cutoff)
                     .arg(self.settings.max_queue)
@@ -372,18 +470,22 @@ impl Runner {
                     .arg(self.settings.max_queue_per_stranger);
                 cmd
             }
-            Op::Waiting(peer, after, limit, _) => {
-                let mut cmd = fcall("relay_waiting", *peer, &["inbox", "ids"]);
-                cmd.arg(after).arg((*limit).min(MAX_PAGE)).arg(cutoff);
+            Op::Waiting(peer, device, after, limit, _) => {
+                let mut cmd = fcall("relay_waiting", *peer, &["inbox", "ids", "waits"]);
+                cmd.arg(after)
+                    .arg((*limit).min(MAX_PAGE))
+                    .arg(cutoff)
+                    .arg(device.get());
                 cmd
             }
-            Op::Delivered(peer, seqs, _) => {
-                let mut cmd = fcall("relay_deliver", *peer, &["inbox", "ids", "outbox"]);
+            Op::Delivered(peer, device, seqs, _) => {
+                let mut cmd = fcall("relay_deliver", *peer, &["inbox", "ids", "outbox", "waits"]);
                 cmd.arg(peer.to_string())
                     .arg(now)
                     .arg(cutoff)
                     .arg(ttl)
                     .arg(now.saturating_sub(STALE_HANDOVER.as_millis() as u64))
+                    .arg(device.get())
                     .arg(seqs);
                 cmd
             }
@@ -413,14 +515,17 @@ impl Runner {
                 cmd.arg(key(*owner, "blocked")).arg(peer.to_string());
                 cmd
             }
-            Op::ForgetReceipts(peer, seqs, _) => {
-                let mut cmd = fcall("relay_receipts_forget", *peer, &["receipts"]);
-                cmd.arg(seqs);
+            Op::ForgetReceipts(peer, device, seqs, _) => {
+                let mut cmd = fcall("relay_receipts_forget", *peer, &["receipts", "rwaits"]);
+                cmd.arg(device.get()).arg(seqs);
                 cmd
             }
-            Op::Receipts(peer, after, limit, _) => {
-                let mut cmd = fcall("relay_receipts", *peer, &["receipts"]);
-                cmd.arg(after).arg((*limit).min(MAX_PAGE)).arg(cutoff);
+            Op::Receipts(peer, device, after, limit, _) => {
+                let mut cmd = fcall("relay_receipts", *peer, &["receipts", "rwaits"]);
+                cmd.arg(after)
+                    .arg((*limit).min(MAX_PAGE))
+                    .arg(cutoff)
+                    .arg(device.get());
                 cmd
             }
             Op::Publish(envelope, _) => {
@@ -437,59 +542,76 @@ impl Runner {
         (peer, command)
     }
 
-    /// Answers `op` from its command's result; a confirmation is answered once its
-    /// receipts are handed over, so it is given back as a [`Handover`].
-    fn answer(&mut self, op: Op, result: RedisResult<Value>) -> Option<Handover> {
+    /// Answers `op` from its command's result (and an append's from its probe of the
+    /// sender's devices); a confirmation is answered once its receipts are handed over,
+    /// and an append that needs a copy once it is made: those wait for the next pipeline.
+    fn answer(
+        &mut self,
+        op: Op,
+        result: RedisResult<Value>,
+        probe: Option<RedisResult<Value>>,
+        now: u64,
+    ) {
         match op {
             Op::Claim(_, hash, reply) => {
-                let claim = result.and_then(|value| match value {
-                    Value::Nil => Ok(Claim::Claimed),
-                    other => {
-                        let stored: Vec<u8> = redis::from_redis_value(other)?;
-                        let stored = <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
-                            redis::RedisError::from((
-                                redis::ErrorKind::Parse,
-                                "a stored secret hash of the wrong length",
-                            ))
-                        })?;
-                        Ok(if SecretHash::from_bytes(stored).matches(&hash) {
-                            Claim::Verified
-                        } else {
-                            Claim::Refused
-                        })
+                let _ = reply.send(parse::<Vec<Value>>(result).and_then(|v| claim_of(v, &hash)));
+            }
+            Op::LinkCode(.., reply) => {
+                let _ = reply.send(result.map(|_| ()).map_err(StoreError::backend));
+            }
+            Op::Link(.., reply) => {
+                let linked = parse::<Vec<String>>(result).and_then(|fields| {
+                    match fields.as_slice() {
+                        [linked, device] if linked == "linked" => device
+                            .parse()
+                            .ok()
+                            .and_then(DeviceId::new)
+                            .map(Linked::Linked),
+                        [refused] if refused == "refused" => Some(Linked::Refused),
+                        [full] if full == "full" => Some(Linked::Full),
+                        _ => None,
                     }
+                    .ok_or_else(|| unreadable("a link's reply"))
                 });
-                let _ = reply.send(claim.map_err(StoreError::backend));
+                let _ = reply.send(linked);
+            }
+            Op::Devices(_, reply) => {
+                let devices = members(result).and_then(|members| {
+                    members
+                        .iter()
+                        .map(|m| serde_json::from_str(m).ok())
+                        .collect::<Option<Vec<DeviceInfo>>>()
+                        .ok_or_else(|| unreadable("a device"))
+                });
+                let _ = reply.send(devices);
+            }
+            Op::Unlink(.., reply) => {
+                let unlinked = parse::<String>(result).and_then(|r| match r.as_str() {
+                    "unlinked" => Ok(Unlinked::Unlinked),
+                    "unknown" => Ok(Unlinked::Unknown),
+                    "last" => Ok(Unlinked::Last),
+                    _ => Err(unreadable("an unlink's reply")),
+                });
+                let _ = reply.send(unlinked);
             }
             Op::IsClaimed(_, reply) => {
-                let _ = reply.send(parse::<bool>(result));
+                let _ = reply.send(parse::<i64>(result).map(|keys| keys > 0));
             }
-            Op::Append(_, reply) => {
-                let appended = match parse::<Vec<String>>(result) {
-                    Ok(fields) => match fields.as_slice() {
-                        [full, limit] if full == "full" => Err(AppendError::QueueFull {
-                            limit: limit.parse().unwrap_or(self.settings.max_queue),
-                        }),
-                        [share, limit] if share == "share" => Err(AppendError::ShareFull {
-                            limit: limit
-                                .parse()
-                                .unwrap_or(self.settings.max_queue_per_stranger),
-                        }),
-                        [seq, sent_at, duplicate] => match (seq.parse(), sent_at.parse()) {
-                            (Ok(seq), Ok(sent_at)) => Ok(Appended {
-                                seq,
-                                sent_at,
-                                duplicate: duplicate == "1",
-                            }),
-                            _ => Err(unreadable("an append's reply").into()),
-                        },
-                        _ => Err(unreadable("an append's reply").into()),
-                    },
-                    Err(error) => Err(error.into()),
-                };
-                let _ = reply.send(appended);
+            Op::Append(m, reply) => {
+                let appended = self.appended(result);
+                match appended {
+                    Ok(appended) if needs_copy(&m, probe) => self.copies.push(PendingCopy {
+                        sender: m.from,
+                        command: self.copy_command(&m, appended.sent_at, now),
+                        appended,
+                        reply,
+                    }),
+                    appended => {
+                        let _ = reply.send(appended);
+                    }
+                }
             }
-            Op::Waiting(_, _, _, reply) => {
+            Op::Waiting(.., reply) => {
                 let page = members(result).and_then(|members| {
                     members
                         .iter()
@@ -499,7 +621,7 @@ impl Runner {
                 });
                 let _ = reply.send(page);
             }
-            Op::Receipts(_, _, _, reply) => {
+            Op::Receipts(.., reply) => {
                 let page = members(result).and_then(|members| {
                     members
                         .iter()
@@ -525,17 +647,15 @@ impl Runner {
                 });
                 let _ = reply.send(peers);
             }
-            Op::ForgetReceipts(_, _, reply) | Op::Read(.., reply) => {
+            Op::ForgetReceipts(.., reply) | Op::Read(.., reply) => {
                 let _ = reply.send(result.map(|_| ()).map_err(StoreError::backend));
             }
-            Op::Delivered(recipient, _, reply) => match parse::<Vec<String>>(result) {
-                Ok(outbox) => {
-                    return Some(Handover {
-                        recipient,
-                        outbox,
-                        reply,
-                    });
-                }
+            Op::Delivered(recipient, _, _, reply) => match parse::<Vec<String>>(result) {
+                Ok(outbox) => self.handovers.push(Handover {
+                    recipient,
+                    outbox,
+                    reply,
+                }),
                 Err(error) => {
                     let _ = reply.send(Err(error));
                 }
@@ -547,8 +667,107 @@ impl Runner {
                 let _ = reply.send(result.map(|_| ()).map_err(StoreError::backend));
             }
         }
-        None
     }
+
+    /// An append's reply.
+    fn appended(&self, result: RedisResult<Value>) -> Result<Appended, AppendError> {
+        let fields = parse::<Vec<String>>(result)?;
+        match fields.as_slice() {
+            [full, limit] if full == "full" => Err(AppendError::QueueFull {
+                limit: limit.parse().unwrap_or(self.settings.max_queue),
+            }),
+            [share, limit] if share == "share" => Err(AppendError::ShareFull {
+                limit: limit
+                    .parse()
+                    .unwrap_or(self.settings.max_queue_per_stranger),
+            }),
+            [seq, sent_at, duplicate] => match (seq.parse(), sent_at.parse()) {
+                (Ok(seq), Ok(sent_at)) => Ok(Appended {
+                    seq,
+                    sent_at,
+                    duplicate: duplicate == "1",
+                }),
+                _ => Err(unreadable("an append's reply").into()),
+            },
+            _ => Err(unreadable("an append's reply").into()),
+        }
+    }
+
+    /// `relay_copy` of `m`, accepted at `sent_at`, for its sender's other devices.
+    fn copy_command(&self, m: &NewMessage, sent_at: u64, now: u64) -> redis::Cmd {
+        let mut cmd = fcall("relay_copy", m.from, &["inbox", "ids", "devices", "waits"]);
+        cmd.arg(format!(">{}:{}", m.to, m.id))
+            .arg(stored_json(m))
+            .arg(sent_at)
+            .arg(now)
+            .arg(self.settings.ttl_millis())
+            .arg(channel(m.from))
+            .arg(self.link.publish_command())
+            .arg(m.device.get());
+        cmd
+    }
+}
+
+/// For an append to another peer: the read of its sender's devices, beside it in the
+/// same round trip, which says whether a copy is to be kept for others.
+fn probe(op: &Op) -> Option<(PeerId, redis::Cmd)> {
+    let Op::Append(m, _) = op else { return None };
+    if m.from == m.to {
+        return None;
+    }
+    let mut cmd = redis::cmd("HGET");
+    cmd.arg(key(m.from, "devices")).arg("set");
+    Some((m.from, cmd))
+}
+
+/// Whether the sender of `m` has devices besides the one it came from, as `probe` found
+/// (if it could not tell, the copy step finds out).
+fn needs_copy(m: &NewMessage, probe: Option<RedisResult<Value>>) -> bool {
+    let Some(probe) = probe else { return false };
+    match parse::<Option<u8>>(probe) {
+        // An id without devices claimed before them: device 0 alone.
+        Ok(set) => !DeviceSet::from_bits(set.unwrap_or(1))
+            .without(m.device)
+            .is_empty(),
+        Err(_) => true,
+    }
+}
+
+/// What a claim found, from `relay_claim`'s reply: `["claimed", device]`, or each
+/// device with its secret's hash, compared here in constant time.
+fn claim_of(reply: Vec<Value>, hash: &SecretHash) -> Result<Claim, StoreError> {
+    let device = |value: &Value| {
+        redis::from_redis_value_ref::<u8>(value)
+            .ok()
+            .and_then(DeviceId::new)
+            .ok_or_else(|| unreadable("a device"))
+    };
+    if let [first, device_of] = reply.as_slice()
+        && redis::from_redis_value_ref::<String>(first).is_ok_and(|f| f == "claimed")
+    {
+        return Ok(Claim::Claimed(device(device_of)?));
+    }
+    let mut found = Claim::Refused;
+    for pair in reply.chunks(2) {
+        let [number, stored] = pair else {
+            return Err(unreadable("a claim's reply"));
+        };
+        let stored: Vec<u8> = redis::from_redis_value_ref(stored).map_err(StoreError::backend)?;
+        let stored = <[u8; 32]>::try_from(stored.as_slice())
+            .map_err(|_| unreadable("a secret hash of the wrong length"))?;
+        if SecretHash::from_bytes(stored).matches(hash) {
+            found = Claim::Verified(device(number)?);
+        }
+    }
+    Ok(found)
+}
+
+/// An append whose copy for its sender's other devices is made with the next pipeline.
+struct PendingCopy {
+    sender: PeerId,
+    command: redis::Cmd,
+    appended: Appended,
+    reply: Reply<Appended, AppendError>,
 }
 
 /// A confirmation whose receipts are still to be handed to their senders.
@@ -666,7 +885,11 @@ fn channel(peer: PeerId) -> String {
 
 /// `relay_receipt_add` for `sender`, before its receipts' JSON (one argument each).
 fn receipt_add(sender: PeerId, now: u64, cutoff: u64, ttl: u64, publish: &str) -> redis::Cmd {
-    let mut cmd = fcall("relay_receipt_add", sender, &["receipts", "meta"]);
+    let mut cmd = fcall(
+        "relay_receipt_add",
+        sender,
+        &["receipts", "meta", "devices", "rwaits"],
+    );
     cmd.arg(sender.to_string())
         .arg(now)
         .arg(cutoff)
@@ -701,6 +924,17 @@ fn unreadable(what: &str) -> StoreError {
     StoreError::backend(format!("unreadable {what} in Redis"))
 }
 
+/// The JSON a message is kept as (for its recipient, or copied for its sender).
+fn stored_json(m: &NewMessage) -> String {
+    serde_json::to_string(&StoredMessage {
+        id: m.id,
+        from: m.from,
+        to: m.to,
+        body: std::borrow::Cow::Borrowed(&m.body),
+    })
+    .unwrap_or_default()
+}
+
 /// What a stored message keeps besides its seq and time.
 #[derive(Serialize, Deserialize)]
 struct StoredMessage<'a> {
@@ -721,7 +955,8 @@ struct StoredReceipt {
     read_at: Option<u64>,
 }
 
-/// An inbox member `"<seq>\n<sent_at>\n<sender>:<id>\n<json>"`.
+/// An inbox member `"<seq>\n<sent_at>\n<sender>:<id>\n<json>"` (or, a copy of one its
+/// owner sent, `"<seq>\n<sent_at>\n><recipient>:<id>\n<json>"`).
 fn decode_message(member: &str) -> Option<Envelope> {
     let mut parts = member.splitn(4, '\n');
     let seq = parts.next()?.parse().ok()?;
@@ -777,9 +1012,10 @@ enum Live {
     Own,
 }
 
-/// A payload of a live channel: `"S" + inbox member`, `"R<sender>\n" + receipts
-/// member`, `"B<owner>\n<peer>\n<1|0>"` (a block), or `"L<origin>\n" + envelope`
-/// (relayed, not stored, by the node `origin`).
+/// A payload of a live channel: `"S" + inbox member`, `"C" + inbox member` (a copy of a
+/// message sent), `"R<sender>\n" + receipts member`, `"B<owner>\n<peer>\n<1|0>"` (a
+/// block), `"V<id>\n<device unlinked, or nothing>\n<JSON array of devices>"`, or
+/// `"L<origin>\n" + envelope` (relayed, not stored, by the node `origin`).
 fn decode_notice(payload: &[u8], own: Origin) -> Option<Live> {
     let text = std::str::from_utf8(payload).ok()?;
     let notice = match text.split_at_checked(1)? {
@@ -791,6 +1027,20 @@ fn decode_notice(payload: &[u8], own: Origin) -> Option<Live> {
             Notice::Message(serde_json::from_str(json).ok()?)
         }
         ("S", member) => Notice::Message(decode_message(member)?),
+        ("C", member) => Notice::Sent(decode_message(member)?),
+        ("V", rest) => {
+            let mut fields = rest.splitn(3, '\n');
+            let id = fields.next()?.parse().ok()?;
+            let unlinked = match fields.next()? {
+                "" => None,
+                device => Some(DeviceId::new(device.parse().ok()?)?),
+            };
+            Notice::Devices {
+                id,
+                devices: serde_json::from_str(fields.next()?).ok()?,
+                unlinked,
+            }
+        }
         ("B", rest) => {
             let mut fields = rest.splitn(3, '\n');
             Notice::Blocked {
@@ -820,6 +1070,37 @@ impl Store for RedisStore {
         self.call(|reply| Op::Claim(id, secret, reply))
     }
 
+    fn link_code(
+        &self,
+        id: PeerId,
+        code: SecretHash,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(|reply| Op::LinkCode(id, code, expires_at, reply))
+    }
+
+    fn link(
+        &self,
+        id: PeerId,
+        code: SecretHash,
+        secret: SecretHash,
+        name: Option<String>,
+    ) -> BoxFuture<'static, Result<Linked, StoreError>> {
+        self.call(|reply| Op::Link(id, code, secret, name, reply))
+    }
+
+    fn devices(&self, id: PeerId) -> BoxFuture<'static, Result<Vec<DeviceInfo>, StoreError>> {
+        self.call(|reply| Op::Devices(id, reply))
+    }
+
+    fn unlink(
+        &self,
+        id: PeerId,
+        device: DeviceId,
+    ) -> BoxFuture<'static, Result<Unlinked, StoreError>> {
+        self.call(|reply| Op::Unlink(id, device, reply))
+    }
+
     fn is_claimed(&self, id: PeerId) -> BoxFuture<'static, Result<bool, StoreError>> {
         self.call(|reply| Op::IsClaimed(id, reply))
     }
@@ -831,9 +1112,10 @@ impl Store for RedisStore {
     fn delivered(
         &self,
         recipient: PeerId,
+        device: DeviceId,
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
-        self.call(|reply| Op::Delivered(recipient, seqs, reply))
+        self.call(|reply| Op::Delivered(recipient, device, seqs, reply))
     }
 
     fn read(
@@ -865,27 +1147,30 @@ impl Store for RedisStore {
     fn forget_receipts(
         &self,
         sender: PeerId,
+        device: DeviceId,
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
-        self.call(|reply| Op::ForgetReceipts(sender, seqs, reply))
+        self.call(|reply| Op::ForgetReceipts(sender, device, seqs, reply))
     }
 
     fn waiting(
         &self,
         recipient: PeerId,
+        device: DeviceId,
         after: u64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Envelope>, StoreError>> {
-        self.call(|reply| Op::Waiting(recipient, after, limit, reply))
+        self.call(|reply| Op::Waiting(recipient, device, after, limit, reply))
     }
 
     fn receipts(
         &self,
         sender: PeerId,
+        device: DeviceId,
         after: u64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Receipt>, StoreError>> {
-        self.call(|reply| Op::Receipts(sender, after, limit, reply))
+        self.call(|reply| Op::Receipts(sender, device, after, limit, reply))
     }
 
     fn publish(&self, envelope: Envelope) -> BoxFuture<'static, Result<(), StoreError>> {
@@ -1008,6 +1293,119 @@ mod tests {
         );
         assert_eq!(decode_notice(b"X", Origin(1)), None);
         assert_eq!(decode_notice(b"Sgarbage", Origin(1)), None);
+    }
+
+    #[test]
+    fn copies_and_device_changes_read_back_as_notices() {
+        let copy = "1843200000000002\n1800000000000\n>b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e:0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c\n{\"id\":\"0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c\",\"from\":\"3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71\",\"to\":\"b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e\",\"body\":\"hi\"}";
+        let sent = decode_message(copy).unwrap();
+        assert_eq!(
+            (sent.seq, sent.from.to_string().as_str(), sent.body.as_str()),
+            (
+                1_843_200_000_000_002,
+                "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71",
+                "hi"
+            )
+        );
+        assert_eq!(
+            decode_notice(format!("C{copy}").as_bytes(), Origin(1)),
+            Some(Live::Notice(Notice::Sent(sent)))
+        );
+
+        let id: PeerId = "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap();
+        let devices =
+            r#"[{"device":0,"linked_at":5},{"device":2,"name":"Phone \"x\"","linked_at":7}]"#;
+        let expected = vec![
+            DeviceInfo {
+                device: DeviceId::FIRST,
+                name: None,
+                linked_at: 5,
+            },
+            DeviceInfo {
+                device: DeviceId::new(2).unwrap(),
+                name: Some("Phone \"x\"".into()),
+                linked_at: 7,
+            },
+        ];
+        assert_eq!(
+            decode_notice(format!("V{id}\n\n{devices}").as_bytes(), Origin(1)),
+            Some(Live::Notice(Notice::Devices {
+                id,
+                devices: expected.clone(),
+                unlinked: None
+            }))
+        );
+        assert_eq!(
+            decode_notice(format!("V{id}\n1\n{devices}").as_bytes(), Origin(1)),
+            Some(Live::Notice(Notice::Devices {
+                id,
+                devices: expected,
+                unlinked: DeviceId::new(1)
+            }))
+        );
+        assert_eq!(
+            decode_notice(format!("V{id}\n7\n[]").as_bytes(), Origin(1)),
+            None,
+            "no such device"
+        );
+        assert_eq!(
+            decode_notice(format!("V{id}\n").as_bytes(), Origin(1)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_claim_finds_the_device_whose_secret_matches() {
+        let (one, two) = (
+            SecretHash::from_bytes([1; 32]),
+            SecretHash::from_bytes([2; 32]),
+        );
+        let bulk = |bytes: &[u8]| Value::BulkString(bytes.to_vec());
+        assert_eq!(
+            claim_of(vec![bulk(b"claimed"), bulk(b"0")], &one).unwrap(),
+            Claim::Claimed(DeviceId::FIRST)
+        );
+        let devices = vec![bulk(b"0"), bulk(&[1; 32]), bulk(b"3"), bulk(&[2; 32])];
+        assert_eq!(
+            claim_of(devices.clone(), &two).unwrap(),
+            Claim::Verified(DeviceId::new(3).unwrap())
+        );
+        assert_eq!(
+            claim_of(devices, &SecretHash::from_bytes([9; 32])).unwrap(),
+            Claim::Refused
+        );
+        assert!(claim_of(vec![bulk(b"0"), bulk(b"short")], &one).is_err());
+    }
+
+    #[test]
+    fn a_copy_is_made_only_for_a_sender_with_other_devices() {
+        let (alice, bob): (PeerId, PeerId) = (
+            "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap(),
+            "b6c1d7e2-0f3a-4b5c-9d8e-7f6a5b4c3d2e".parse().unwrap(),
+        );
+        let m = |device: u8, to: PeerId| NewMessage {
+            id: MessageId::from_uuid(uuid::Uuid::from_u128(1)),
+            from: alice,
+            to,
+            body: "hi".into(),
+            device: DeviceId::new(device).unwrap(),
+        };
+        let set = |bits: Option<i64>| Some(Ok(bits.map_or(Value::Nil, Value::Int)));
+        let append = |m: NewMessage| Op::Append(m, oneshot::channel().0);
+        assert!(probe(&append(m(0, alice))).is_none(), "not to oneself");
+        assert!(probe(&append(m(0, bob))).is_some());
+        assert!(
+            !needs_copy(&m(0, bob), set(None)),
+            "one device, claimed before devices"
+        );
+        assert!(!needs_copy(&m(0, bob), set(Some(0b1))));
+        assert!(!needs_copy(&m(2, bob), set(Some(0b100))));
+        assert!(needs_copy(&m(0, bob), set(Some(0b101))));
+        assert!(needs_copy(
+            &m(0, bob),
+            Some(Err(redis::RedisError::from((redis::ErrorKind::Io, "gone"))))
+        ));
+        assert!(!needs_copy(&m(0, bob), None));
     }
 
     #[test]

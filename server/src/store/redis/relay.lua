@@ -2,16 +2,32 @@
 -- Relay's store on Redis: each function touches the keys of one peer only, all behind
 -- the hash tag {<peer id>}, so every call is atomic and lands on one node of a Redis
 -- Cluster. Keys of peer P:
---   relay:{P}:owner     string  SHA-256 of the secret that claimed P (plain SET NX, no function)
---   relay:{P}:inbox     zset    messages waiting for P, scored by seq
+--   relay:{P}:devices   hash    P's devices (never expires): "set" -> their bits (device d is
+--                               bit 2^d), "h<d>" -> SHA-256 of device d's secret, "i<d>" ->
+--                               its JSON (device, name, linked_at)
+--   relay:{P}:owner     string  SHA-256 of the secret that claimed P, as versions before
+--                               devices kept it (never expires): moved into devices on first
+--                               touch, and written by a claim still, for those versions' sake
+--   relay:{P}:code      string  "<expires_at>\n<SHA-256 of the code>": the one-time code that
+--                               links one more device, expiring with it
+--   relay:{P}:inbox     zset    messages waiting for P's devices, and copies of P's own
+--                               messages waiting for its other devices, scored by seq
 --   relay:{P}:ids       hash    "<sender>:<message id>" -> "<seq> <sent_at>" of those messages,
---                               "#<sender>" -> how many of them are that sender's,
---                               and "!seq": the last message seq given
+--                               ">" .. "<recipient>:<message id>" -> the same of those copies,
+--                               "#<sender>" -> how many of the messages are that sender's,
+--                               "!copies" -> how many copies (the rest count against
+--                               the queue), and "!seq": the last message seq given
+--   relay:{P}:waits     hash    "<seq>" -> which devices an inbox entry still waits for (their
+--                               bits), + 32 once a message's first confirmation made its
+--                               receipt; absent: device 0 alone, no receipt yet (every entry
+--                               of an id with one device: nothing written)
 --   relay:{P}:wrote     set     the peers P has written to: its contacts, whose messages
 --                               to P get the larger share of P's queue
 --   relay:{P}:meta      hash    rseq: the last receipt seq given
 --   relay:{P}:outbox    hash    receipts of messages P confirmed, not yet handed to their senders
 --   relay:{P}:receipts  zset    receipts of P's own messages, scored by their seq
+--   relay:{P}:rwaits    hash    "<seq>" -> which of P's devices a receipt still waits for;
+--                               absent: device 0 alone
 --   relay:{P}:blocked   set     the peers P blocks: what they send P is dropped (never expires)
 --   relay:{P}:presence  hash    "n:<node>" -> when, for each node with a typed socket of P;
 --                               "seen" -> when P was last seen; "hidden" -> "1" while P
@@ -23,13 +39,22 @@
 -- scored under cutoff * 1024 was accepted before the cutoff.
 --
 -- Members:
---   inbox:    "<seq>\n<sent_at>\n<sender>:<id>\n<json: id, from, to, body>"
+--   inbox:    "<seq>\n<sent_at>\n<sender>:<id>\n<json: id, from, to, body>" (a message),
+--             "<seq>\n<sent_at>\n><recipient>:<id>\n<json: id, from, to, body>" (a copy)
 --   receipts: "<seq>\n<json: id, to, delivered_at[, read_at]>"
--- Notices published on relay:{P}:live: "S" .. inbox member, "R" .. receipts member,
--- "B<P>\n<peer>\n<1|0>": P blocked or unblocked peer.
+-- Notices published on relay:{P}:live: "S" .. inbox member (a message for P), "C" ..
+-- inbox member (a copy of one P sent), "R" .. receipts member, "B<P>\n<peer>\n<1|0>": P
+-- blocked or unblocked peer, "V<P>\n<device unlinked, or nothing>\n<JSON array of its
+-- devices>": P's devices changed.
 
 local SCALE = 1024
 local EXPIRE_BATCH = 1000
+-- In a waits value, beside the devices' bits: the message's receipt is made.
+local RECEIPTED = 32
+local DEVICES = 31
+local MAX_DEVICES = 5
+-- Entries read at a time while looking for those one device waits for.
+local PAGE = 256
 
 local function num(n)
   return string.format('%.0f', n)
@@ -65,43 +90,197 @@ local function fields(s, n)
   return out
 end
 
--- One message of `sender` waits no more for the owner of `ids`.
-local function uncount(ids, dedup)
-  local colon = string.find(dedup, ':', 1, true)
-  if not colon then return end
-  local field = '#' .. string.sub(dedup, 1, colon - 1)
+-- The seq a member starts with.
+local function seq_of(member)
+  return string.sub(member, 1, (string.find(member, '\n', 1, true) or 0) - 1)
+end
+
+-- The bit of device `d`.
+local function bit_of(d)
+  return bit.lshift(1, tonumber(d))
+end
+
+-- What an entry still waits for (its waits value), and whether that is written.
+local function waits_of(waits, seq)
+  local w = redis.call('HGET', waits, seq)
+  if w then return tonumber(w), true end
+  return 1, false
+end
+
+local function set_waits(waits, seq, w, written)
+  if w ~= 1 then
+    redis.call('HSET', waits, seq, w)
+  elseif written then
+    redis.call('HDEL', waits, seq)
+  end
+end
+
+-- Devices --------------------------------------------------------------------------
+
+-- The JSON of device `d`: `name` is JSON already (or '' for none), `at` a number.
+local function info(d, name, at)
+  local json = '{"device":' .. d
+  if name ~= '' then json = json .. ',"name":' .. name end
+  return json .. ',"linked_at":' .. at .. '}'
+end
+
+-- An id claimed before devices has its owner's hash in `owner`: its device 0 from now
+-- on (linked, as far as anyone knows, now). `owner` stays, for earlier versions.
+local function migrate(devices, owner, now)
+  if redis.call('EXISTS', devices) == 1 then return end
+  local hash = redis.call('GET', owner)
+  if hash then
+    redis.call('HSET', devices, 'set', 1, 'h0', hash, 'i0', info(0, '', now))
+  end
+end
+
+-- The bits of the devices in `devices` (0: nobody owns the id).
+local function owned(devices)
+  return tonumber(redis.call('HGET', devices, 'set') or '0')
+end
+
+-- The devices of the owner of `devices`, for a message or receipt stored now: an id
+-- without devices (claimed before them, or never) has device 0.
+local function device_set(devices)
+  return tonumber(redis.call('HGET', devices, 'set') or '1')
+end
+
+local function devices_json(devices, set)
+  local out = {}
+  for d = 0, MAX_DEVICES - 1 do
+    if bit.band(set, bit_of(d)) ~= 0 then
+      out[#out + 1] = redis.call('HGET', devices, 'i' .. d)
+    end
+  end
+  return '[' .. table.concat(out, ',') .. ']'
+end
+
+local function notice_devices(devices, set, id, unlinked, channel, publish)
+  redis.call(publish, channel, 'V' .. id .. '\n' .. unlinked .. '\n' .. devices_json(devices, set))
+end
+
+-- KEYS: devices, owner
+-- ARGV: secret hash, now
+-- Returns {"claimed", "0"} (the id was nobody's: now the secret's, its device 0), or
+-- {device, secret hash, ...} of each device, for the caller to compare in constant time.
+local function claim(keys, args)
+  local devices, owner, hash, now = keys[1], keys[2], args[1], args[2]
+  migrate(devices, owner, now)
+  local set = owned(devices)
+  if set == 0 then
+    redis.call('HSET', devices, 'set', 1, 'h0', hash, 'i0', info(0, '', now))
+    redis.call('SET', owner, hash)
+    return { 'claimed', '0' }
+  end
+  local out = {}
+  for d = 0, MAX_DEVICES - 1 do
+    if bit.band(set, bit_of(d)) ~= 0 then
+      out[#out + 1] = tostring(d)
+      out[#out + 1] = redis.call('HGET', devices, 'h' .. d)
+    end
+  end
+  return out
+end
+
+-- KEYS: devices, owner
+-- ARGV: now
+-- Returns the JSON of each device, in order.
+local function devices_of(keys, args)
+  migrate(keys[1], keys[2], args[1])
+  local set, out = owned(keys[1]), {}
+  for d = 0, MAX_DEVICES - 1 do
+    if bit.band(set, bit_of(d)) ~= 0 then
+      out[#out + 1] = redis.call('HGET', keys[1], 'i' .. d)
+    end
+  end
+  return out
+end
+
+-- KEYS: devices, owner, code
+-- ARGV: code hash, secret hash, name (a JSON string, or '' for none), now, id, live
+--       channel, publish command
+-- Returns {"linked", device}, {"refused"} or {"full"}. A secret already a device of the
+-- id finds it (the same link again), whatever the code.
+local function link(keys, args)
+  local devices, owner, code = keys[1], keys[2], keys[3]
+  local code_hash, hash, name, now = args[1], args[2], args[3], args[4]
+  migrate(devices, owner, now)
+  local set = owned(devices)
+  for d = 0, MAX_DEVICES - 1 do
+    if bit.band(set, bit_of(d)) ~= 0 and redis.call('HGET', devices, 'h' .. d) == hash then
+      return { 'linked', tostring(d) }
+    end
+  end
+  local current = redis.call('GET', code)
+  local f = current and fields(current, 1)
+  if set == 0 or not f or f[2] ~= code_hash or tonumber(now) >= tonumber(f[1]) then
+    return { 'refused' }
+  end
+  local free
+  for d = 0, MAX_DEVICES - 1 do
+    if bit.band(set, bit_of(d)) == 0 then
+      free = d
+      break
+    end
+  end
+  if not free then return { 'full' } end
+  set = set + bit_of(free)
+  redis.call('HSET', devices, 'set', set, 'h' .. free, hash, 'i' .. free, info(free, name, now))
+  redis.call('DEL', code)
+  notice_devices(devices, set, args[5], '', args[6], args[7])
+  return { 'linked', tostring(free) }
+end
+
+-- Messages --------------------------------------------------------------------------
+
+-- Whether an inbox entry's dedup field is a copy's.
+local function is_copy(dedup)
+  return string.sub(dedup, 1, 1) == '>'
+end
+
+-- One entry leaves the inbox: it no longer counts against the queue (a message, for
+-- its sender's share too; a copy, among the copies).
+local function drop(inbox, ids, waits, member, f)
+  redis.call('ZREM', inbox, member)
+  redis.call('HDEL', waits, f[1])
+  local dedup = f[3]
+  redis.call('HDEL', ids, dedup)
+  local field
+  if is_copy(dedup) then
+    field = '!copies'
+  else
+    local colon = string.find(dedup, ':', 1, true)
+    if not colon then return end
+    field = '#' .. string.sub(dedup, 1, colon - 1)
+  end
   if redis.call('HINCRBY', ids, field, -1) <= 0 then
     redis.call('HDEL', ids, field)
   end
 end
 
--- Drops messages accepted before `cutoff` (ms), a bounded batch per call.
-local function expire_inbox(inbox, ids, cutoff)
+-- Drops entries accepted before `cutoff` (ms), a bounded batch per call.
+local function expire_inbox(inbox, ids, waits, cutoff)
   local old = redis.call('ZRANGEBYSCORE', inbox, '-inf', '(' .. num(tonumber(cutoff) * SCALE),
     'LIMIT', 0, EXPIRE_BATCH)
   for _, member in ipairs(old) do
     local f = fields(member, 3)
     if f then
-      redis.call('HDEL', ids, f[3])
-      uncount(ids, f[3])
+      drop(inbox, ids, waits, member, f)
+    else
+      redis.call('ZREM', inbox, member)
     end
-    redis.call('ZREM', inbox, member)
   end
 end
 
-local function expire_receipts(receipts, cutoff)
-  redis.call('ZREMRANGEBYSCORE', receipts, '-inf', '(' .. num(tonumber(cutoff) * SCALE))
-end
-
--- KEYS: inbox, ids, wrote, blocked
+-- KEYS: inbox, ids, wrote, blocked, devices, waits
 -- ARGV: dedup key ("<sender>:<id>"), json, now, cutoff, max queue, ttl ms, live channel,
 --       publish command, sender, share of a contact, share of a stranger
--- Returns {seq, sent_at, duplicate (0/1)}, {"full", limit} or {"share", limit}. A
--- message from a blocked sender takes a seq and is kept nowhere. What
--- expired is dropped only when a bound is reached (reads drop it too): the common
--- append stays short.
+-- Returns {seq, sent_at, duplicate (0/1)}, {"full", limit} or {"share", limit}. The
+-- message waits for each device the recipient has now. A message from a blocked sender
+-- takes a seq and is kept nowhere. What expired is dropped only when a bound is reached
+-- (reads drop it too): the common append stays short.
 local function append(keys, args)
-  local inbox, ids, wrote = keys[1], keys[2], keys[3]
+  local inbox, ids, wrote, devices, waits = keys[1], keys[2], keys[3], keys[5], keys[6]
   local dedup, json, now, cutoff = args[1], args[2], args[3], args[4]
   local max_queue, ttl, channel, publish = tonumber(args[5]), args[6], args[7], args[8]
   local sender, per_contact, per_stranger = args[9], tonumber(args[10]), tonumber(args[11])
@@ -123,13 +302,14 @@ local function append(keys, args)
   local share = per_stranger
   if redis.call('SISMEMBER', wrote, sender) == 1 then share = per_contact end
   local function refusal()
-    if redis.call('ZCARD', inbox) >= max_queue then return { 'full', max_queue } end
+    local copies = tonumber(redis.call('HGET', ids, '!copies') or '0')
+    if redis.call('ZCARD', inbox) - copies >= max_queue then return { 'full', max_queue } end
     if tonumber(redis.call('HGET', ids, '#' .. sender) or '0') >= share then
       return { 'share', share }
     end
   end
   if refusal() then
-    expire_inbox(inbox, ids, cutoff)
+    expire_inbox(inbox, ids, waits, cutoff)
     local refused = refusal()
     if refused then return refused end
   end
@@ -139,10 +319,44 @@ local function append(keys, args)
   redis.call('ZADD', inbox, seq, member)
   redis.call('HSET', ids, '!seq', seq, dedup, seq .. ' ' .. now)
   redis.call('HINCRBY', ids, '#' .. sender, 1)
+  set_waits(waits, seq, device_set(devices), false)
   keep(inbox, ttl)
   keep(ids, ttl)
+  keep(waits, ttl)
   redis.call(publish, channel, 'S' .. member)
   return { seq, now, 0 }
+end
+
+-- A message the owner of these keys sent from one device, kept for its others.
+-- KEYS: inbox, ids, devices, waits
+-- ARGV: dedup key (">" .. "<recipient>:<id>"), json, sent_at, now, ttl ms, live channel,
+--       publish command, the device it came from
+-- Returns {seq, duplicate (0/1)}, or {} when the sender has no other device. A copy
+-- already kept is noticed again, if it still waits.
+local function copy(keys, args)
+  local inbox, ids, devices, waits = keys[1], keys[2], keys[3], keys[4]
+  local dedup, json, sent_at, now, ttl = args[1], args[2], args[3], args[4], args[5]
+  local channel, publish = args[6], args[7]
+  local others = bit.band(device_set(devices), bit.bnot(bit_of(args[8])))
+  if others == 0 then return {} end
+  local found = redis.call('HGET', ids, dedup)
+  if found then
+    local seq = string.sub(found, 1, string.find(found, ' ', 1, true) - 1)
+    local member = redis.call('ZRANGEBYSCORE', inbox, seq, seq)[1]
+    if member then redis.call(publish, channel, 'C' .. member) end
+    return { seq, 1 }
+  end
+  local seq = num(next_seq(ids, '!seq', now))
+  local member = seq .. '\n' .. sent_at .. '\n' .. dedup .. '\n' .. json
+  redis.call('ZADD', inbox, seq, member)
+  redis.call('HSET', ids, dedup, seq .. ' ' .. sent_at)
+  redis.call('HINCRBY', ids, '!copies', 1)
+  set_waits(waits, seq, others, false)
+  keep(inbox, ttl)
+  keep(ids, ttl)
+  keep(waits, ttl)
+  redis.call(publish, channel, 'C' .. member)
+  return { seq, 0 }
 end
 
 -- The owner of `wrote` wrote to a peer: a contact of its.
@@ -154,24 +368,51 @@ local function wrote_to(keys, args)
   return 1
 end
 
--- KEYS: inbox, ids
--- ARGV: after, limit, cutoff
-local function waiting(keys, args)
-  expire_inbox(keys[1], keys[2], args[3])
-  return redis.call('ZRANGEBYSCORE', keys[1], '(' .. args[1], '+inf', 'LIMIT', 0, args[2])
+-- The entries of `zset` above `after` that `waits` says device bit `b` waits for, at
+-- most `limit`, oldest first.
+local function page_for(zset, waits, b, after, limit)
+  if redis.call('EXISTS', waits) == 0 then
+    -- Everything waits for device 0 alone.
+    if b ~= 1 then return {} end
+    return redis.call('ZRANGEBYSCORE', zset, '(' .. after, '+inf', 'LIMIT', 0, limit)
+  end
+  local out, from = {}, '(' .. after
+  while #out < limit do
+    local page = redis.call('ZRANGEBYSCORE', zset, from, '+inf', 'LIMIT', 0, PAGE)
+    for _, member in ipairs(page) do
+      local seq = seq_of(member)
+      if bit.band(waits_of(waits, seq), b) ~= 0 then
+        out[#out + 1] = member
+        if #out == limit then break end
+      end
+      from = '(' .. seq
+    end
+    if #page < PAGE then break end
+  end
+  return out
 end
 
--- The recipient confirmed messages: they leave its inbox for its outbox, from where the
--- caller hands each to its sender (receipt_add) and then clears it (outbox_done).
--- KEYS: inbox, ids, outbox
--- ARGV: recipient, at, cutoff, ttl ms, stale, seq...
--- Returns {seq, "<sender>\n<receipt json>", ...}: the entries just moved, and those an
+-- KEYS: inbox, ids, waits
+-- ARGV: after, limit, cutoff, device
+local function waiting(keys, args)
+  expire_inbox(keys[1], keys[2], keys[3], args[3])
+  return page_for(keys[1], keys[3], bit_of(args[4]), args[1], tonumber(args[2]))
+end
+
+-- A device of the recipient confirmed entries: they wait no more for it. The first
+-- confirmation of a message moves its receipt to the recipient's outbox, from where the
+-- caller hands it to its sender (receipt_add) and then clears it (outbox_done). An
+-- entry no device waits for leaves.
+-- KEYS: inbox, ids, outbox, waits
+-- ARGV: recipient, at, cutoff, ttl ms, stale, device, seq...
+-- Returns {seq, "<sender>\n<receipt json>", ...}: the receipts just made, and those an
 -- earlier caller left behind (moved before `stale`, ms: its node died before clearing
 -- them), which go again.
 local function deliver(keys, args)
-  local inbox, ids, outbox = keys[1], keys[2], keys[3]
+  local inbox, ids, outbox, waits = keys[1], keys[2], keys[3], keys[4]
   local recipient, at, cutoff, ttl, stale = args[1], args[2], args[3], args[4], tonumber(args[5])
-  expire_inbox(inbox, ids, cutoff)
+  local b = bit_of(args[6])
+  expire_inbox(inbox, ids, waits, cutoff)
   local out = {}
   local left = redis.call('HGETALL', outbox)
   for i = 1, #left, 2 do
@@ -181,20 +422,28 @@ local function deliver(keys, args)
       out[#out + 1] = f[2]
     end
   end
-  for i = 6, #args do
+  for i = 7, #args do
     local member = redis.call('ZRANGEBYSCORE', inbox, args[i], args[i])[1]
-    if member then
-      local f = fields(member, 3)
-      local colon = string.find(f[3], ':', 1, true)
-      local sender, id = string.sub(f[3], 1, colon - 1), string.sub(f[3], colon + 1)
-      local entry = sender .. '\n{"id":"' .. id .. '","to":"' .. recipient
-        .. '","delivered_at":' .. at .. '}'
-      redis.call('ZREM', inbox, member)
-      redis.call('HDEL', ids, f[3])
-      uncount(ids, f[3])
-      redis.call('HSET', outbox, f[1], at .. '\n' .. entry)
-      out[#out + 1] = f[1]
-      out[#out + 1] = entry
+    local f = member and fields(member, 3)
+    local w, written = 0, false
+    if f then w, written = waits_of(waits, f[1]) end
+    if bit.band(w, b) ~= 0 then
+      w = w - b
+      if w < RECEIPTED and not is_copy(f[3]) then
+        local colon = string.find(f[3], ':', 1, true)
+        local sender, id = string.sub(f[3], 1, colon - 1), string.sub(f[3], colon + 1)
+        local entry = sender .. '\n{"id":"' .. id .. '","to":"' .. recipient
+          .. '","delivered_at":' .. at .. '}'
+        redis.call('HSET', outbox, f[1], at .. '\n' .. entry)
+        out[#out + 1] = f[1]
+        out[#out + 1] = entry
+        w = w + RECEIPTED
+      end
+      if bit.band(w, DEVICES) == 0 then
+        drop(inbox, ids, waits, member, f)
+      else
+        set_waits(waits, f[1], w, written)
+      end
     end
   end
   if #out > 0 then keep(outbox, ttl) end
@@ -207,38 +456,125 @@ local function outbox_done(keys, args)
   return redis.call('HDEL', keys[1], unpack(args))
 end
 
--- Receipts for a sender, from its recipients' outboxes (what expired is dropped by the
--- reads).
--- KEYS: receipts, meta
+-- Receipts ---------------------------------------------------------------------------
+
+local function expire_receipts(receipts, rwaits, cutoff)
+  local before = '(' .. num(tonumber(cutoff) * SCALE)
+  if redis.call('EXISTS', rwaits) == 0 then
+    redis.call('ZREMRANGEBYSCORE', receipts, '-inf', before)
+    return
+  end
+  local old = redis.call('ZRANGEBYSCORE', receipts, '-inf', before, 'LIMIT', 0, EXPIRE_BATCH)
+  for _, member in ipairs(old) do
+    redis.call('HDEL', rwaits, seq_of(member))
+    redis.call('ZREM', receipts, member)
+  end
+end
+
+-- Receipts for a sender, from its recipients' outboxes, each waiting for every device
+-- the sender has now (what expired is dropped by the reads).
+-- KEYS: receipts, meta, devices, rwaits
 -- ARGV: sender, now, cutoff, ttl ms, live channel, publish command, receipt json...
 local function receipt_add(keys, args)
-  local receipts, meta = keys[1], keys[2]
-  local sender, now, cutoff, ttl, channel, publish = args[1], args[2], args[3], args[4], args[5], args[6]
+  local receipts, meta, devices, rwaits = keys[1], keys[2], keys[3], keys[4]
+  local sender, now, ttl, channel, publish = args[1], args[2], args[4], args[5], args[6]
+  local set = device_set(devices)
   for i = 7, #args do
     local seq = num(next_seq(meta, 'rseq', now))
     local member = seq .. '\n' .. args[i]
     redis.call('ZADD', receipts, seq, member)
+    set_waits(rwaits, seq, set, false)
     redis.call(publish, channel, 'R' .. sender .. '\n' .. member)
   end
-  for _, key in ipairs(keys) do keep(key, ttl) end
+  keep(receipts, ttl)
+  keep(meta, ttl)
+  keep(rwaits, ttl)
   return #args - 6
 end
 
--- KEYS: receipts
--- ARGV: after, limit, cutoff
+-- KEYS: receipts, rwaits
+-- ARGV: after, limit, cutoff, device
 local function receipts_page(keys, args)
-  expire_receipts(keys[1], args[3])
-  return redis.call('ZRANGEBYSCORE', keys[1], '(' .. args[1], '+inf', 'LIMIT', 0, args[2])
+  expire_receipts(keys[1], keys[2], args[3])
+  return page_for(keys[1], keys[2], bit_of(args[4]), args[1], tonumber(args[2]))
 end
 
--- KEYS: receipts
--- ARGV: seq...
+-- A device of the sender holds receipts: they wait no more for it; one no device waits
+-- for leaves.
+-- KEYS: receipts, rwaits
+-- ARGV: device, seq...
 local function receipts_forget(keys, args)
-  for _, seq in ipairs(args) do
-    redis.call('ZREMRANGEBYSCORE', keys[1], seq, seq)
+  local receipts, rwaits, b = keys[1], keys[2], bit_of(args[1])
+  for i = 2, #args do
+    local seq = args[i]
+    local w, written = waits_of(rwaits, seq)
+    if bit.band(w, b) ~= 0 then
+      w = w - b
+      if w == 0 then
+        redis.call('ZREMRANGEBYSCORE', receipts, seq, seq)
+        if written then redis.call('HDEL', rwaits, seq) end
+      else
+        set_waits(rwaits, seq, w, written)
+      end
+    end
   end
-  return #args
+  return #args - 1
 end
+
+-- Unlinking ---------------------------------------------------------------------------
+
+-- KEYS: devices, owner, inbox, ids, waits, receipts, rwaits
+-- ARGV: device, now, id, live channel, publish command
+-- Returns "unlinked", "unknown" or "last". What waited for the device alone leaves.
+local function unlink(keys, args)
+  local devices, owner, inbox, ids, waits = keys[1], keys[2], keys[3], keys[4], keys[5]
+  local receipts, rwaits = keys[6], keys[7]
+  local d, now = args[1], args[2]
+  local b = bit_of(d)
+  migrate(devices, owner, now)
+  local set = owned(devices)
+  if bit.band(set, b) == 0 then return 'unknown' end
+  if set == b then return 'last' end
+  set = set - b
+  redis.call('HSET', devices, 'set', set)
+  redis.call('HDEL', devices, 'h' .. d, 'i' .. d)
+  -- Where nothing is written, everything waits for device 0 alone.
+  if b == 1 or redis.call('EXISTS', waits) == 1 then
+    for _, member in ipairs(redis.call('ZRANGE', inbox, 0, -1)) do
+      local f = fields(member, 3)
+      if f then
+        local w, written = waits_of(waits, f[1])
+        if bit.band(w, b) ~= 0 then
+          w = w - b
+          if bit.band(w, DEVICES) == 0 then
+            drop(inbox, ids, waits, member, f)
+          else
+            set_waits(waits, f[1], w, written)
+          end
+        end
+      end
+    end
+  end
+  if b == 1 or redis.call('EXISTS', rwaits) == 1 then
+    for _, member in ipairs(redis.call('ZRANGE', receipts, 0, -1)) do
+      local seq = seq_of(member)
+      local w, written = waits_of(rwaits, seq)
+      if bit.band(w, b) ~= 0 then
+        w = w - b
+        if w == 0 then
+          redis.call('ZREM', receipts, member)
+          if written then redis.call('HDEL', rwaits, seq) end
+        else
+          set_waits(rwaits, seq, w, written)
+        end
+      end
+    end
+  end
+  notice_devices(devices, set, args[3], d, args[4], args[5])
+  return 'unlinked'
+end
+
+-- Blocks and presence ------------------------------------------------------------------
 
 -- KEYS: blocked
 -- ARGV: owner, peer, on (1/0), at most, live channel, publish command
@@ -321,7 +657,12 @@ local function hide_presence(keys, args)
   return shown(keys[1])
 end
 
+redis.register_function('relay_claim', claim)
+redis.register_function('relay_devices', devices_of)
+redis.register_function('relay_link', link)
+redis.register_function('relay_unlink', unlink)
 redis.register_function('relay_append', append)
+redis.register_function('relay_copy', copy)
 redis.register_function('relay_present', present)
 redis.register_function{function_name = 'relay_presence', callback = presence_for, flags = {'no-writes'}}
 redis.register_function('relay_hide_presence', hide_presence)

@@ -18,6 +18,7 @@ use std::{
 use futures_util::{FutureExt, future::BoxFuture};
 use relay_shared::{
     Envelope, MessageId, PeerId, Receipt,
+    device::{DeviceId, DeviceInfo, DeviceSet},
     presence::{PresenceNotice, PresenceState},
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -25,10 +26,12 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
-    AppendError, Appended, Claim, NewMessage, Notice, Notices, ReceiptFor, Settings, Store,
-    StoreError,
+    AppendError, Appended, Claim, Linked, NewMessage, Notice, Notices, ReceiptFor, Settings, Store,
+    StoreError, Unlinked,
 };
 use crate::{clock::Clock, identity::SecretHash};
+
+mod devices;
 
 /// Operations applied per transaction, at most.
 const MAX_BATCH: usize = 4096;
@@ -81,8 +84,11 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(32);
         // `rarray(?)`: a list of `seq`s bound as one parameter.
         rusqlite::vtab::array::load_module(&conn).map_err(backend)?;
-        conn.execute_batch(SCHEMA).map_err(backend)?;
-        migrate(&conn).map_err(backend)?;
+        let tx = conn.unchecked_transaction().map_err(backend)?;
+        tx.execute_batch(TABLES).map_err(backend)?;
+        migrate(&tx).map_err(backend)?;
+        tx.execute_batch(INDEXES).map_err(backend)?;
+        tx.commit().map_err(backend)?;
         // Whoever was online when the node stopped without a goodbye (a crash) was last
         // seen at its last heartbeat.
         conn.execute(
@@ -94,6 +100,7 @@ impl SqliteStore {
         .map_err(backend)?;
         let mut writer = Writer {
             conn,
+            devices: Devices::default(),
             queues: Queues::default(),
             contacts: HashSet::new(),
             unflushed: HashMap::new(),
@@ -103,6 +110,7 @@ impl SqliteStore {
             clock,
             notices: notices.clone(),
         };
+        writer.load_devices().map_err(backend)?;
         writer.load_counts().map_err(backend)?;
         writer.load_contacts().map_err(backend)?;
         writer.load_blocks().map_err(backend)?;
@@ -129,17 +137,31 @@ impl SqliteStore {
     }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS peers (
-    id BLOB PRIMARY KEY,
+const TABLES: &str = "
+-- Each device of a peer id: the hash of its secret. Device 0 is the secret that claimed
+-- the id; the others were linked with a one-time code.
+CREATE TABLE IF NOT EXISTS devices (
+    peer BLOB NOT NULL,
+    device INTEGER NOT NULL,
     secret_hash BLOB NOT NULL,
-    claimed_at INTEGER NOT NULL
+    name TEXT,
+    linked_at INTEGER NOT NULL,
+    PRIMARY KEY (peer, device)
 ) WITHOUT ROWID;
 
--- A row is a message waiting for its recipient (delivered_at NULL), then, once the
--- recipient's client confirmed it, the receipt waiting for its sender (body NULL), and
--- once the recipient read it, the read receipt (read_at set), a new row with a new seq
--- (then sent_at is when it was read).
+-- The one-time code that links one more device to a peer id, while it lasts.
+CREATE TABLE IF NOT EXISTS link_codes (
+    peer BLOB PRIMARY KEY,
+    code_hash BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- A row is a message waiting for its recipient's devices (`waits`, one bit each) and for
+-- its sender's other devices (`copies`). The first confirmation makes it the receipt
+-- for its sender (delivered_at set), which waits for the sender's devices
+-- (`receipt_waits`). Once the recipient read it, the read receipt (read_at set), with a
+-- new seq (sent_at then is when it was read if the row was made for it). The body goes
+-- once no device waits for the message; the row once nothing waits for it.
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     sender BLOB NOT NULL,
@@ -148,13 +170,11 @@ CREATE TABLE IF NOT EXISTS messages (
     body TEXT,
     sent_at INTEGER NOT NULL,
     delivered_at INTEGER,
-    read_at INTEGER
+    read_at INTEGER,
+    waits INTEGER NOT NULL DEFAULT 1,
+    copies INTEGER NOT NULL DEFAULT 0,
+    receipt_waits INTEGER NOT NULL DEFAULT 1
 );
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender ON messages (sender, id);
-CREATE INDEX IF NOT EXISTS waiting_by_recipient ON messages (recipient, seq)
-    WHERE delivered_at IS NULL;
-CREATE INDEX IF NOT EXISTS receipts_by_sender ON messages (sender, seq)
-    WHERE delivered_at IS NOT NULL;
 
 -- `writer` has sent `reader` a message: `writer` is a contact of `reader`'s, whose
 -- messages to `writer` then get the larger share of `writer`'s queue.
@@ -187,6 +207,15 @@ CREATE TABLE IF NOT EXISTS heartbeat (
 );
 ";
 
+/// Created after [`migrate`], which adds the columns some of them cover.
+const INDEXES: &str = "
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender ON messages (sender, id);
+CREATE INDEX IF NOT EXISTS waiting_for_devices ON messages (recipient, seq) WHERE waits != 0;
+CREATE INDEX IF NOT EXISTS copies_by_sender ON messages (sender, seq) WHERE copies != 0;
+CREATE INDEX IF NOT EXISTS receipts_by_sender ON messages (sender, seq)
+    WHERE delivered_at IS NOT NULL;
+";
+
 /// Brings a store written by an earlier version up to this schema, keeping every row.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let has_read_at: bool = conn
@@ -194,6 +223,31 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         .exists([])?;
     if !has_read_at {
         conn.execute_batch("ALTER TABLE messages ADD COLUMN read_at INTEGER")?;
+    }
+    let has_waits: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'waits'")?
+        .exists([])?;
+    if !has_waits {
+        // Before devices, an id had one: device 0. A confirmed message waited no more.
+        conn.execute_batch(
+            "ALTER TABLE messages ADD COLUMN waits INTEGER NOT NULL DEFAULT 1;
+             ALTER TABLE messages ADD COLUMN copies INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE messages ADD COLUMN receipt_waits INTEGER NOT NULL DEFAULT 1;
+             UPDATE messages SET waits = 0 WHERE delivered_at IS NOT NULL;
+             DROP INDEX IF EXISTS waiting_by_recipient;",
+        )?;
+    }
+    let has_peers: bool = conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'peers'")?
+        .exists([])?;
+    if has_peers {
+        // Each owner's secret becomes its id's first device.
+        conn.execute_batch(
+            "INSERT INTO devices (peer, device, secret_hash, linked_at)
+                 SELECT id, 0, secret_hash, claimed_at FROM peers WHERE true
+                 ON CONFLICT DO NOTHING;
+             DROP TABLE peers;",
+        )?;
     }
     Ok(())
 }
@@ -204,15 +258,27 @@ type Reply<T, E = StoreError> = oneshot::Sender<Result<T, E>>;
 enum Op {
     Claim(PeerId, SecretHash, Reply<Claim>),
     IsClaimed(PeerId, Reply<bool>),
+    /// id, code hash, expires at.
+    LinkCode(PeerId, SecretHash, u64, Reply<()>),
+    /// id, code hash, secret hash, name.
+    Link(
+        PeerId,
+        SecretHash,
+        SecretHash,
+        Option<String>,
+        Reply<Linked>,
+    ),
+    Devices(PeerId, Reply<Vec<DeviceInfo>>),
+    Unlink(PeerId, DeviceId, Reply<Unlinked>),
     Append(NewMessage, Reply<Appended, AppendError>),
-    Delivered(PeerId, Vec<u64>, Reply<()>),
+    Delivered(PeerId, DeviceId, Vec<u64>, Reply<()>),
     Read(PeerId, PeerId, Vec<MessageId>, Reply<()>),
     Block(PeerId, PeerId, bool, Reply<bool>),
     Blocked(PeerId, Reply<Vec<PeerId>>),
     Blocks(PeerId, PeerId, Reply<bool>),
-    ForgetReceipts(PeerId, Vec<u64>, Reply<()>),
-    Waiting(PeerId, u64, usize, Reply<Vec<Envelope>>),
-    Receipts(PeerId, u64, usize, Reply<Vec<Receipt>>),
+    ForgetReceipts(PeerId, DeviceId, Vec<u64>, Reply<()>),
+    Waiting(PeerId, DeviceId, u64, usize, Reply<Vec<Envelope>>),
+    Receipts(PeerId, DeviceId, u64, usize, Reply<Vec<Receipt>>),
     Present(Vec<(PeerId, bool)>, Reply<Vec<Option<PresenceNotice>>>),
     /// viewer, peers.
     Presence(PeerId, Vec<PeerId>, Reply<Vec<PresenceNotice>>),
@@ -254,6 +320,15 @@ fn completion<T: Send + 'static>(reply: Reply<T>, result: rusqlite::Result<T>) -
 /// Who blocks whom: owner → the peers it blocks.
 type Blocks = HashMap<PeerId, HashSet<PeerId>>;
 
+/// Each claimed id's devices, and the ids whose rows may wait for some of their devices
+/// and not others: those that have had more than one since the store opened (or had
+/// such rows then). Only their confirmations need the statements for several devices.
+#[derive(Default)]
+struct Devices {
+    sets: HashMap<PeerId, DeviceSet>,
+    several: HashSet<PeerId>,
+}
+
 /// Undelivered messages per recipient, and per recipient and sender: the queue bounds.
 #[derive(Default)]
 struct Queues {
@@ -291,6 +366,8 @@ impl Queues {
 
 struct Writer {
     conn: Connection,
+    /// Each claimed id's devices.
+    devices: Devices,
     /// Undelivered messages per recipient and sender, to enforce the queue bounds.
     queues: Queues,
     /// Who has written to whom: (writer, reader).
@@ -336,6 +413,7 @@ impl Writer {
         let mut contacts = std::mem::take(&mut self.contacts);
         let mut unflushed = std::mem::take(&mut self.unflushed);
         let mut blocks = std::mem::take(&mut self.blocks);
+        let mut devices = std::mem::take(&mut self.devices);
         let mut noticed = Vec::new();
         let commit = match self.conn.transaction() {
             Ok(tx) => {
@@ -345,6 +423,7 @@ impl Writer {
                     contacts: &mut contacts,
                     unflushed: &mut unflushed,
                     blocks: &mut blocks,
+                    devices: &mut devices,
                     settings: self.settings,
                     now: self.clock.now_millis(),
                     noticed: &mut noticed,
@@ -365,15 +444,17 @@ impl Writer {
         self.contacts = contacts;
         self.unflushed = unflushed;
         self.blocks = blocks;
+        self.devices = devices;
         let commit_error = commit.err().map(|e| e.to_string());
         if let Some(error) = &commit_error {
             tracing::error!(path = %self.path.display(), %error, "store commit failed");
             if let Err(error) = self
-                .load_counts()
+                .load_devices()
+                .and_then(|()| self.load_counts())
                 .and_then(|()| self.load_contacts())
                 .and_then(|()| self.load_blocks())
             {
-                tracing::error!(%error, "cannot reload the queue counts, contacts and blocks");
+                tracing::error!(%error, "cannot reload the devices, queue counts, contacts and blocks");
             }
         }
         for complete in done {
@@ -390,7 +471,7 @@ impl Writer {
 
     fn load_counts(&mut self) -> rusqlite::Result<()> {
         let mut statement = self.conn.prepare(
-            "SELECT recipient, sender, COUNT(*) FROM messages WHERE delivered_at IS NULL
+            "SELECT recipient, sender, COUNT(*) FROM messages WHERE waits != 0
              GROUP BY recipient, sender",
         )?;
         let mut queues = Queues::default();
@@ -437,6 +518,7 @@ struct Batch<'a> {
     /// Presence changes not written yet.
     unflushed: &'a mut HashMap<PeerId, PresenceRow>,
     blocks: &'a mut Blocks,
+    devices: &'a mut Devices,
     settings: Settings,
     /// The time of the whole batch.
     now: u64,
@@ -448,12 +530,15 @@ impl Batch<'_> {
     fn apply(&mut self, op: Op) -> Completion {
         match op {
             Op::Claim(id, hash, reply) => completion(reply, self.claim(id, hash)),
-            Op::IsClaimed(id, reply) => completion(
-                reply,
-                self.tx
-                    .prepare_cached("SELECT 1 FROM peers WHERE id = ?1")
-                    .and_then(|mut s| s.exists([id.as_uuid().as_bytes()])),
-            ),
+            Op::IsClaimed(id, reply) => completion(reply, Ok(self.devices.sets.contains_key(&id))),
+            Op::LinkCode(id, code, expires_at, reply) => {
+                completion(reply, self.link_code(id, code, expires_at))
+            }
+            Op::Link(id, code, secret, name, reply) => {
+                completion(reply, self.link(id, code, secret, name))
+            }
+            Op::Devices(id, reply) => completion(reply, self.devices_of(id)),
+            Op::Unlink(id, device, reply) => completion(reply, self.unlink(id, device)),
             Op::Append(message, reply) => {
                 let outcome = self.append(message);
                 Box::new(move |commit_error| {
@@ -471,8 +556,8 @@ impl Batch<'_> {
                     let _ = reply.send(result);
                 })
             }
-            Op::Delivered(recipient, seqs, reply) => {
-                completion(reply, self.delivered(recipient, &seqs))
+            Op::Delivered(recipient, device, seqs, reply) => {
+                completion(reply, self.delivered(recipient, device, &seqs))
             }
             Op::Read(reader, sender, ids, reply) => {
                 completion(reply, self.read(reader, sender, &ids))
@@ -490,14 +575,14 @@ impl Batch<'_> {
                     .map(|peers| peers.iter().copied().collect())
                     .unwrap_or_default()),
             ),
-            Op::ForgetReceipts(sender, seqs, reply) => {
-                completion(reply, self.forget_receipts(sender, &seqs))
+            Op::ForgetReceipts(sender, device, seqs, reply) => {
+                completion(reply, self.forget_receipts(sender, device, &seqs))
             }
-            Op::Waiting(recipient, after, limit, reply) => {
-                completion(reply, self.waiting(recipient, after, limit))
+            Op::Waiting(recipient, device, after, limit, reply) => {
+                completion(reply, self.waiting(recipient, device, after, limit))
             }
-            Op::Receipts(sender, after, limit, reply) => {
-                completion(reply, self.receipts(sender, after, limit))
+            Op::Receipts(sender, device, after, limit, reply) => {
+                completion(reply, self.receipts(sender, device, after, limit))
             }
             Op::Present(changes, reply) => completion(reply, self.present(&changes)),
             Op::Presence(viewer, peers, reply) => {
@@ -623,42 +708,19 @@ impl Batch<'_> {
         Ok(())
     }
 
-    fn claim(&mut self, id: PeerId, hash: SecretHash) -> rusqlite::Result<Claim> {
-        let inserted = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO peers (id, secret_hash, claimed_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (id) DO NOTHING",
-            )?
-            .execute(params![id.as_uuid().as_bytes(), hash.as_bytes(), self.now])?;
-        if inserted == 1 {
-            return Ok(Claim::Claimed);
-        }
-        let stored: Vec<u8> = self
-            .tx
-            .prepare_cached("SELECT secret_hash FROM peers WHERE id = ?1")?
-            .query_row([id.as_uuid().as_bytes()], |row| row.get(0))?;
-        let stored = <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(
-                0,
-                rusqlite::types::Type::Blob,
-                "secret hash length".into(),
-            )
-        })?;
-        Ok(if SecretHash::from_bytes(stored).matches(&hash) {
-            Claim::Verified
-        } else {
-            Claim::Refused
-        })
-    }
-
     fn append(&mut self, m: NewMessage) -> rusqlite::Result<AppendOutcome> {
+        // The sender's other devices get a copy; one writing to oneself gets the message.
+        let copies = if m.from == m.to {
+            DeviceSet::EMPTY
+        } else {
+            self.devices_set(m.from).without(m.device)
+        };
         if self
             .blocks
             .get(&m.to)
             .is_some_and(|peers| peers.contains(&m.from))
         {
-            return self.drop_blocked(&m).map(AppendOutcome::Stored);
+            return self.drop_blocked(&m, copies).map(AppendOutcome::Stored);
         }
         if let Some(refusal) = self.refusal(&m) {
             // A resend of a stored message is not a new one: it never counts against the
@@ -667,10 +729,12 @@ impl Batch<'_> {
                 .resend(&m)?
                 .map_or(AppendOutcome::Refused(refusal), AppendOutcome::Stored));
         }
+        let waits = self.recipients(m.to);
         let seq: Option<u64> = self
             .tx
             .prepare_cached(
-                "INSERT INTO messages (sender, id, recipient, body, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO messages (sender, id, recipient, body, sent_at, waits, copies, receipt_waits)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
                  ON CONFLICT (sender, id) DO NOTHING RETURNING seq",
             )?
             .query_row(
@@ -679,7 +743,9 @@ impl Batch<'_> {
                     m.id.as_uuid().as_bytes(),
                     m.to.as_uuid().as_bytes(),
                     m.body,
-                    self.now
+                    self.now,
+                    waits.bits(),
+                    copies.bits(),
                 ],
                 |row| row.get(0),
             )
@@ -701,14 +767,18 @@ impl Batch<'_> {
                     m.to.as_uuid().as_bytes()
                 ])?;
         }
-        self.noticed.push(Notice::Message(Envelope {
+        let envelope = Envelope {
             id: m.id,
             from: m.from,
             to: m.to,
             body: m.body,
             sent_at: self.now,
             seq,
-        }));
+        };
+        if !copies.is_empty() {
+            self.noticed.push(Notice::Sent(envelope.clone()));
+        }
+        self.noticed.push(Notice::Message(envelope));
         Ok(AppendOutcome::Stored(Appended {
             seq,
             sent_at: self.now,
@@ -716,32 +786,371 @@ impl Batch<'_> {
         }))
     }
 
-    /// A message from a blocked sender: answered like a stored one (it takes a `seq`,
-    /// which no row keeps), kept nowhere.
-    fn drop_blocked(&mut self, m: &NewMessage) -> rusqlite::Result<Appended> {
-        let seq: u64 = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO messages (sender, id, recipient, sent_at, delivered_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4) RETURNING seq",
-            )?
-            .query_row(
-                params![
-                    Uuid::nil().as_bytes(),
-                    Uuid::new_v4().as_bytes(),
-                    m.to.as_uuid().as_bytes(),
-                    self.now
-                ],
-                |row| row.get(0),
-            )?;
-        self.tx
-            .prepare_cached("DELETE FROM messages WHERE seq = ?1")?
-            .execute([seq])?;
+    /// A message from a blocked sender: answered like a stored one (it takes a `seq`),
+    /// kept only for the sender's other devices (`copies`), noticed to no one else.
+    fn drop_blocked(&mut self, m: &NewMessage, copies: DeviceSet) -> rusqlite::Result<Appended> {
+        if !copies.is_empty() {
+            if let Some(found) = self.resend(m)? {
+                return Ok(found);
+            }
+            let seq: u64 = self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO messages (sender, id, recipient, body, sent_at, waits, copies, receipt_waits)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0) RETURNING seq",
+                )?
+                .query_row(
+                    params![
+                        m.from.as_uuid().as_bytes(),
+                        m.id.as_uuid().as_bytes(),
+                        m.to.as_uuid().as_bytes(),
+                        m.body,
+                        self.now,
+                        copies.bits(),
+                    ],
+                    |row| row.get(0),
+                )?;
+            self.noticed.push(Notice::Sent(Envelope {
+                id: m.id,
+                from: m.from,
+                to: m.to,
+                body: m.body.clone(),
+                sent_at: self.now,
+                seq,
+            }));
+            return Ok(Appended {
+                seq,
+                sent_at: self.now,
+                duplicate: false,
+            });
+        }
+        let seq = self.fresh_seq()?;
         Ok(Appended {
             seq,
             sent_at: self.now,
             duplicate: false,
         })
+    }
+
+    /// A `seq` no row has, above every one given so far.
+    fn fresh_seq(&mut self) -> rusqlite::Result<u64> {
+        let seq: u64 = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO messages (sender, id, recipient, sent_at, waits, receipt_waits)
+                 VALUES (?1, ?2, ?1, ?3, 0, 0) RETURNING seq",
+            )?
+            .query_row(
+                params![Uuid::nil().as_bytes(), Uuid::new_v4().as_bytes(), self.now],
+                |row| row.get(0),
+            )?;
+        self.tx
+            .prepare_cached("DELETE FROM messages WHERE seq = ?1")?
+            .execute([seq])?;
+        Ok(seq)
+    }
+
+    /// The stored copy of a message sent again, noticed again to whichever devices still
+    /// wait for it.
+    fn resend(&mut self, m: &NewMessage) -> rusqlite::Result<Option<Appended>> {
+        // seq, sent_at, body, waits, copies
+        type Found = (u64, u64, Option<String>, u8, u8);
+        let found: Option<Found> = self
+            .tx
+            .prepare_cached(
+                "SELECT seq, sent_at, body, waits, copies FROM messages
+                 WHERE sender = ?1 AND id = ?2",
+            )?
+            .query_row(
+                params![m.from.as_uuid().as_bytes(), m.id.as_uuid().as_bytes()],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((seq, sent_at, body, waits, copies)) = found else {
+            return Ok(None);
+        };
+        if let Some(body) = body {
+            // Still waiting: the first delivery may never have happened (a crash right
+            // after the commit), so it goes out again. Clients drop what they have.
+            let envelope = Envelope {
+                id: m.id,
+                from: m.from,
+                to: m.to,
+                body,
+                sent_at,
+                seq,
+            };
+            if copies != 0 {
+                self.noticed.push(Notice::Sent(envelope.clone()));
+            }
+            if waits != 0 {
+                self.noticed.push(Notice::Message(envelope));
+            }
+        }
+        Ok(Some(Appended {
+            seq,
+            sent_at,
+            duplicate: true,
+        }))
+    }
+
+    /// `device` of `recipient` holds `seqs`: messages for it, and copies of what it sent
+    /// from another device.
+    fn delivered(
+        &mut self,
+        recipient: PeerId,
+        device: DeviceId,
+        seqs: &[u64],
+    ) -> rusqlite::Result<()> {
+        let at = self.now;
+        let key = recipient.as_uuid().as_bytes();
+        let bit = device.bit();
+        // First confirmations: each makes its receipt, waiting for the sender's devices
+        // (all of them: a device other than the one that sent it learns the status too).
+        // One statement for the whole list: a `received` confirms many at once.
+        let mut firsts = self
+            .tx
+            .prepare_cached(
+                "UPDATE messages SET delivered_at = ?1, waits = waits & ~?4,
+                     receipt_waits = COALESCE(
+                         (SELECT SUM(1 << device) FROM devices WHERE peer = messages.sender), 1),
+                     body = CASE WHEN waits & ~?4 = 0 AND copies = 0 THEN NULL ELSE body END
+                 WHERE seq IN rarray(?2) AND recipient = ?3 AND waits != 0 AND waits & ?4 != 0
+                     AND delivered_at IS NULL
+                 RETURNING seq, sender, id, waits",
+            )?
+            .query_map(params![at, seq_array(seqs), key, bit], |row| {
+                Ok((
+                    ReceiptFor {
+                        sender: peer(row.get(1)?)?,
+                        receipt: Receipt {
+                            id: message_id(row.get(2)?)?,
+                            to: recipient,
+                            delivered_at: at,
+                            read_at: None,
+                            seq: row.get(0)?,
+                        },
+                    },
+                    row.get::<_, u8>(3)? == 0,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // RETURNING comes in no promised order; receipts go out in the order sent.
+        firsts.sort_unstable_by_key(|(r, _)| r.receipt.seq);
+        for (receipt, done) in &firsts {
+            if *done {
+                self.queues.remove(recipient, receipt.sender);
+            }
+        }
+        self.noticed
+            .extend(firsts.into_iter().map(|(r, _)| Notice::Receipt(r)));
+        if !self.has_several(recipient) {
+            // One device, ever: no later confirmations, no copies.
+            return Ok(());
+        }
+        // Later confirmations, by the recipient's other devices.
+        let emptied = self
+            .tx
+            .prepare_cached(
+                "UPDATE messages SET waits = waits & ~?3,
+                     body = CASE WHEN waits & ~?3 = 0 AND copies = 0 THEN NULL ELSE body END
+                 WHERE seq IN rarray(?1) AND recipient = ?2 AND waits != 0 AND waits & ?3 != 0
+                 RETURNING sender, waits",
+            )?
+            .query_map(params![seq_array(seqs), key, bit], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, u8>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (sender, waits) in emptied {
+            if waits == 0 {
+                self.queues.remove(recipient, peer(sender)?);
+            }
+        }
+        // Copies of what this id sent from its other devices.
+        self.tx
+            .prepare_cached(
+                "UPDATE messages SET copies = copies & ~?3,
+                     body = CASE WHEN waits = 0 AND copies & ~?3 = 0 THEN NULL ELSE body END
+                 WHERE seq IN rarray(?1) AND sender = ?2 AND copies != 0 AND copies & ?3 != 0",
+            )?
+            .execute(params![seq_array(seqs), key, bit])?;
+        self.tx
+            .prepare_cached(
+                "DELETE FROM messages WHERE seq IN rarray(?1) AND waits = 0 AND copies = 0
+                     AND (delivered_at IS NULL OR receipt_waits = 0)",
+            )?
+            .execute([seq_array(seqs)])?;
+        Ok(())
+    }
+
+    fn read(&mut self, reader: PeerId, sender: PeerId, ids: &[MessageId]) -> rusqlite::Result<()> {
+        let receipt_waits = self.recipients(sender).bits();
+        for &id in ids {
+            let key = params![sender.as_uuid().as_bytes(), id.as_uuid().as_bytes()];
+            // seq, recipient, delivered_at, read_at
+            type Found = (u64, Vec<u8>, Option<u64>, Option<u64>);
+            let found: Option<Found> = self
+                .tx
+                .prepare_cached(
+                    "SELECT seq, recipient, delivered_at, read_at
+                     FROM messages WHERE sender = ?1 AND id = ?2",
+                )?
+                .query_row(key, |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
+                .optional()?;
+            let (seq, delivered_at) = match found {
+                None => {
+                    let seq: u64 = self
+                        .tx
+                        .prepare_cached(
+                            "INSERT INTO messages (sender, id, recipient, sent_at, delivered_at,
+                                 read_at, waits, receipt_waits)
+                             VALUES (?1, ?2, ?3, ?4, ?4, ?4, 0, ?5) RETURNING seq",
+                        )?
+                        .query_row(
+                            params![
+                                sender.as_uuid().as_bytes(),
+                                id.as_uuid().as_bytes(),
+                                reader.as_uuid().as_bytes(),
+                                self.now,
+                                receipt_waits
+                            ],
+                            |row| row.get(0),
+                        )?;
+                    (seq, self.now)
+                }
+                // Another peer's message, one not confirmed yet, or one already read:
+                // nothing to add.
+                Some((old, recipient, delivered_at, read_at)) => {
+                    if recipient != reader.as_uuid().as_bytes() || read_at.is_some() {
+                        continue;
+                    }
+                    let Some(delivered_at) = delivered_at else {
+                        continue;
+                    };
+                    // The read receipt replaces the delivery receipt under a new seq, so
+                    // that a device confirming the delivery receipt late cannot take it
+                    // for the read one. Whatever else the row still waits for stays.
+                    let seq = self.fresh_seq()?;
+                    self.tx
+                        .prepare_cached(
+                            "UPDATE messages SET seq = ?1, read_at = ?2, receipt_waits = ?3
+                             WHERE seq = ?4",
+                        )?
+                        .execute(params![seq, self.now, receipt_waits, old])?;
+                    (seq, delivered_at)
+                }
+            };
+            self.noticed.push(Notice::Receipt(ReceiptFor {
+                sender,
+                receipt: Receipt {
+                    id,
+                    to: reader,
+                    delivered_at,
+                    read_at: Some(self.now),
+                    seq,
+                },
+            }));
+        }
+        Ok(())
+    }
+
+    fn forget_receipts(
+        &mut self,
+        sender: PeerId,
+        device: DeviceId,
+        seqs: &[u64],
+    ) -> rusqlite::Result<()> {
+        let key = sender.as_uuid().as_bytes();
+        // The last device the receipt waited for, and nothing else waits: the row goes.
+        self.tx
+            .prepare_cached(
+                "DELETE FROM messages
+                 WHERE seq IN rarray(?1) AND sender = ?2 AND delivered_at IS NOT NULL
+                     AND receipt_waits & ~?3 = 0 AND waits = 0 AND copies = 0",
+            )?
+            .execute(params![seq_array(seqs), key, device.bit()])?;
+        if !self.has_several(sender) {
+            return Ok(());
+        }
+        self.tx
+            .prepare_cached(
+                "UPDATE messages SET receipt_waits = receipt_waits & ~?3
+                 WHERE seq IN rarray(?1) AND sender = ?2 AND delivered_at IS NOT NULL
+                     AND receipt_waits & ?3 != 0",
+            )?
+            .execute(params![seq_array(seqs), key, device.bit()])?;
+        Ok(())
+    }
+
+    fn waiting(
+        &mut self,
+        recipient: PeerId,
+        device: DeviceId,
+        after: u64,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<Envelope>> {
+        self.tx
+            .prepare_cached(
+                "SELECT seq, sender, id, recipient, body, sent_at FROM messages
+                 WHERE recipient = ?1 AND waits != 0 AND waits & ?2 != 0 AND seq > ?3
+                 UNION ALL
+                 SELECT seq, sender, id, recipient, body, sent_at FROM messages
+                 WHERE sender = ?1 AND copies != 0 AND copies & ?2 != 0 AND seq > ?3
+                 ORDER BY seq LIMIT ?4",
+            )?
+            .query_map(
+                params![recipient.as_uuid().as_bytes(), device.bit(), after, limit],
+                |row| {
+                    Ok(Envelope {
+                        seq: row.get(0)?,
+                        from: peer(row.get(1)?)?,
+                        id: message_id(row.get(2)?)?,
+                        to: peer(row.get(3)?)?,
+                        body: row.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                        sent_at: row.get(5)?,
+                    })
+                },
+            )?
+            .collect()
+    }
+
+    fn receipts(
+        &mut self,
+        sender: PeerId,
+        device: DeviceId,
+        after: u64,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<Receipt>> {
+        self.tx
+            .prepare_cached(
+                "SELECT seq, id, recipient, delivered_at, read_at FROM messages
+                 WHERE sender = ?1 AND delivered_at IS NOT NULL AND receipt_waits & ?2 != 0
+                     AND seq > ?3
+                 ORDER BY seq LIMIT ?4",
+            )?
+            .query_map(
+                params![sender.as_uuid().as_bytes(), device.bit(), after, limit],
+                |row| {
+                    Ok(Receipt {
+                        seq: row.get(0)?,
+                        id: message_id(row.get(1)?)?,
+                        to: peer(row.get(2)?)?,
+                        delivered_at: row.get(3)?,
+                        read_at: row.get(4)?,
+                    })
+                },
+            )?
+            .collect()
     }
 
     fn block(&mut self, owner: PeerId, peer: PeerId, on: bool) -> rusqlite::Result<bool> {
@@ -785,196 +1194,6 @@ impl Batch<'_> {
         (self.queues.from(m.to, m.from) >= share).then_some(AppendRefusal::ShareFull(share))
     }
 
-    /// The stored copy of a message sent again, noticed again if it still waits.
-    fn resend(&mut self, m: &NewMessage) -> rusqlite::Result<Option<Appended>> {
-        let found: Option<(u64, u64, Option<String>)> = self
-            .tx
-            .prepare_cached(
-                "SELECT seq, sent_at, body FROM messages WHERE sender = ?1 AND id = ?2",
-            )?
-            .query_row(
-                params![m.from.as_uuid().as_bytes(), m.id.as_uuid().as_bytes()],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()?;
-        let Some((seq, sent_at, body)) = found else {
-            return Ok(None);
-        };
-        if let Some(body) = body {
-            // Still waiting: the first delivery may never have happened (a crash right
-            // after the commit), so it goes out again. Clients drop what they have.
-            self.noticed.push(Notice::Message(Envelope {
-                id: m.id,
-                from: m.from,
-                to: m.to,
-                body,
-                sent_at,
-                seq,
-            }));
-        }
-        Ok(Some(Appended {
-            seq,
-            sent_at,
-            duplicate: true,
-        }))
-    }
-
-    fn delivered(&mut self, recipient: PeerId, seqs: &[u64]) -> rusqlite::Result<()> {
-        let at = self.now;
-        // One statement for the whole list: a `received` confirms many at once.
-        let mut receipts = self
-            .tx
-            .prepare_cached(
-                "UPDATE messages SET delivered_at = ?1, body = NULL
-                 WHERE seq IN rarray(?2) AND recipient = ?3 AND delivered_at IS NULL
-                 RETURNING seq, sender, id",
-            )?
-            .query_map(
-                params![at, seq_array(seqs), recipient.as_uuid().as_bytes()],
-                |row| {
-                    Ok(ReceiptFor {
-                        sender: peer(row.get(1)?)?,
-                        receipt: Receipt {
-                            id: message_id(row.get(2)?)?,
-                            to: recipient,
-                            delivered_at: at,
-                            read_at: None,
-                            seq: row.get(0)?,
-                        },
-                    })
-                },
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        // RETURNING comes in no promised order; receipts go out in the order sent.
-        receipts.sort_unstable_by_key(|r| r.receipt.seq);
-        for receipt in &receipts {
-            self.queues.remove(recipient, receipt.sender);
-        }
-        self.noticed
-            .extend(receipts.into_iter().map(Notice::Receipt));
-        Ok(())
-    }
-
-    fn read(&mut self, reader: PeerId, sender: PeerId, ids: &[MessageId]) -> rusqlite::Result<()> {
-        for &id in ids {
-            let key = params![sender.as_uuid().as_bytes(), id.as_uuid().as_bytes()];
-            // recipient, delivered_at, read_at
-            let found: Option<(Vec<u8>, Option<u64>, Option<u64>)> = self
-                .tx
-                .prepare_cached(
-                    "SELECT recipient, delivered_at, read_at FROM messages
-                     WHERE sender = ?1 AND id = ?2",
-                )?
-                .query_row(key, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                .optional()?;
-            let delivered_at = match found {
-                None => self.now,
-                // Another peer's message, one not confirmed yet, or a read receipt that
-                // still waits for the sender: nothing to add.
-                Some((recipient, delivered_at, read_at)) => {
-                    if recipient != reader.as_uuid().as_bytes() || read_at.is_some() {
-                        continue;
-                    }
-                    let Some(delivered_at) = delivered_at else {
-                        continue;
-                    };
-                    // The delivery receipt gives way: the read one says as much, and more.
-                    self.tx
-                        .prepare_cached("DELETE FROM messages WHERE sender = ?1 AND id = ?2")?
-                        .execute(key)?;
-                    delivered_at
-                }
-            };
-            let seq: u64 = self
-                .tx
-                .prepare_cached(
-                    "INSERT INTO messages (sender, id, recipient, sent_at, delivered_at, read_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?4) RETURNING seq",
-                )?
-                .query_row(
-                    params![
-                        sender.as_uuid().as_bytes(),
-                        id.as_uuid().as_bytes(),
-                        reader.as_uuid().as_bytes(),
-                        self.now,
-                        delivered_at
-                    ],
-                    |row| row.get(0),
-                )?;
-            self.noticed.push(Notice::Receipt(ReceiptFor {
-                sender,
-                receipt: Receipt {
-                    id,
-                    to: reader,
-                    delivered_at,
-                    read_at: Some(self.now),
-                    seq,
-                },
-            }));
-        }
-        Ok(())
-    }
-
-    fn forget_receipts(&mut self, sender: PeerId, seqs: &[u64]) -> rusqlite::Result<()> {
-        self.tx
-            .prepare_cached(
-                "DELETE FROM messages
-                 WHERE seq IN rarray(?1) AND sender = ?2 AND delivered_at IS NOT NULL",
-            )?
-            .execute(params![seq_array(seqs), sender.as_uuid().as_bytes()])?;
-        Ok(())
-    }
-
-    fn waiting(
-        &mut self,
-        recipient: PeerId,
-        after: u64,
-        limit: usize,
-    ) -> rusqlite::Result<Vec<Envelope>> {
-        self.tx
-            .prepare_cached(
-                "SELECT seq, sender, id, body, sent_at FROM messages
-                 WHERE recipient = ?1 AND delivered_at IS NULL AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?
-            .query_map(
-                params![recipient.as_uuid().as_bytes(), after, limit],
-                |row| {
-                    Ok(Envelope {
-                        seq: row.get(0)?,
-                        from: peer(row.get(1)?)?,
-                        id: message_id(row.get(2)?)?,
-                        to: recipient,
-                        body: row.get(3)?,
-                        sent_at: row.get(4)?,
-                    })
-                },
-            )?
-            .collect()
-    }
-
-    fn receipts(
-        &mut self,
-        sender: PeerId,
-        after: u64,
-        limit: usize,
-    ) -> rusqlite::Result<Vec<Receipt>> {
-        self.tx
-            .prepare_cached(
-                "SELECT seq, id, recipient, delivered_at, read_at FROM messages
-                 WHERE sender = ?1 AND delivered_at IS NOT NULL AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?
-            .query_map(params![sender.as_uuid().as_bytes(), after, limit], |row| {
-                Ok(Receipt {
-                    seq: row.get(0)?,
-                    id: message_id(row.get(1)?)?,
-                    to: peer(row.get(2)?)?,
-                    delivered_at: row.get(3)?,
-                    read_at: row.get(4)?,
-                })
-            })?
-            .collect()
-    }
-
     /// Removes rows accepted more than the TTL ago. Rows are in `seq` order, which is the
     /// order they were accepted in, so the expired ones are at the head: no index on time
     /// needed.
@@ -985,7 +1204,7 @@ impl Batch<'_> {
         let head: Vec<Row> = self
             .tx
             .prepare_cached(
-                "SELECT seq, sent_at, recipient, sender, delivered_at IS NULL FROM messages
+                "SELECT seq, sent_at, recipient, sender, waits != 0 FROM messages
                  ORDER BY seq LIMIT ?1",
             )?
             .query_map([MAX_EXPIRED_PER_CALL], |row| {
@@ -1028,6 +1247,10 @@ fn fail(op: Op) -> Completion {
     match op {
         Op::Claim(.., r) => closed(r),
         Op::IsClaimed(_, r) => closed(r),
+        Op::LinkCode(.., r) => closed(r),
+        Op::Link(.., r) => closed(r),
+        Op::Devices(_, r) => closed(r),
+        Op::Unlink(.., r) => closed(r),
         Op::Append(_, r) => closed(r),
         Op::Delivered(.., r) => closed(r),
         Op::Read(.., r) => closed(r),
@@ -1120,6 +1343,37 @@ impl Store for SqliteStore {
         self.call(|reply| Op::IsClaimed(id, reply))
     }
 
+    fn link_code(
+        &self,
+        id: PeerId,
+        code: SecretHash,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.call(|reply| Op::LinkCode(id, code, expires_at, reply))
+    }
+
+    fn link(
+        &self,
+        id: PeerId,
+        code: SecretHash,
+        secret: SecretHash,
+        name: Option<String>,
+    ) -> BoxFuture<'static, Result<Linked, StoreError>> {
+        self.call(|reply| Op::Link(id, code, secret, name, reply))
+    }
+
+    fn devices(&self, id: PeerId) -> BoxFuture<'static, Result<Vec<DeviceInfo>, StoreError>> {
+        self.call(|reply| Op::Devices(id, reply))
+    }
+
+    fn unlink(
+        &self,
+        id: PeerId,
+        device: DeviceId,
+    ) -> BoxFuture<'static, Result<Unlinked, StoreError>> {
+        self.call(|reply| Op::Unlink(id, device, reply))
+    }
+
     fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>> {
         self.call(|reply| Op::Append(message, reply))
     }
@@ -1127,9 +1381,10 @@ impl Store for SqliteStore {
     fn delivered(
         &self,
         recipient: PeerId,
+        device: DeviceId,
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
-        self.call(|reply| Op::Delivered(recipient, seqs, reply))
+        self.call(|reply| Op::Delivered(recipient, device, seqs, reply))
     }
 
     fn read(
@@ -1161,27 +1416,30 @@ impl Store for SqliteStore {
     fn forget_receipts(
         &self,
         sender: PeerId,
+        device: DeviceId,
         seqs: Vec<u64>,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
-        self.call(|reply| Op::ForgetReceipts(sender, seqs, reply))
+        self.call(|reply| Op::ForgetReceipts(sender, device, seqs, reply))
     }
 
     fn waiting(
         &self,
         recipient: PeerId,
+        device: DeviceId,
         after: u64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Envelope>, StoreError>> {
-        self.call(|reply| Op::Waiting(recipient, after, limit, reply))
+        self.call(|reply| Op::Waiting(recipient, device, after, limit, reply))
     }
 
     fn receipts(
         &self,
         sender: PeerId,
+        device: DeviceId,
         after: u64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Receipt>, StoreError>> {
-        self.call(|reply| Op::Receipts(sender, after, limit, reply))
+        self.call(|reply| Op::Receipts(sender, device, after, limit, reply))
     }
 
     fn publish(&self, envelope: Envelope) -> BoxFuture<'static, Result<(), StoreError>> {
@@ -1327,6 +1585,8 @@ mod tests {
             .unwrap()
     }
 
+    const D0: DeviceId = DeviceId::FIRST;
+
     fn message(n: u8) -> NewMessage {
         NewMessage {
             id: format!("00000000-0000-4000-9000-0000000000{n:02x}")
@@ -1335,6 +1595,7 @@ mod tests {
             from: peer(1),
             to: peer(2),
             body: format!("message {n}"),
+            device: D0,
         }
     }
 
@@ -1350,8 +1611,11 @@ mod tests {
             store.append(message(2)).await.unwrap();
         }
         let store = open(&dir);
-        assert_eq!(store.claim(peer(1), hash).await.unwrap(), Claim::Verified);
-        assert_eq!(store.waiting(peer(2), 0, 10).await.unwrap().len(), 2);
+        assert_eq!(
+            store.claim(peer(1), hash).await.unwrap(),
+            Claim::Verified(D0)
+        );
+        assert_eq!(store.waiting(peer(2), D0, 0, 10).await.unwrap().len(), 2);
         assert!(
             matches!(
                 store.append(message(3)).await,
@@ -1362,17 +1626,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_file_from_before_read_receipts_opens_with_every_row() {
+    async fn a_file_from_before_read_receipts_and_devices_opens_with_every_row_and_owner() {
         let dir = tempfile::tempdir().unwrap();
+        let owner = SecretHash::of(&"secret-one-000000".parse::<Secret>().unwrap());
         {
-            // The schema of the version before read receipts, with a waiting message and
-            // a receipt in it.
+            // The schema of the version before read receipts, with a waiting message, a
+            // receipt and an owner in it.
             let conn = Connection::open(dir.path().join(SqliteStore::FILE)).unwrap();
             conn.execute_batch(
-                "CREATE TABLE messages (
+                "CREATE TABLE peers (
+                    id BLOB PRIMARY KEY, secret_hash BLOB NOT NULL, claimed_at INTEGER NOT NULL
+                 ) WITHOUT ROWID;
+                 CREATE TABLE messages (
                     seq INTEGER PRIMARY KEY AUTOINCREMENT, sender BLOB NOT NULL,
                     id BLOB NOT NULL, recipient BLOB NOT NULL, body TEXT,
-                    sent_at INTEGER NOT NULL, delivered_at INTEGER);",
+                    sent_at INTEGER NOT NULL, delivered_at INTEGER);
+                 CREATE UNIQUE INDEX messages_by_sender ON messages (sender, id);
+                 CREATE INDEX waiting_by_recipient ON messages (recipient, seq)
+                     WHERE delivered_at IS NULL;",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO peers (id, secret_hash, claimed_at) VALUES (?1, ?2, 100)",
+                params![peer(2).as_uuid().as_bytes(), owner.as_bytes()],
             )
             .unwrap();
             for (n, body, delivered_at) in [(1, Some("waiting"), None), (2, None, Some(900))] {
@@ -1392,10 +1668,17 @@ mod tests {
             }
         }
         let store = open(&dir);
-        let waiting = store.waiting(peer(2), 0, 10).await.unwrap();
+        // The owner is the id's first device.
+        assert_eq!(
+            store.claim(peer(2), owner).await.unwrap(),
+            Claim::Verified(D0)
+        );
+        let devices = store.devices(peer(2)).await.unwrap();
+        assert_eq!((devices.len(), devices[0].linked_at), (1, 100));
+        let waiting = store.waiting(peer(2), D0, 0, 10).await.unwrap();
         assert_eq!(waiting.len(), 1);
         assert_eq!(waiting[0].body, "waiting");
-        let receipts = store.receipts(peer(1), 0, 10).await.unwrap();
+        let receipts = store.receipts(peer(1), D0, 0, 10).await.unwrap();
         assert_eq!(
             (receipts.len(), receipts[0].read_at),
             (1, None),
@@ -1406,7 +1689,7 @@ mod tests {
             .read(peer(2), peer(1), vec![message(2).id])
             .await
             .unwrap();
-        let receipts = store.receipts(peer(1), 0, 10).await.unwrap();
+        let receipts = store.receipts(peer(1), D0, 0, 10).await.unwrap();
         assert_eq!(
             (
                 receipts.len(),
