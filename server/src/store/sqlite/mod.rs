@@ -913,15 +913,13 @@ impl Batch<'_> {
         let at = self.now;
         let key = recipient.as_uuid().as_bytes();
         let bit = device.bit();
-        // First confirmations: each makes its receipt, waiting for the sender's devices
-        // (all of them: a device other than the one that sent it learns the status too).
+        // First confirmations: each makes its receipt, waiting for every device of the
+        // sender (not only the one that sent it: the others show the status too).
         // One statement for the whole list: a `received` confirms many at once.
         let mut firsts = self
             .tx
             .prepare_cached(
-                "UPDATE messages SET delivered_at = ?1, waits = waits & ~?4,
-                     receipt_waits = COALESCE(
-                         (SELECT SUM(1 << device) FROM devices WHERE peer = messages.sender), 1),
+                "UPDATE messages SET delivered_at = ?1, waits = waits & ~?4, receipt_waits = 1,
                      body = CASE WHEN waits & ~?4 = 0 AND copies = 0 THEN NULL ELSE body END
                  WHERE seq IN rarray(?2) AND recipient = ?3 AND waits != 0 AND waits & ?4 != 0
                      AND delivered_at IS NULL
@@ -948,6 +946,13 @@ impl Batch<'_> {
         for (receipt, done) in &firsts {
             if *done {
                 self.queues.remove(recipient, receipt.sender);
+            }
+            // Written above for device 0, the one device of nearly every sender.
+            let senders = self.recipients(receipt.sender);
+            if senders != DeviceSet::EMPTY.with(DeviceId::FIRST) {
+                self.tx
+                    .prepare_cached("UPDATE messages SET receipt_waits = ?1 WHERE seq = ?2")?
+                    .execute(params![senders.bits(), receipt.receipt.seq])?;
             }
         }
         self.noticed
