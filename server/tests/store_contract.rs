@@ -483,6 +483,16 @@ fn device(n: u8) -> DeviceId {
     DeviceId::new(n).unwrap()
 }
 
+/// Links one more device, of `secret`, to `id` with a fresh code.
+async fn link_one(store: &Arc<dyn Store>, clock: &ManualClock, id: PeerId, secret: &str) -> Linked {
+    let code = hash(&format!("{secret} code-0000000"));
+    store
+        .link_code(id, code, clock.now_millis() + 60_000)
+        .await
+        .unwrap();
+    store.link(id, code, hash(secret), None).await.unwrap()
+}
+
 /// Claims `id` and links `more` devices to it (each secret `"<id> device <n>"`).
 async fn with_devices(store: &Arc<dyn Store>, clock: &ManualClock, id: PeerId, more: u8) {
     store
@@ -490,15 +500,7 @@ async fn with_devices(store: &Arc<dyn Store>, clock: &ManualClock, id: PeerId, m
         .await
         .unwrap();
     for n in 1..=more {
-        let code = hash(&format!("{id} code {n}-000000"));
-        store
-            .link_code(id, code, clock.now_millis() + 60_000)
-            .await
-            .unwrap();
-        let linked = store
-            .link(id, code, hash(&format!("{id} device {n}")), None)
-            .await
-            .unwrap();
+        let linked = link_one(store, clock, id, &format!("{id} device {n}")).await;
         assert_eq!(linked, Linked::Linked(device(n)));
     }
 }
@@ -610,16 +612,8 @@ async fn devices_are_claimed_linked_listed_and_unlinked(open: &Open) {
     // At most five.
     let full = new_peer();
     with_devices(&store, &clock, full, MAX_DEVICES - 1).await;
-    let code = hash("sixth-code-00000000");
-    store
-        .link_code(full, code, clock.now_millis() + 1_000)
-        .await
-        .unwrap();
     assert_eq!(
-        store
-            .link(full, code, hash("sixth-secret-000000"), None)
-            .await
-            .unwrap(),
+        link_one(&store, &clock, full, "sixth-secret-000000").await,
         Linked::Full
     );
 }
@@ -679,15 +673,7 @@ async fn a_message_waits_for_every_device_of_its_recipient(open: &Open) {
     assert_eq!(receipts.iter().filter(|r| r.id == m.id).count(), 1);
 
     // A device linked later gets what is stored from then on.
-    let code = hash("later-code-00000000");
-    store
-        .link_code(bob, code, clock.now_millis() + 1_000)
-        .await
-        .unwrap();
-    let later = store
-        .link(bob, code, hash("later-secret-000000"), None)
-        .await
-        .unwrap();
+    let later = link_one(&store, &clock, bob, "later-secret-000000").await;
     assert_eq!(later, Linked::Linked(device(2)));
     assert!(
         store
@@ -920,15 +906,7 @@ async fn unlinking_the_first_device_keeps_what_waits_for_the_others(open: &Open)
         .unwrap();
     // Stored while bob had one device: for it alone.
     store.append(message(alice, bob, 1)).await.unwrap();
-    let code = hash("a-code-for-bob-0000");
-    store
-        .link_code(bob, code, clock.now_millis() + 1_000)
-        .await
-        .unwrap();
-    store
-        .link(bob, code, hash("bob-second-secret-0"), None)
-        .await
-        .unwrap();
+    link_one(&store, &clock, bob, "bob-second-secret-0").await;
     let later = store.append(message(alice, bob, 2)).await.unwrap().seq;
     assert_eq!(
         store
@@ -953,16 +931,8 @@ async fn unlinking_the_first_device_keeps_what_waits_for_the_others(open: &Open)
     );
     assert!(store.waiting(bob, D0, 0, 10).await.unwrap().is_empty());
     // The freed number goes to the next device linked.
-    let code = hash("another-code-bob-00");
-    store
-        .link_code(bob, code, clock.now_millis() + 1_000)
-        .await
-        .unwrap();
     assert_eq!(
-        store
-            .link(bob, code, hash("bob-third-secret-00"), None)
-            .await
-            .unwrap(),
+        link_one(&store, &clock, bob, "bob-third-secret-00").await,
         Linked::Linked(D0)
     );
     assert!(
@@ -1251,16 +1221,8 @@ async fn an_id_claimed_before_devices_is_its_first_device() {
     assert_eq!(store.claim(id, secret).await.unwrap(), Claim::Verified(D0));
     let devices = store.devices(id).await.unwrap();
     assert_eq!(devices.iter().map(|d| d.device).collect::<Vec<_>>(), [D0]);
-    let code = hash("old-id-link-code-00");
-    store
-        .link_code(id, code, clock.now_millis() + 1_000)
-        .await
-        .unwrap();
     assert_eq!(
-        store
-            .link(id, code, hash("a-new-device-000000"), None)
-            .await
-            .unwrap(),
+        link_one(&store, &clock, id, "a-new-device-000000").await,
         Linked::Linked(device(1))
     );
     assert_eq!(store.claim(id, secret).await.unwrap(), Claim::Verified(D0));
