@@ -546,6 +546,37 @@ impl Conversations {
         true
     }
 
+    /// Adds a message this person sent from another of its devices: outgoing, in the
+    /// conversation with its recipient, in the server's order, `Sent` (receipts move it
+    /// on). Writing to a requester there took the request in. Nothing if it is here
+    /// already (written here: that copy stands). Returns whether it was new.
+    pub fn sent_elsewhere(&mut self, envelope: &Envelope) -> bool {
+        let peer = envelope.to;
+        if self.seen.contains(&(Direction::Out, peer, envelope.id)) {
+            return false;
+        }
+        let conversation = self.bring_to_front(peer);
+        if conversation.standing == Standing::Request {
+            conversation.standing = Standing::Accepted;
+        }
+        // A message to oneself that came in (from a version before devices) shows once,
+        // as one's own.
+        self.add_once(
+            peer,
+            Message {
+                id: envelope.id,
+                direction: Direction::Out,
+                body: envelope.body.clone(),
+                at: envelope.sent_at,
+                status: Status::Sent,
+                seq: envelope.seq,
+            },
+        );
+        self.changed_messages
+            .insert((Direction::Out, peer, envelope.id));
+        true
+    }
+
     /// Moves the outgoing message `id` of `peer`'s conversation on to `status` (never
     /// back), noting its `seq` once known. Returns whether it is loaded here; if it is
     /// not, the status is handed out with the changes, for where it is kept.
@@ -896,6 +927,66 @@ mod tests {
         c.send(me, id(1), "note".into(), 1);
         assert!(!c.receive(&envelope(me, 1, "note", 4)));
         assert_eq!(c.get(me).unwrap().messages.len(), 1);
+    }
+
+    #[test]
+    fn what_was_sent_from_another_device_is_outgoing_in_the_recipients_conversation() {
+        let mut c = Conversations::default();
+        let me = peer(0);
+        c.receive(&envelope(peer(1), 1, "hello?", 10));
+        assert_eq!(c.get(peer(1)).unwrap().standing, Standing::Request);
+        let mine = Envelope {
+            id: id(2),
+            from: me,
+            to: peer(1),
+            body: "hi, from my phone".into(),
+            sent_at: 20,
+            seq: 11,
+        };
+        assert!(c.sent_elsewhere(&mine));
+        assert!(!c.sent_elsewhere(&mine), "once");
+        let conversation = c.get(peer(1)).unwrap();
+        assert_eq!(
+            conversation.standing,
+            Standing::Accepted,
+            "answered: taken in"
+        );
+        assert_eq!(conversation.unread, 1, "one's own is not unread");
+        let last = conversation.messages.last().unwrap();
+        assert_eq!(
+            (last.direction, &last.status, last.seq),
+            (Direction::Out, &Status::Sent, 11)
+        );
+        assert!(
+            c.take_changes()
+                .messages
+                .iter()
+                .any(|(p, m)| *p == peer(1) && m.id == id(2) && m.direction == Direction::Out)
+        );
+        // Receipts move it on; a copy coming back of one written here adds nothing.
+        c.set_status(peer(1), id(2), Status::Delivered, None);
+        assert_eq!(
+            c.get(peer(1)).unwrap().messages.last().unwrap().status,
+            Status::Delivered
+        );
+        c.send(peer(1), id(3), "from here".into(), 30);
+        c.set_status(peer(1), id(3), Status::Read, Some(12));
+        assert!(!c.sent_elsewhere(&Envelope {
+            id: id(3),
+            seq: 12,
+            body: "from here".into(),
+            ..mine.clone()
+        }));
+        assert_eq!(c.get(peer(1)).unwrap().messages.len(), 3);
+        // To oneself from another device: one's own, once, never unread.
+        let note = Envelope {
+            id: id(4),
+            to: me,
+            ..mine
+        };
+        assert!(c.sent_elsewhere(&note));
+        assert_eq!(c.get(me).unwrap().messages.len(), 1);
+        assert_eq!(c.get(me).unwrap().unread, 0);
     }
 
     #[test]

@@ -46,4 +46,33 @@ impl LocalTime {
     pub fn clock(self) -> String {
         format!("{:02}:{:02}", self.hour, self.minute)
     }
+
+    /// This moment as the app words it, `now` being the local time now: "today at
+    /// 14:05", "yesterday at 09:12", "3 Dec at 10:00" (with the year if it is not this
+    /// one's). A moment ahead of now (the clocks differ) is today.
+    pub fn spoken(self, now: LocalTime) -> String {
+        let clock = self.clock();
+        let days_ago = now.day_number() - self.day_number();
+        if days_ago <= 0 {
+            return format!("today at {clock}");
+        }
+        if days_ago == 1 {
+            return format!("yesterday at {clock}");
+        }
+        let month = usize::try_from(self.month.saturating_sub(1))
+            .ok()
+            .and_then(|m| MONTHS.get(m))
+            .copied()
+            .unwrap_or("?");
+        if self.year == now.year {
+            format!("{} {month} at {clock}", self.day)
+        } else {
+            format!("{} {month} {} at {clock}", self.day, self.year)
+        }
+    }
 }
+
+/// Short English month names, as the rest of the app's words.
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];

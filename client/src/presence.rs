@@ -88,36 +88,13 @@ impl Presences {
     }
 }
 
-/// Short English month names, as the rest of the app's words.
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
 /// How an offline peer reads, `now` being the local time now: "last seen today at
 /// 14:05", "last seen yesterday at 09:12", "last seen 3 Dec at 10:00" (with the year if
 /// it is not this one's), or "last seen a while ago" when the time is not known.
 pub fn last_seen(seen: Option<LocalTime>, now: LocalTime) -> String {
-    let Some(seen) = seen else {
-        return "last seen a while ago".to_owned();
-    };
-    let clock = seen.clock();
-    // Ahead of now (the clocks differ): as good as now.
-    let days_ago = now.day_number() - seen.day_number();
-    if days_ago <= 0 {
-        return format!("last seen today at {clock}");
-    }
-    if days_ago == 1 {
-        return format!("last seen yesterday at {clock}");
-    }
-    let month = usize::try_from(seen.month.saturating_sub(1))
-        .ok()
-        .and_then(|m| MONTHS.get(m))
-        .copied()
-        .unwrap_or("?");
-    if seen.year == now.year {
-        format!("last seen {} {month} at {clock}", seen.day)
-    } else {
-        format!("last seen {} {month} {} at {clock}", seen.day, seen.year)
+    match seen {
+        Some(seen) => format!("last seen {}", seen.spoken(now)),
+        None => "last seen a while ago".to_owned(),
     }
 }
 

@@ -38,6 +38,58 @@ pub fn of_registration(rejection: &Rejection) -> String {
     }
 }
 
+/// `rejection` of a link to become a device of an id (the one-time code), in words for
+/// the person who opened it.
+pub fn of_link(rejection: &Rejection) -> String {
+    match rejection.code {
+        ErrorCode::Forbidden => "This link no longer works: it was used already, or it \
+                                 expired (a link works once, for 5 minutes). Ask for a new \
+                                 one on your other device."
+            .into(),
+        ErrorCode::LimitReached => "Your id already has 5 devices, the most it can have. \
+                                    Unlink one of them on another device, then ask for a new \
+                                    link."
+            .into(),
+        ErrorCode::InvalidPeerId | ErrorCode::InvalidPayload => {
+            "This link is damaged. Copy it again from your other device.".into()
+        }
+        ErrorCode::Overloaded | ErrorCode::Unavailable | ErrorCode::RateLimited => {
+            "The server is busy. Open the link again in a moment.".into()
+        }
+        ErrorCode::Unknown => format!("This browser could not be linked: {}", rejection.message),
+        _ => "This browser could not be linked. Ask for a new link on your other device.".into(),
+    }
+}
+
+/// `rejection` of a request for a code to link another device, in words.
+pub fn of_link_code(rejection: &Rejection) -> String {
+    match rejection.code {
+        ErrorCode::Overloaded | ErrorCode::Unavailable | ErrorCode::RateLimited => {
+            "The server is busy and made no code. Try again in a moment.".into()
+        }
+        ErrorCode::LimitReached => "Your id has 5 devices already, the most it can have. \
+                                    Unlink one first."
+            .into(),
+        ErrorCode::NotRegistered => "Not connected yet. Try again once online.".into(),
+        ErrorCode::Unknown => format!("No code could be made: {}", rejection.message),
+        _ => "No code could be made. Try again.".into(),
+    }
+}
+
+/// `rejection` of an unlink, in words.
+pub fn of_unlink(rejection: &Rejection) -> String {
+    match rejection.code {
+        ErrorCode::InvalidPayload => {
+            "Not unlinked: it is your last device, or no longer one of them.".into()
+        }
+        ErrorCode::Overloaded | ErrorCode::Unavailable | ErrorCode::RateLimited => {
+            "Not unlinked: the server is busy. Try again in a moment.".into()
+        }
+        ErrorCode::Unknown => format!("Not unlinked: {}", rejection.message),
+        _ => "Not unlinked. Try again.".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,7 +98,13 @@ mod tests {
     fn every_code_reads_as_words_and_only_an_unknown_one_shows_the_servers_text() {
         for code in ErrorCode::KNOWN {
             let rejection = Rejection::new(code, "queue_full: 10000 waiting for 3f2b…");
-            for text in [of_message(&rejection), of_registration(&rejection)] {
+            for text in [
+                of_message(&rejection),
+                of_registration(&rejection),
+                of_link(&rejection),
+                of_link_code(&rejection),
+                of_unlink(&rejection),
+            ] {
                 assert!(!text.contains("3f2b"), "{code:?}: {text}");
                 assert!(text.ends_with('.'), "{code:?}: a sentence: {text}");
             }

@@ -3,14 +3,18 @@
 //! each message until the server stored it (in IndexedDB, through [`History`]; resent
 //! with the same id after a reload or a reconnect), shows each incoming message once,
 //! confirms it to the server once kept, follows statuses to `delivered`, and follows the
-//! open conversation's peer's presence. Its state is in signals, for the components to
-//! show.
+//! open conversation's peer's presence. It links this browser to an id with a one-time
+//! code (then keeps the identity), follows the id's devices, asks for codes to link
+//! more and unlinks them, shows what the person sent from their other devices, and
+//! stops for good once this device is unlinked. Its state is in signals, for the
+//! components to show.
 
 use std::{rc::Rc, time::Duration};
 
 use leptos::prelude::*;
 use relay_shared::{
-    MessageId, PeerId,
+    MessageId, PeerId, Secret,
+    device::DeviceId,
     messenger::{self, Messenger},
     socketio::{Client, ClientConfig, Event},
 };
@@ -18,17 +22,20 @@ use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
     conversations::{Changes, Conversations, Standing, Status},
+    device_link::{device_name, link_url},
+    devices::{Code, Devices},
     history::History,
-    identity::Identity,
+    identity::{self, Identity, LEGACY_DATABASE},
     kept,
     presence::{Presence, Presences},
     privacy::{self, Privacy},
-    rejections,
+    qr, rejections,
     socket::{self, Socket},
     typing::{SHOWN_FOR_MS, Throttle, Typists},
 };
 
-/// The channel on which tabs of this browser tell each other what they kept.
+/// The channel on which tabs of this browser tell each other what they kept (of the
+/// legacy database; another database's is named after it).
 const TABS_CHANNEL: &str = "relay.history";
 
 /// How often messages the server turned away for a passing reason are tried again.
@@ -54,6 +61,8 @@ pub enum Link {
     Silent,
     /// Not connected and not trying.
     Offline,
+    /// This browser was unlinked from its id: not connected, never again.
+    Unlinked,
 }
 
 impl Link {
@@ -62,13 +71,30 @@ impl Link {
         match self {
             Self::Connecting => "connecting",
             Self::Online => "online",
-            Self::Reconnecting { .. } | Self::NoNetwork | Self::Silent | Self::Offline => "offline",
+            Self::Reconnecting { .. }
+            | Self::NoNetwork
+            | Self::Silent
+            | Self::Offline
+            | Self::Unlinked => "offline",
         }
     }
 }
 
 /// Told of the conversation where something just happened.
 type ActivityListener = Rc<dyn Fn(PeerId)>;
+
+/// Where linking this browser to an id stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Linking {
+    /// Not linking: registering as a device of the kept identity.
+    No,
+    /// Sending the one-time code; not yet a device of the id.
+    InProgress,
+    /// Refused, for this reason (in words for the person): nothing was kept.
+    Refused(String),
+    /// Linked, on this page: the identity is kept.
+    Done,
+}
 
 /// Where the conversations are kept, as far as this page knows.
 #[derive(Clone)]
@@ -86,6 +112,14 @@ enum Keeping {
 pub struct Relay {
     /// This browser's peer id.
     pub me: PeerId,
+    /// This browser's identity (kept once linked, when linking).
+    identity: StoredValue<Identity>,
+    /// This id's devices, and the code to link another.
+    devices: RwSignal<Devices>,
+    /// Where linking this browser stands.
+    linking: RwSignal<Linking>,
+    /// This browser was unlinked from its id: it stopped for good.
+    unlinked: RwSignal<bool>,
     /// Every conversation.
     conversations: RwSignal<Conversations>,
     /// The connection, as the user sees it.
@@ -126,10 +160,23 @@ pub struct Relay {
 
 impl Relay {
     /// Connects to the server at `server` (an origin) as `identity`, resuming the kept
-    /// conversations and sending again what the server had not stored.
-    pub fn start(server: &str, identity: Identity) -> Self {
+    /// conversations and sending again what the server had not stored. With `link_code`,
+    /// `identity` is a new device of its id, linked with that one-time code (and kept
+    /// only once linked).
+    pub fn start(server: &str, identity: Identity, link_code: Option<Secret>) -> Self {
         let relay = Self {
             me: identity.id,
+            identity: StoredValue::new(identity.clone()),
+            devices: RwSignal::new(Devices {
+                this: identity.device,
+                ..Devices::default()
+            }),
+            linking: RwSignal::new(if link_code.is_some() {
+                Linking::InProgress
+            } else {
+                Linking::No
+            }),
+            unlinked: RwSignal::new(false),
             conversations: RwSignal::new(Conversations::default()),
             link: RwSignal::new(Link::Connecting),
             problem: RwSignal::new(None),
@@ -156,10 +203,16 @@ impl Relay {
             let reload = || {
                 let _ = window().location().reload();
             };
-            let keeping = match History::open(reload).await {
+            let legacy = identity.database == LEGACY_DATABASE;
+            let keeping = match History::open_named(&identity.database, reload).await {
                 Ok(history) => {
-                    // A refused move leaves the old copy where it is, for next time.
-                    let moved = history.migrate_legacy().await;
+                    // A refused move leaves the old copy where it is, for next time. What
+                    // versions before IndexedDB kept is the first identity's.
+                    let moved = if legacy {
+                        history.migrate_legacy().await
+                    } else {
+                        Ok(())
+                    };
                     match history.load().await {
                         Ok(mut kept) => {
                             // Sent while this was read: added, and kept below.
@@ -179,8 +232,10 @@ impl Relay {
             };
             if matches!(keeping, Keeping::Unavailable) {
                 // An older version's copy still shows, and stays where it is.
-                let legacy = crate::kept::read::<Option<Conversations>>(crate::history::LEGACY_KEY);
-                if let Some(legacy) = legacy {
+                let copy = legacy
+                    .then(|| crate::kept::read::<Option<Conversations>>(crate::history::LEGACY_KEY))
+                    .flatten();
+                if let Some(legacy) = copy {
                     relay
                         .conversations
                         .update(|c| c.merge(legacy.all_records()));
@@ -189,8 +244,8 @@ impl Relay {
             }
             relay.keeping.set_value(keeping);
             relay.active();
-            relay.listen_to_other_tabs();
-            relay.connect(&server, identity);
+            relay.listen_to_other_tabs(&identity.database);
+            relay.connect(&server, identity, link_code);
             relay.keep();
         });
 
@@ -206,6 +261,15 @@ impl Relay {
         on_cleanup(move || looking.into_iter().for_each(|l| l.remove()));
         // Another tab changed the privacy choices: they hold here too.
         let choices = window_event_listener(leptos::ev::storage, move |event| {
+            // Another tab linked this browser to another id, or started over: be that
+            // identity too (not while linking here, which would lose the code).
+            if event.key().as_deref() == Some(identity::ID_KEY)
+                && event.new_value() != Some(relay.me.to_string())
+                && relay.linking.get_untracked() != Linking::InProgress
+            {
+                let _ = window().location().reload();
+                return;
+            }
             if event.key().as_deref() == Some(privacy::KEY) {
                 let before = relay.privacy.get_untracked();
                 let now: Privacy = kept::read(privacy::KEY);
@@ -228,6 +292,63 @@ impl Relay {
             on_cleanup(move || retry.clear());
         }
         relay
+    }
+
+    /// This id's devices, and the code to link another. Read-only: changes go through
+    /// the relay's methods.
+    pub fn devices(self) -> ReadSignal<Devices> {
+        self.devices.read_only()
+    }
+
+    /// Where linking this browser to an id stands.
+    pub fn linking(self) -> ReadSignal<Linking> {
+        self.linking.read_only()
+    }
+
+    /// Whether this browser was unlinked from its id (it stopped for good).
+    pub fn unlinked(self) -> ReadSignal<bool> {
+        self.unlinked.read_only()
+    }
+
+    /// Whether messages can be written here: not once unlinked, nor when linking
+    /// failed (this browser is no device of the id).
+    pub fn can_write(self) -> bool {
+        !self.unlinked.get() && !matches!(self.linking.get(), Linking::Refused(_))
+    }
+
+    /// Asks the server for a one-time code to link another device: it shows, with its
+    /// link and QR code, until it is used, it expires or the person closes it.
+    pub fn ask_link_code(self) {
+        self.devices.update(|d| d.code = Code::Asking);
+        let asked = self
+            .with_core(|messenger, client, now| messenger.request_link_code(client, now))
+            .unwrap_or(false);
+        if !asked {
+            self.devices.update(|d| {
+                d.code = Code::Failed("Not connected. Try again once online.".into());
+            });
+        }
+    }
+
+    /// The person closes the code (it still works until it expires or a new one is
+    /// asked for: the server keeps one at a time).
+    pub fn close_link_code(self) {
+        self.devices.update(|d| d.code = Code::Closed);
+    }
+
+    /// Unlinks `device` of this id (this one too; never the last): it stops receiving
+    /// at once.
+    pub fn unlink(self, device: DeviceId) {
+        let asked = self
+            .with_core(|messenger, client, now| messenger.unlink(client, device, now))
+            .unwrap_or(false);
+        self.devices.update(|d| {
+            if asked {
+                d.unlinking = Some(device);
+            } else {
+                d.notice = Some("Not unlinked: not connected. Try again once online.".into());
+            }
+        });
     }
 
     /// Every conversation. Read-only: changes go through the relay's methods.
@@ -327,15 +448,24 @@ impl Relay {
         }
     }
 
-    /// Makes the messenger, with the outbox as kept, and connects.
-    fn connect(self, server: &str, identity: Identity) {
+    /// Makes the messenger, with the outbox as kept, and connects (linking with
+    /// `link_code`, if given).
+    fn connect(self, server: &str, identity: Identity, link_code: Option<Secret>) {
         let messenger = self.conversations.with_untracked(|c| {
-            Messenger::new(
+            let messenger = Messenger::new(
                 identity.id,
                 identity.secret,
                 c.drafts(),
                 c.received().collect::<Vec<_>>(),
             )
+            .with_device(identity.device);
+            match link_code {
+                Some(code) => {
+                    let agent = window().navigator().user_agent().unwrap_or_default();
+                    messenger.linking(code, Some(device_name(&agent)))
+                }
+                None => messenger,
+            }
         });
         self.messenger.set_value(Some(messenger));
         // Blocks and unblocks the server had not confirmed when the page last closed.
@@ -358,6 +488,7 @@ impl Relay {
         self.with_core(|messenger, client, now| {
             messenger.hide_presence(client, hidden, now);
             messenger.watch_presence(client, peers, now);
+            messenger.follow_devices(client, now);
         });
         if !browser_online() {
             self.network_lost();
@@ -365,8 +496,13 @@ impl Relay {
     }
 
     /// Takes in what other tabs of this browser keep, as they keep it.
-    fn listen_to_other_tabs(self) {
-        let Ok(channel) = web_sys::BroadcastChannel::new(TABS_CHANNEL) else {
+    fn listen_to_other_tabs(self, database: &str) {
+        let name = if database == LEGACY_DATABASE {
+            TABS_CHANNEL.to_owned()
+        } else {
+            format!("{TABS_CHANNEL}.{database}")
+        };
+        let Ok(channel) = web_sys::BroadcastChannel::new(&name) else {
             return;
         };
         let on_message =
@@ -522,7 +658,11 @@ impl Relay {
     fn on_event(self, event: Event) {
         // Without a network, attempts fail as expected: the badge keeps saying why.
         let no_network = self.link.get_untracked() == Link::NoNetwork && !browser_online();
+        // Stopped for good: the badge keeps saying why.
+        let stopped = self.unlinked.get_untracked()
+            || matches!(self.linking.get_untracked(), Linking::Refused(_));
         match &event {
+            _ if stopped => {}
             Event::Disconnected(_) | Event::ReconnectScheduled { .. } | Event::GaveUp
                 if no_network => {}
             Event::Disconnected(_) => self.link.set(Link::Connecting),
@@ -554,6 +694,68 @@ impl Relay {
                 messenger::Update::Registered => {
                     self.link.set(Link::Online);
                     self.problem.set(None);
+                }
+                messenger::Update::Linked => {
+                    // This browser is a device of the id now: its identity is kept.
+                    self.identity.with_value(identity::adopt);
+                    self.linking.set(Linking::Done);
+                }
+                messenger::Update::Device(device) => {
+                    self.identity.update_value(|i| i.device = Some(device));
+                    identity::keep_device(self.me, device);
+                    self.devices.update(|d| d.this = Some(device));
+                }
+                messenger::Update::LinkRefused(rejection) => {
+                    self.link.set(Link::Offline);
+                    self.linking
+                        .set(Linking::Refused(rejections::of_link(&rejection)));
+                }
+                messenger::Update::Unlinked => {
+                    self.link.set(Link::Unlinked);
+                    self.unlinked.set(true);
+                    self.linking.set(Linking::No);
+                    // What it listed is no longer this browser's to see or change.
+                    self.devices.set(Devices::default());
+                    self.typists.set(Typists::default());
+                    self.presences.maybe_update(Presences::clear);
+                }
+                messenger::Update::Devices(list) => {
+                    self.devices.update(|d| {
+                        d.heard(list);
+                    });
+                }
+                messenger::Update::LinkCode(code) => {
+                    // Closed meanwhile: not shown.
+                    if self.devices.with_untracked(|d| d.code == Code::Asking) {
+                        let origin = window().location().origin().unwrap_or_default();
+                        self.devices.update(|d| match code {
+                            Ok(code) => {
+                                let link = link_url(&origin, self.me, &code.code);
+                                let picture = qr::svg(&link).unwrap_or_default();
+                                d.code_given(&code, link, picture, now_millis(), socket::now());
+                            }
+                            Err(why) => d.code = Code::Failed(rejections::of_link_code(&why)),
+                        });
+                    }
+                }
+                messenger::Update::Unlink(device, answer) => {
+                    if let Err(why) = answer {
+                        self.devices.update(|d| {
+                            if d.unlinking == Some(device) {
+                                d.unlinking = None;
+                            }
+                            d.notice = Some(rejections::of_unlink(&why));
+                        });
+                    }
+                }
+                messenger::Update::Outgoing(envelope) => {
+                    let mut new = false;
+                    self.conversations
+                        .update(|c| new = c.sent_elsewhere(&envelope));
+                    if new {
+                        changed = true;
+                        self.active();
+                    }
                 }
                 messenger::Update::Refused(rejection) => {
                     self.link.set(Link::Offline);

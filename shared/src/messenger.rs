@@ -6,6 +6,14 @@
 //! is lost; reports each incoming message once however often it arrives; confirms what
 //! arrived, so the server lets go of it; and follows each message's status through to
 //! the recipient's receipt.
+//!
+//! One person may use several devices, each with its own secret
+//! ([`crate::device`]): a messenger made with [`Messenger::linking`] becomes a device of
+//! an id with a one-time code instead of registering; a registered one asks for codes
+//! ([`Messenger::request_link_code`]), follows the id's devices
+//! ([`Messenger::follow_devices`]) and unlinks them ([`Messenger::unlink`]). What the
+//! person sent from their other devices comes as [`Update::Outgoing`]; once this device
+//! is unlinked ([`Update::Unlinked`]) it stops for good.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -17,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Envelope, ErrorCode, MessageId, PeerId, Receipt, Received, RegisterReply, RegisterRequest,
     Rejection, Secret, SendReply, SendRequest,
+    device::{DeviceId, DeviceInfo, LinkCode, LinkRequest, UnlinkRequest},
     error::{MAX_QUOTED_CHARS, shortened},
     event,
     message::{BlockRequest, MAX_RECEIVED_IDS, ReadRequest, TypingNotice, TypingRequest},
@@ -41,6 +50,10 @@ pub const WINDOW: usize = 128;
 /// Read reports waiting for a connection, at most: past it the oldest are dropped (a
 /// read receipt is a courtesy; the messages themselves are all kept).
 pub const MAX_PENDING_READS: usize = 10_000;
+
+/// How long a link or a registration the server could not take for a passing reason
+/// waits before it is sent again, unless the server said how long.
+pub const LINK_RETRY: Duration = Duration::from_secs(5);
 
 /// A message written here that the server has not stored yet. Keep these across
 /// restarts (the web app keeps them in `localStorage`) and hand them back to
@@ -87,8 +100,25 @@ pub enum Update {
     Registered,
     /// The server refused the registration: the id belongs to another secret.
     Refused(Rejection),
+    /// Which of the id's devices this one is, as the server said on registering or
+    /// linking; comes right before [`Update::Registered`]. Keep it and hand it back
+    /// ([`Messenger::with_device`]): it is how an unlinked device knows it was.
+    Device(DeviceId),
+    /// Linked with the code ([`Messenger::linking`]): this is now a device of the id, with
+    /// its own secret, which registers from now on. [`Update::Device`] and
+    /// [`Update::Registered`] follow.
+    Linked,
+    /// The server refused the link, for good: the code is wrong, used or expired
+    /// (`forbidden`), or the id has all the devices it may have (`limit_reached`). Nothing
+    /// is registered; the connection is closed.
+    LinkRefused(Rejection),
     /// A message arrived, for the first time.
     Received(Envelope),
+    /// A message this person sent from another of its devices, for the first time here:
+    /// outgoing, in the conversation with its `to`, stored by the server (`sent`) at
+    /// least; receipts move it on like any message sent here. Confirmed like a received
+    /// one.
+    Outgoing(Envelope),
     /// An outgoing message moved on.
     Status {
         /// Its recipient: the conversation it belongs to.
@@ -109,12 +139,43 @@ pub enum Update {
     Presence(PresenceNotice),
     /// The server keeps this person's presence hidden (`true`) or shown.
     PresenceHidden(bool),
+    /// A one-time code to link another device ([`Messenger::request_link_code`]), or why
+    /// there is none.
+    LinkCode(Result<LinkCode, Rejection>),
+    /// The id's devices, in order: as asked ([`Messenger::follow_devices`]) or as the
+    /// server told when one was linked or unlinked. This one is among them.
+    Devices(Vec<DeviceInfo>),
+    /// What came of unlinking a device ([`Messenger::unlink`]): done (the list of
+    /// devices follows), or refused (the last device, say).
+    Unlink(DeviceId, Result<(), Rejection>),
+    /// This device was unlinked, here or from another device: its secret registers no
+    /// more. The connection is closed for good, and nothing more is sent.
+    Unlinked,
+}
+
+/// A link to make on the next connection, instead of registering.
+#[derive(Debug)]
+struct PendingLink {
+    code: Secret,
+    name: Option<String>,
+    /// A link was sent and never answered: it may have been made (the code is then used
+    /// up), so a refused code is checked by registering.
+    unanswered: bool,
+    /// Not sent again before this (the server asked to wait).
+    not_before: Option<Duration>,
 }
 
 /// What a pending ack answers.
 #[derive(Debug)]
 enum Awaiting {
     Register,
+    Link,
+    /// A registration checking whether an unanswered link was made after all; the link's
+    /// refusal, if it was not.
+    LinkCheck(Rejection),
+    LinkCode,
+    Devices,
+    Unlink(DeviceId),
     /// A message's id and its recipient.
     Send(MessageId, PeerId),
     Block(PeerId, bool),
@@ -144,6 +205,18 @@ pub struct Messenger {
     watched: Vec<PeerId>,
     /// Whether to hide this person's presence, until the server confirms it.
     pending_hide: Option<bool>,
+    /// Which of the id's devices this is, once known.
+    device: Option<DeviceId>,
+    /// The link to make instead of registering, until it is made or refused.
+    link: Option<PendingLink>,
+    /// Whether this connection is registered (or linked).
+    registered: bool,
+    /// When to register again, the server having refused for a passing reason.
+    register_again_at: Option<Duration>,
+    /// Whether the id's devices are asked for after every registration.
+    follow_devices: bool,
+    /// Unlinked: nothing more is done.
+    unlinked: bool,
 }
 
 impl Messenger {
@@ -167,7 +240,50 @@ impl Messenger {
             pending_blocks: Vec::new(),
             watched: Vec::new(),
             pending_hide: None,
+            device: None,
+            link: None,
+            registered: false,
+            register_again_at: None,
+            follow_devices: false,
+            unlinked: false,
         }
+    }
+
+    /// The same messenger, knowing it is `device` of its id (as an earlier
+    /// [`Update::Device`] said): a registration then refused with `forbidden` means this
+    /// device was unlinked ([`Update::Unlinked`]).
+    pub fn with_device(mut self, device: Option<DeviceId>) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// The same messenger, becoming a device of its id on the next connection: it sends
+    /// its secret (this device's own, new) with the one-time `code` another device of the
+    /// id asked for, and `name` for the list of devices. Then [`Update::Linked`], or
+    /// [`Update::LinkRefused`]. Once linked it registers like any device.
+    pub fn linking(mut self, code: Secret, name: Option<String>) -> Self {
+        self.link = Some(PendingLink {
+            code,
+            name,
+            unanswered: false,
+            not_before: None,
+        });
+        self
+    }
+
+    /// Which of the id's devices this is, once the server said.
+    pub fn device(&self) -> Option<DeviceId> {
+        self.device
+    }
+
+    /// Whether this device was unlinked.
+    pub fn is_unlinked(&self) -> bool {
+        self.unlinked
+    }
+
+    /// Whether this connection is registered (or linked): what needs it can be asked.
+    pub fn is_registered(&self, client: &Client) -> bool {
+        client.is_connected() && self.registered
     }
 
     /// This peer's id.
@@ -200,24 +316,28 @@ impl Messenger {
     pub fn handle(&mut self, client: &mut Client, event: &Event, now: Duration) -> Vec<Update> {
         match event {
             Event::Connected => {
-                // Answers from the previous connection will not come.
+                // Answers from the previous connection will not come; a link among them
+                // may have been made all the same.
+                if self.awaiting.values().any(|a| matches!(a, Awaiting::Link))
+                    && let Some(link) = &mut self.link
+                {
+                    link.unanswered = true;
+                }
                 self.awaiting.clear();
+                self.registered = false;
+                self.register_again_at = None;
+                if self.unlinked {
+                    return Vec::new();
+                }
+                if self.link.is_some() {
+                    // What needs a registration waits for the link's answer.
+                    self.emit_link(client, now);
+                    return Vec::new();
+                }
                 self.register(client, now);
                 // Registration is handled first (the server takes one socket's events in
                 // order), so these go out right behind it.
-                self.fill_window(client, now);
-                let reads = std::mem::take(&mut self.pending_reads);
-                self.emit_reads(client, reads);
-                for (peer, on) in self.pending_blocks.clone() {
-                    self.emit_block(client, peer, on, now);
-                }
-                // Hidden first: the server answers the watch as it stands then.
-                if let Some(hidden) = self.pending_hide {
-                    self.emit_hide(client, hidden, now);
-                }
-                if !self.watched.is_empty() {
-                    self.emit_watch(client, now);
-                }
+                self.after_register(client, now);
                 Vec::new()
             }
             Event::Message(incoming) if incoming.event == event::DELIVER => {
@@ -227,10 +347,25 @@ impl Messenger {
                 if envelope.seq > 0 {
                     self.to_confirm.messages.push(envelope.seq);
                 }
+                if envelope.from == self.me {
+                    // One's own, from another device; or from this one, coming back
+                    // (perhaps before its own answer): that one is known here.
+                    let written_here = self.unsent.iter().any(|d| d.id == envelope.id);
+                    if !written_here && self.seen.insert((envelope.from, envelope.id)) {
+                        return vec![Update::Outgoing(envelope)];
+                    }
+                    return Vec::new();
+                }
                 if self.seen.insert((envelope.from, envelope.id)) {
                     vec![Update::Received(envelope)]
                 } else {
                     Vec::new()
+                }
+            }
+            Event::Message(incoming) if incoming.event == event::DEVICES => {
+                match listed_devices(incoming.payload.decode().ok()) {
+                    Some(devices) => self.devices_heard(client, devices),
+                    None => Vec::new(),
                 }
             }
             Event::Message(incoming) if incoming.event == event::RECEIPT => {
@@ -267,10 +402,60 @@ impl Messenger {
             }
             Event::Ack(id, payload) => match self.awaiting.remove(id) {
                 Some(Awaiting::Register) => match payload.decode::<RegisterReply>() {
-                    Ok(RegisterReply::Registered { .. }) => vec![Update::Registered],
+                    Ok(RegisterReply::Registered { device, .. }) => self.registered(device, false),
+                    // This device's secret registered before: it is no longer one of the id's.
+                    Ok(RegisterReply::Rejected(rejection))
+                        if rejection.code == ErrorCode::Forbidden && self.device.is_some() =>
+                    {
+                        self.unlinked_here(client)
+                    }
+                    // Passing (the store unreachable, say): registered again later.
+                    Ok(RegisterReply::Rejected(rejection)) if transient(rejection.code) => {
+                        self.register_again_at = Some(now + wait_for(&rejection, LINK_RETRY));
+                        Vec::new()
+                    }
                     Ok(RegisterReply::Rejected(rejection)) => vec![Update::Refused(rejection)],
                     Err(_) => Vec::new(),
                 },
+                Some(Awaiting::Link) => self.link_answered(client, payload.decode(), now),
+                Some(Awaiting::LinkCheck(refusal)) => match payload.decode::<RegisterReply>() {
+                    // The unanswered link was made: this secret is a device of the id.
+                    Ok(RegisterReply::Registered { device, .. }) => {
+                        self.link = None;
+                        let updates = self.registered(device, true);
+                        self.after_register(client, now);
+                        updates
+                    }
+                    _ => self.link_refused(client, refusal),
+                },
+                Some(Awaiting::LinkCode) => {
+                    // Read through a JSON value, as the other answers with a status: a
+                    // decoder of its own for each reply type costs the web app kilobytes.
+                    let answer = payload.decode::<serde_json::Value>().ok();
+                    let code = match answer {
+                        Some(v) if v["status"] == "ok" => serde_json::from_value::<LinkCode>(v)
+                            .ok()
+                            .filter(|code| is_link_code(&code.code))
+                            .ok_or_else(|| {
+                                Rejection::new(ErrorCode::Unknown, "unreadable link code")
+                            }),
+                        other => Err(refusal_in(other)),
+                    };
+                    vec![Update::LinkCode(code)]
+                }
+                Some(Awaiting::Devices) => match listed_devices(payload.decode().ok()) {
+                    Some(devices) => self.devices_heard(client, devices),
+                    // Asked again on the next registration.
+                    None => Vec::new(),
+                },
+                Some(Awaiting::Unlink(device)) => {
+                    let answer = payload.decode::<serde_json::Value>().ok();
+                    let result = match answer {
+                        Some(v) if v["status"] == "ok" => Ok(()),
+                        other => Err(refusal_in(other)),
+                    };
+                    vec![Update::Unlink(device, result)]
+                }
                 Some(Awaiting::Send(message, to)) => {
                     let updates = self.sent(message, to, payload.decode(), now);
                     self.fill_window(client, now);
@@ -322,6 +507,17 @@ impl Messenger {
                 None => Vec::new(),
             },
             Event::AckFailed(id, why) => match self.awaiting.remove(id) {
+                // It may have been made: a refused code is then checked by registering.
+                // Asked again now if still connected, else on the next connection.
+                Some(Awaiting::Link | Awaiting::LinkCheck(_)) => {
+                    if let Some(link) = &mut self.link {
+                        link.unanswered = true;
+                        link.not_before = Some(now);
+                    }
+                    Vec::new()
+                }
+                Some(Awaiting::LinkCode) => vec![Update::LinkCode(Err(no_answer()))],
+                Some(Awaiting::Unlink(device)) => vec![Update::Unlink(device, Err(no_answer()))],
                 // The server did not answer in time on a live connection: ask again (the
                 // same id, so it is stored once). Otherwise the next connection resends.
                 Some(Awaiting::Send(message, _))
@@ -373,7 +569,7 @@ impl Messenger {
     /// not connected, there is nothing to tell). Call again every few seconds while
     /// typing goes on.
     pub fn typing(&mut self, client: &mut Client, to: PeerId) {
-        if client.is_connected() {
+        if self.may_emit(client) {
             let _ = client.emit(event::TYPING, &TypingRequest { to });
         }
     }
@@ -383,7 +579,7 @@ impl Messenger {
     /// only for messages already confirmed (after [`confirm_kept`](Self::confirm_kept)
     /// of them), and not at all if the person turned read receipts off.
     pub fn read(&mut self, client: &mut Client, read: Vec<(PeerId, MessageId)>) {
-        if client.is_connected() {
+        if self.may_emit(client) {
             self.emit_reads(client, read);
         } else {
             self.pending_reads.extend(read);
@@ -398,7 +594,7 @@ impl Messenger {
     pub fn block(&mut self, client: &mut Client, peer: PeerId, on: bool, now: Duration) {
         self.pending_blocks.retain(|&(p, _)| p != peer);
         self.pending_blocks.push((peer, on));
-        if client.is_connected() {
+        if self.may_emit(client) {
             self.emit_block(client, peer, on, now);
         }
     }
@@ -421,7 +617,7 @@ impl Messenger {
             return;
         }
         self.watched = peers;
-        if client.is_connected() {
+        if self.may_emit(client) {
             self.emit_watch(client, now);
         }
     }
@@ -432,12 +628,187 @@ impl Messenger {
     /// the choice and hand it here again after a restart.
     pub fn hide_presence(&mut self, client: &mut Client, hidden: bool, now: Duration) {
         self.pending_hide = Some(hidden);
-        if client.is_connected() {
+        if self.may_emit(client) {
             self.emit_hide(client, hidden, now);
             // Followed again, as the server now answers it.
             if !self.watched.is_empty() {
                 self.emit_watch(client, now);
             }
+        }
+    }
+
+    /// Asks the server for a one-time code that links another device to this id
+    /// ([`Update::LinkCode`]). Returns `false`, asking nothing, unless registered.
+    pub fn request_link_code(&mut self, client: &mut Client, now: Duration) -> bool {
+        if !self.is_registered(client) || self.unlinked {
+            return false;
+        }
+        match client.emit_with_ack(event::LINK_CODE, &Empty {}, REPLY_TIMEOUT, now) {
+            Ok(ack) => {
+                self.awaiting.insert(ack, Awaiting::LinkCode);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Follows the id's devices: asked now if registered, and after every registration;
+    /// they come as [`Update::Devices`], also whenever one is linked or unlinked.
+    pub fn follow_devices(&mut self, client: &mut Client, now: Duration) {
+        self.follow_devices = true;
+        if self.is_registered(client) {
+            self.emit_devices(client, now);
+        }
+    }
+
+    /// Unlinks `device` of this id (this one too; never the last): answered as
+    /// [`Update::Unlink`]. Returns `false`, asking nothing, unless registered.
+    pub fn unlink(&mut self, client: &mut Client, device: DeviceId, now: Duration) -> bool {
+        if !self.is_registered(client) || self.unlinked {
+            return false;
+        }
+        match client.emit_with_ack(event::UNLINK, &UnlinkRequest { device }, REPLY_TIMEOUT, now) {
+            Ok(ack) => {
+                self.awaiting.insert(ack, Awaiting::Unlink(device));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Whether what needs a registration may go out now: connected, neither linking nor
+    /// unlinked. (Right after connecting, things go out behind the registration, which
+    /// the server takes first.)
+    fn may_emit(&self, client: &Client) -> bool {
+        client.is_connected() && self.link.is_none() && !self.unlinked
+    }
+
+    /// What waits for a registration, sent right behind it.
+    fn after_register(&mut self, client: &mut Client, now: Duration) {
+        self.fill_window(client, now);
+        let reads = std::mem::take(&mut self.pending_reads);
+        self.emit_reads(client, reads);
+        for (peer, on) in self.pending_blocks.clone() {
+            self.emit_block(client, peer, on, now);
+        }
+        // Hidden first: the server answers the watch as it stands then.
+        if let Some(hidden) = self.pending_hide {
+            self.emit_hide(client, hidden, now);
+        }
+        if !self.watched.is_empty() {
+            self.emit_watch(client, now);
+        }
+        if self.follow_devices {
+            self.emit_devices(client, now);
+        }
+    }
+
+    /// The server registered this connection (by `register`, or by `link` when
+    /// `linked`) as `device`.
+    fn registered(&mut self, device: Option<DeviceId>, linked: bool) -> Vec<Update> {
+        self.registered = true;
+        let mut updates = Vec::new();
+        if linked {
+            updates.push(Update::Linked);
+        }
+        if let Some(device) = device {
+            self.device = Some(device);
+            updates.push(Update::Device(device));
+        }
+        updates.push(Update::Registered);
+        updates
+    }
+
+    /// The answer to a `link`.
+    fn link_answered(
+        &mut self,
+        client: &mut Client,
+        reply: Result<RegisterReply, crate::socketio::DecodeError>,
+        now: Duration,
+    ) -> Vec<Update> {
+        let Some(link) = &mut self.link else {
+            return Vec::new();
+        };
+        match reply {
+            Ok(RegisterReply::Registered { device, .. }) => {
+                self.link = None;
+                let updates = self.registered(device, true);
+                self.after_register(client, now);
+                updates
+            }
+            Ok(RegisterReply::Rejected(rejection)) if transient(rejection.code) => {
+                link.not_before = Some(now + wait_for(&rejection, LINK_RETRY));
+                Vec::new()
+            }
+            // Used: perhaps by the link that was never answered. Registering tells.
+            Ok(RegisterReply::Rejected(rejection))
+                if rejection.code == ErrorCode::Forbidden && link.unanswered =>
+            {
+                let request = RegisterRequest {
+                    id: self.me,
+                    secret: self.secret.clone(),
+                };
+                if let Ok(ack) = client.emit_with_ack(event::REGISTER, &request, REPLY_TIMEOUT, now)
+                {
+                    self.awaiting.insert(ack, Awaiting::LinkCheck(rejection));
+                }
+                Vec::new()
+            }
+            Ok(RegisterReply::Rejected(rejection)) => self.link_refused(client, rejection),
+            // Made or not, nobody can tell: as if unanswered.
+            Err(_) => {
+                link.unanswered = true;
+                link.not_before = Some(now + LINK_RETRY);
+                Vec::new()
+            }
+        }
+    }
+
+    /// The link is refused for good: nothing more is sent.
+    fn link_refused(&mut self, client: &mut Client, rejection: Rejection) -> Vec<Update> {
+        self.link = None;
+        client.disconnect();
+        vec![Update::LinkRefused(short(rejection))]
+    }
+
+    /// The id's devices, as the server listed them: without this one, it was unlinked.
+    fn devices_heard(&mut self, client: &mut Client, devices: Vec<DeviceInfo>) -> Vec<Update> {
+        if self.unlinked {
+            return Vec::new();
+        }
+        match self.device {
+            Some(me) if !devices.iter().any(|d| d.device == me) => self.unlinked_here(client),
+            _ => vec![Update::Devices(devices)],
+        }
+    }
+
+    /// This device is no longer one of the id's: stops for good.
+    fn unlinked_here(&mut self, client: &mut Client) -> Vec<Update> {
+        self.unlinked = true;
+        self.link = None;
+        client.disconnect();
+        vec![Update::Unlinked]
+    }
+
+    fn emit_link(&mut self, client: &mut Client, now: Duration) {
+        let Some(link) = &mut self.link else {
+            return;
+        };
+        link.not_before = None;
+        let request = LinkRequest {
+            id: self.me,
+            code: link.code.clone(),
+            secret: self.secret.clone(),
+            name: link.name.clone(),
+        };
+        if let Ok(ack) = client.emit_with_ack(event::LINK, &request, REPLY_TIMEOUT, now) {
+            self.awaiting.insert(ack, Awaiting::Link);
+        }
+    }
+
+    fn emit_devices(&mut self, client: &mut Client, now: Duration) {
+        if let Ok(ack) = client.emit_with_ack(event::DEVICES, &Empty {}, REPLY_TIMEOUT, now) {
+            self.awaiting.insert(ack, Awaiting::Devices);
         }
     }
 
@@ -487,13 +858,29 @@ impl Messenger {
     /// Sends again the unsent messages no reply is awaited for (those the server refused
     /// for a passing reason), within the window. Call now and then.
     pub fn retry(&mut self, client: &mut Client, now: Duration) {
+        let link_due = self
+            .link
+            .as_ref()
+            .is_some_and(|l| l.not_before.is_some_and(|at| now >= at));
+        let link_awaited = self
+            .awaiting
+            .values()
+            .any(|a| matches!(a, Awaiting::Link | Awaiting::LinkCheck(_)));
+        if link_due && !link_awaited && client.is_connected() {
+            self.emit_link(client, now);
+        }
+        if self.register_again_at.is_some_and(|at| now >= at) && client.is_connected() {
+            self.register_again_at = None;
+            self.register(client, now);
+            self.after_register(client, now);
+        }
         self.fill_window(client, now);
     }
 
     /// Emits unsent messages, oldest first, while fewer than [`WINDOW`] await an answer
     /// (and not while the server asked to wait).
     fn fill_window(&mut self, client: &mut Client, now: Duration) {
-        if !client.is_connected() {
+        if !self.may_emit(client) {
             return;
         }
         match self.hold_until {
@@ -506,9 +893,15 @@ impl Messenger {
             .values()
             .filter_map(|a| match a {
                 Awaiting::Send(id, _) => Some(*id),
-                Awaiting::Register | Awaiting::Block(..) | Awaiting::Watch | Awaiting::Hide(_) => {
-                    None
-                }
+                Awaiting::Register
+                | Awaiting::Link
+                | Awaiting::LinkCheck(_)
+                | Awaiting::LinkCode
+                | Awaiting::Devices
+                | Awaiting::Unlink(_)
+                | Awaiting::Block(..)
+                | Awaiting::Watch
+                | Awaiting::Hide(_) => None,
             })
             .collect();
         let room = WINDOW.saturating_sub(in_flight.len());
@@ -559,7 +952,17 @@ impl Messenger {
         now: Duration,
     ) -> Vec<Update> {
         let status = match reply {
-            Ok(SendReply::Sent { seq, sent_at, .. }) => Status::Sent { seq, sent_at },
+            Ok(SendReply::Sent { seq, sent_at, .. }) => {
+                // Its copy for this person's devices, coming back, is known here.
+                self.seen.insert((self.me, message));
+                Status::Sent { seq, sent_at }
+            }
+            Ok(SendReply::Rejected(rejection)) if rejection.code == ErrorCode::NotRegistered => {
+                // The registration failed (refused, or this device unlinked): kept, and
+                // sent once registered, not before a reply's time.
+                self.hold(now + REPLY_TIMEOUT);
+                return Vec::new();
+            }
             Ok(SendReply::Rejected(rejection)) if transient(rejection.code) => {
                 // Not stored, and worth another try: it stays unsent, for
                 // [`retry`](Self::retry) or the next connection; not before the time the
@@ -608,6 +1011,58 @@ impl Messenger {
 
 /// The most characters of a reason shown for a failed message.
 const MAX_REASON_CHARS: usize = 2 * MAX_QUOTED_CHARS;
+
+/// The payload of events that carry none.
+#[derive(Serialize)]
+struct Empty {}
+
+/// `rejection`, its message shortened for showing.
+fn short(rejection: Rejection) -> Rejection {
+    Rejection {
+        message: shortened(&rejection.message, MAX_REASON_CHARS).into_owned(),
+        ..rejection
+    }
+}
+
+/// How long to wait before asking again what `rejection` refused for a passing reason:
+/// the time the server said (at most [`MAX_HOLD`]), or `otherwise`.
+fn wait_for(rejection: &Rejection, otherwise: Duration) -> Duration {
+    rejection
+        .retry_after_ms
+        .map_or(otherwise, |ms| Duration::from_millis(ms).min(MAX_HOLD))
+}
+
+/// The devices a [`crate::device::DevicesReply`] lists, read through a JSON value (as
+/// the other answers with a status: a decoder of its own costs the web app kilobytes).
+fn listed_devices(reply: Option<serde_json::Value>) -> Option<Vec<DeviceInfo>> {
+    let mut reply = reply.filter(|v| v["status"] == "ok")?;
+    serde_json::from_value(reply["devices"].take()).ok()
+}
+
+/// The rejection an answer that is not `ok` carries, its message shortened for showing;
+/// one of its own for an answer that cannot be read.
+fn refusal_in(answer: Option<serde_json::Value>) -> Rejection {
+    answer
+        .and_then(|v| serde_json::from_value::<Rejection>(v).ok())
+        .map_or_else(
+            || Rejection::new(ErrorCode::Unknown, "unreadable answer"),
+            short,
+        )
+}
+
+/// The rejection for a question the server never answered.
+fn no_answer() -> Rejection {
+    Rejection::new(ErrorCode::Unavailable, "the server did not answer")
+}
+
+/// Whether `code` can be a link code: what goes into a link's fragment, so only
+/// URL-safe characters, of a secret's length.
+fn is_link_code(code: &str) -> bool {
+    (Secret::MIN_LEN..=Secret::MAX_LEN).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 /// Rejections that may go away by themselves.
 fn transient(code: ErrorCode) -> bool {

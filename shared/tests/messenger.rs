@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use relay_shared::{
     ErrorCode, MessageId, PeerId, Rejection, Secret,
-    messenger::{Draft, MAX_HOLD, Messenger, REPLY_TIMEOUT, Status, Update},
-    socketio::{Client, ClientConfig, Output},
+    device::{DeviceId, DeviceInfo, LinkCode},
+    messenger::{Draft, LINK_RETRY, MAX_HOLD, Messenger, REPLY_TIMEOUT, Status, Update},
+    socketio::{Client, ClientConfig, ConnectionState, Output},
 };
 use serde_json::{Value, json};
 
@@ -36,12 +37,11 @@ struct Harness {
 
 impl Harness {
     fn new(unsent: Vec<Draft>) -> Self {
-        let messenger = Messenger::new(
-            ME.parse().expect("a valid peer id"),
-            SECRET.parse::<Secret>().expect("a valid secret"),
-            unsent,
-            [],
-        );
+        Self::around(messenger(unsent))
+    }
+
+    /// A harness around `messenger`, not connected yet.
+    fn around(messenger: Messenger) -> Self {
         Self {
             client: Client::new(ClientConfig::default(), 1),
             messenger,
@@ -117,6 +117,16 @@ impl Harness {
             .map(|(.., p)| p["id"].clone())
             .collect()
     }
+}
+
+/// The messenger of `ME`, resuming with `unsent`.
+fn messenger(unsent: Vec<Draft>) -> Messenger {
+    Messenger::new(
+        ME.parse().expect("a valid peer id"),
+        SECRET.parse::<Secret>().expect("a valid secret"),
+        unsent,
+        [],
+    )
 }
 
 fn envelope(n: u8, seq: u64) -> String {
@@ -712,4 +722,434 @@ fn hiding_presence_goes_before_the_watch_until_the_server_confirms_it() {
     h.reconnect();
     let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
     assert_eq!(events, ["register", "watch_presence"]);
+}
+
+/// A one-time link code, as the server makes them.
+const CODE: &str = "Zm9vYmFyLWxpbmstY29kZS0xMjM0NTY3ODkwYWJjZGVm";
+
+fn device(n: u8) -> DeviceId {
+    DeviceId::new(n).expect("a device number")
+}
+
+/// The `devices` list of these device numbers, as the server writes it.
+fn devices_json(numbers: &[u8]) -> String {
+    let list: Vec<Value> = numbers
+        .iter()
+        .map(|&n| json!({"device": n, "linked_at": 100 + u64::from(n)}))
+        .collect();
+    json!({"status": "ok", "devices": list}).to_string()
+}
+
+fn devices(numbers: &[u8]) -> Vec<DeviceInfo> {
+    numbers
+        .iter()
+        .map(|&n| DeviceInfo {
+            device: device(n),
+            name: None,
+            linked_at: 100 + u64::from(n),
+        })
+        .collect()
+}
+
+/// A messenger linking with [`CODE`], named "Chrome on Linux".
+fn linking() -> Harness {
+    Harness::around(messenger(Vec::new()).linking(
+        CODE.parse().expect("a valid code"),
+        Some("Chrome on Linux".into()),
+    ))
+}
+
+#[test]
+fn the_device_the_server_names_on_registering_is_reported_before_registered() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.frame(&format!(
+        r#"430[{{"status":"registered","id":"{ME}","device":2}}]"#
+    ));
+    assert_eq!(h.updates(), [Update::Device(device(2)), Update::Registered]);
+    assert_eq!(h.messenger.device(), Some(device(2)));
+}
+
+#[test]
+fn linking_sends_the_code_with_its_own_secret_alone_then_registers_like_any_device() {
+    let mut h = linking();
+    let now = h.now;
+    h.messenger.follow_devices(&mut h.client, now);
+    h.messenger.watch_presence(&mut h.client, vec![bob()], now);
+    h.connect();
+    assert_eq!(
+        h.emitted(),
+        [(
+            "link".to_owned(),
+            Some(0),
+            json!({"id": ME, "code": CODE, "secret": SECRET, "name": "Chrome on Linux"})
+        )],
+        "nothing that needs a registration before the link is answered"
+    );
+    h.messenger.typing(&mut h.client, bob());
+    h.pump();
+    assert!(h.emitted().is_empty(), "not registered yet");
+    h.frame(&format!(
+        r#"430[{{"status":"registered","id":"{ME}","device":1}}]"#
+    ));
+    assert_eq!(
+        h.updates(),
+        [
+            Update::Linked,
+            Update::Device(device(1)),
+            Update::Registered
+        ]
+    );
+    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    assert_eq!(events, ["watch_presence", "devices"], "then what waited");
+    // From now on, this secret registers.
+    h.reconnect();
+    let emitted = h.emitted();
+    assert_eq!(emitted[0].0, "register");
+    assert_eq!(emitted[0].2, json!({"id": ME, "secret": SECRET}));
+}
+
+#[test]
+fn a_refused_link_is_reported_and_nothing_more_is_sent() {
+    let mut h = linking();
+    h.connect();
+    h.emitted();
+    h.frame(r#"430[{"status":"rejected","code":"limit_reached","message":"5 devices at most"}]"#);
+    assert!(matches!(
+        &h.updates()[..],
+        [Update::LinkRefused(r)] if r.code == ErrorCode::LimitReached
+    ));
+    assert_eq!(h.client.state(), ConnectionState::Closed, "closed for good");
+    let now = h.now;
+    h.messenger
+        .send(&mut h.client, bob(), "hi".into(), id(1), now);
+    h.pump();
+    assert!(h.emitted().iter().all(|(e, ..)| e != "send"));
+}
+
+#[test]
+fn an_unanswered_link_refused_next_time_is_checked_by_registering() {
+    // The first link may have been made, its answer lost with the connection.
+    let mut h = linking();
+    h.connect();
+    h.emitted();
+    h.reconnect();
+    let emitted = h.emitted();
+    assert_eq!(emitted[0].0, "link", "sent again");
+    let ack = emitted[0].1.unwrap_or_default();
+    h.frame(&format!(
+        r#"43{ack}[{{"status":"rejected","code":"forbidden","message":"used"}}]"#
+    ));
+    assert!(h.updates().is_empty(), "not refused yet");
+    let (event, check, payload) = h.emitted().remove(0);
+    assert_eq!(
+        (event.as_str(), &payload),
+        ("register", &json!({"id": ME, "secret": SECRET}))
+    );
+    h.frame(&format!(
+        r#"43{}[{{"status":"registered","id":"{ME}","device":3}}]"#,
+        check.unwrap_or_default()
+    ));
+    assert_eq!(
+        h.updates(),
+        [
+            Update::Linked,
+            Update::Device(device(3)),
+            Update::Registered
+        ],
+        "it was made"
+    );
+
+    // Not made: the link's own refusal is reported.
+    let mut h = linking();
+    h.connect();
+    h.emitted();
+    h.reconnect();
+    let ack = h.emitted()[0].1.unwrap_or_default();
+    h.frame(&format!(
+        r#"43{ack}[{{"status":"rejected","code":"forbidden","message":"expired"}}]"#
+    ));
+    let check = h.emitted()[0].1.unwrap_or_default();
+    h.frame(&format!(
+        r#"43{check}[{{"status":"rejected","code":"forbidden","message":"another key"}}]"#
+    ));
+    assert!(matches!(
+        &h.updates()[..],
+        [Update::LinkRefused(r)] if r.code == ErrorCode::Forbidden && r.message == "expired"
+    ));
+}
+
+#[test]
+fn a_link_the_server_cannot_take_now_goes_again_after_a_while() {
+    let mut h = linking();
+    h.connect();
+    h.emitted();
+    h.frame(r#"430[{"status":"rejected","code":"unavailable","message":"store down"}]"#);
+    assert!(h.updates().is_empty());
+    assert!(
+        h.retry_after(LINK_RETRY / 2).is_empty(),
+        "not before its time"
+    );
+    let now = h.now + LINK_RETRY;
+    h.now = now;
+    h.messenger.retry(&mut h.client, now);
+    h.pump();
+    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    assert_eq!(events, ["link"]);
+}
+
+#[test]
+fn devices_are_asked_on_every_registration_and_told_as_they_change() {
+    let mut h = Harness::new(Vec::new());
+    let now = h.now;
+    h.messenger.follow_devices(&mut h.client, now);
+    h.connect();
+    let emitted = h.emitted();
+    let events: Vec<&str> = emitted.iter().map(|(e, ..)| e.as_str()).collect();
+    assert_eq!(events, ["register", "devices"]);
+    assert_eq!(emitted[1].2, json!({}));
+    h.frame(&format!(
+        r#"430[{{"status":"registered","id":"{ME}","device":0}}]"#
+    ));
+    h.updates();
+    h.frame(&format!("431[{}]", devices_json(&[0])));
+    assert_eq!(h.updates(), [Update::Devices(devices(&[0]))]);
+    // A device linked elsewhere: pushed.
+    h.frame(&format!(r#"42["devices",{}]"#, devices_json(&[0, 1])));
+    h.frame(r#"42["devices",{"status":"ok","devices":[{"device":9,"linked_at":1}]}]"#);
+    assert_eq!(h.updates(), [Update::Devices(devices(&[0, 1]))]);
+    h.reconnect();
+    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    assert_eq!(events, ["register", "devices"]);
+}
+
+#[test]
+fn a_list_of_devices_without_this_one_means_it_was_unlinked() {
+    let mut h = Harness::around(messenger(Vec::new()).with_device(Some(device(1))));
+    h.connect();
+    h.frame(&format!(
+        r#"430[{{"status":"registered","id":"{ME}","device":1}}]"#
+    ));
+    h.updates();
+    h.frame(&format!(r#"42["devices",{}]"#, devices_json(&[0])));
+    assert_eq!(h.updates(), [Update::Unlinked]);
+    assert!(h.messenger.is_unlinked());
+    assert_eq!(h.client.state(), ConnectionState::Closed, "no reconnecting");
+    h.frame(&format!(r#"42["devices",{}]"#, devices_json(&[0, 2])));
+    assert!(h.updates().is_empty(), "said once");
+}
+
+#[test]
+fn a_device_whose_secret_is_refused_was_unlinked_while_away() {
+    let mut h = Harness::around(
+        messenger(vec![Draft {
+            id: id(1),
+            to: bob(),
+            body: "written before".into(),
+        }])
+        .with_device(Some(device(0))),
+    );
+    h.connect();
+    let ack = |h: &mut Harness, event: &str| {
+        h.emitted()
+            .into_iter()
+            .find(|(e, ..)| e == event)
+            .and_then(|(_, ack, _)| ack)
+            .unwrap_or_default()
+    };
+    let send = ack(&mut h, "send");
+    h.frame(r#"430[{"status":"rejected","code":"forbidden","message":"unlinked"}]"#);
+    h.frame(&format!(
+        r#"43{send}[{{"status":"rejected","code":"not_registered","message":"register first"}}]"#
+    ));
+    assert_eq!(h.updates(), [Update::Unlinked]);
+    assert_eq!(h.client.state(), ConnectionState::Closed);
+    assert_eq!(h.messenger.unsent().len(), 1, "not sent is not failed");
+}
+
+#[test]
+fn a_send_refused_for_want_of_a_registration_stays_unsent() {
+    let mut h = Harness::new(vec![Draft {
+        id: id(1),
+        to: bob(),
+        body: "one".into(),
+    }]);
+    h.connect();
+    h.emitted();
+    h.frame(r#"431[{"status":"rejected","code":"not_registered","message":"register first"}]"#);
+    assert!(h.updates().is_empty());
+    assert_eq!(h.messenger.unsent().len(), 1);
+    assert!(h.retry_after(REPLY_TIMEOUT / 2).is_empty(), "no ping-pong");
+    assert_eq!(h.retry_after(REPLY_TIMEOUT), [json!(id(1))]);
+}
+
+#[test]
+fn a_link_code_is_asked_once_registered_and_checked_before_use() {
+    let mut h = Harness::new(Vec::new());
+    let now = h.now;
+    assert!(
+        !h.messenger.request_link_code(&mut h.client, now),
+        "offline"
+    );
+    h.connect();
+    assert!(
+        !h.messenger.request_link_code(&mut h.client, now),
+        "not registered yet"
+    );
+    h.frame(&format!(
+        r#"430[{{"status":"registered","id":"{ME}","device":0}}]"#
+    ));
+    h.emitted();
+    h.updates();
+    let code = |h: &mut Harness| {
+        let now = h.now;
+        assert!(h.messenger.request_link_code(&mut h.client, now));
+        h.pump();
+        let (event, ack, payload) = h.emitted().remove(0);
+        assert_eq!((event.as_str(), payload), ("link_code", json!({})));
+        ack.unwrap_or_default()
+    };
+    let ack = code(&mut h);
+    h.frame(&format!(
+        r#"43{ack}[{{"status":"ok","code":"{CODE}","expires_at":300000}}]"#
+    ));
+    assert_eq!(
+        h.updates(),
+        [Update::LinkCode(Ok(LinkCode {
+            code: CODE.into(),
+            expires_at: 300_000
+        }))]
+    );
+    // What goes into a link must be fit for one.
+    let ack = code(&mut h);
+    h.frame(&format!(
+        r#"43{ack}[{{"status":"ok","code":"a/b?c#d&e=fffffffffffffffff","expires_at":1}}]"#
+    ));
+    assert!(matches!(&h.updates()[..], [Update::LinkCode(Err(_))]));
+    let ack = code(&mut h);
+    h.frame(&format!(
+        r#"43{ack}[{{"status":"rejected","code":"rate_limited","message":"slow down"}}]"#
+    ));
+    assert!(matches!(
+        &h.updates()[..],
+        [Update::LinkCode(Err(r))] if r.code == ErrorCode::RateLimited
+    ));
+    // Unanswered: said so, not left waiting.
+    code(&mut h);
+    h.now += REPLY_TIMEOUT + Duration::from_secs(1);
+    let now = h.now;
+    h.client.handle_timeout(now);
+    h.pump();
+    assert!(matches!(
+        &h.updates()[..],
+        [Update::LinkCode(Err(r))] if r.code == ErrorCode::Unavailable
+    ));
+}
+
+#[test]
+fn unlinking_a_device_is_answered() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.frame(&format!(
+        r#"430[{{"status":"registered","id":"{ME}","device":0}}]"#
+    ));
+    h.emitted();
+    h.updates();
+    let now = h.now;
+    assert!(h.messenger.unlink(&mut h.client, device(2), now));
+    h.pump();
+    let (event, ack, payload) = h.emitted().remove(0);
+    assert_eq!((event.as_str(), payload), ("unlink", json!({"device": 2})));
+    h.frame(&format!(
+        r#"43{}[{{"status":"ok"}}]"#,
+        ack.unwrap_or_default()
+    ));
+    assert_eq!(h.updates(), [Update::Unlink(device(2), Ok(()))]);
+    assert!(h.messenger.unlink(&mut h.client, device(0), now));
+    h.pump();
+    let ack = h.emitted()[0].1.unwrap_or_default();
+    h.frame(&format!(
+        r#"43{ack}[{{"status":"rejected","code":"invalid_payload","message":"the last device"}}]"#
+    ));
+    assert!(matches!(
+        &h.updates()[..],
+        [Update::Unlink(d, Err(r))] if *d == device(0) && r.code == ErrorCode::InvalidPayload
+    ));
+}
+
+#[test]
+fn what_this_person_sent_from_another_device_comes_as_outgoing_once() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    let own = |n: u8, seq: u64| {
+        format!(
+            r#"42["deliver",{{"id":"{}","from":"{ME}","to":"{BOB}","body":"mine {n}","sent_at":5,"seq":{seq}}}]"#,
+            id(n)
+        )
+    };
+    h.frame(&own(1, 21));
+    h.frame(&own(1, 21));
+    let updates = h.updates();
+    assert!(
+        matches!(&updates[..], [Update::Outgoing(e)] if e.to == bob() && e.body == "mine 1"),
+        "{updates:?}"
+    );
+    // Written here: its copy coming back, before or after the server's answer, is known.
+    let now = h.now;
+    h.messenger
+        .send(&mut h.client, bob(), "from here".into(), id(2), now);
+    h.messenger
+        .send(&mut h.client, bob(), "and this".into(), id(3), now);
+    h.pump();
+    let acks: Vec<u64> = h.emitted().into_iter().filter_map(|(_, a, _)| a).collect();
+    h.frame(&own(2, 22));
+    h.frame(&format!(
+        r#"43{}[{{"status":"sent","id":"{}","seq":22,"sent_at":6}}]"#,
+        acks[0],
+        id(2)
+    ));
+    h.frame(&format!(
+        r#"43{}[{{"status":"sent","id":"{}","seq":23,"sent_at":6}}]"#,
+        acks[1],
+        id(3)
+    ));
+    h.frame(&own(3, 23));
+    assert!(
+        h.updates()
+            .iter()
+            .all(|u| !matches!(u, Update::Outgoing(_))),
+        "shown once, as written here"
+    );
+    // Each copy is confirmed, so the server lets go of it.
+    h.messenger.confirm(&mut h.client);
+    h.pump();
+    assert_eq!(
+        h.emitted(),
+        [(
+            "received".to_owned(),
+            None,
+            json!({"messages": [21, 21, 22, 23]})
+        )]
+    );
+}
+
+#[test]
+fn a_registration_the_server_cannot_take_now_is_asked_again_not_refused() {
+    let mut h = Harness::new(Vec::new());
+    h.connect();
+    h.emitted();
+    h.frame(r#"430[{"status":"rejected","code":"unavailable","message":"store down"}]"#);
+    assert!(h.updates().is_empty(), "nothing to tell the person yet");
+    let now = h.now + LINK_RETRY;
+    h.now = now;
+    h.messenger.retry(&mut h.client, now);
+    h.pump();
+    let (event, ack, _) = h.emitted().remove(0);
+    assert_eq!(event, "register");
+    h.frame(&format!(
+        r#"43{}[{{"status":"registered","id":"{ME}"}}]"#,
+        ack.unwrap_or_default()
+    ));
+    assert_eq!(h.updates(), [Update::Registered]);
 }

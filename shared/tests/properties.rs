@@ -468,10 +468,12 @@ impl Peer {
                     let mut told = HashSet::new();
                     for update in updates {
                         match update {
-                            Update::Received(envelope) => prop_assert!(
-                                self.received.insert((envelope.from, envelope.id)),
-                                "{envelope:?} reported twice"
-                            ),
+                            Update::Received(envelope) | Update::Outgoing(envelope) => {
+                                prop_assert!(
+                                    self.received.insert((envelope.from, envelope.id)),
+                                    "{envelope:?} reported twice"
+                                )
+                            }
                             Update::Status {
                                 peer,
                                 id,
@@ -497,7 +499,14 @@ impl Peer {
                             | Update::BlockRefused(..)
                             | Update::Presence(_)
                             | Update::PresenceHidden(_)
-                            | Update::Typing(_) => {}
+                            | Update::Typing(_)
+                            | Update::Device(_)
+                            | Update::Linked
+                            | Update::LinkRefused(_)
+                            | Update::LinkCode(_)
+                            | Update::Devices(_)
+                            | Update::Unlink(..)
+                            | Update::Unlinked => {}
                         }
                     }
                     for gone in before.difference(&after) {

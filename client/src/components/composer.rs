@@ -52,8 +52,11 @@ pub fn Composer() -> impl IntoView {
             .filter(|_| !draft.is_empty())
             .map(|r| r.message)
     };
-    let can_send =
-        move || open.get().is_some() && check_body(&open.draft(), DEFAULT_MAX_BODY_BYTES).is_ok();
+    let can_send = move || {
+        open.get().is_some()
+            && check_body(&open.draft(), DEFAULT_MAX_BODY_BYTES).is_ok()
+            && relay.can_write()
+    };
     let deliver = move || {
         confirming.set(None);
         if let Some((peer, text)) = open.take_draft() {

@@ -35,6 +35,7 @@ pub fn ConnectionStatus() -> impl IntoView {
         Link::NoNetwork => "Offline: no network".to_owned(),
         Link::Silent => "Offline: the server is not answering".to_owned(),
         Link::Offline => "Offline".to_owned(),
+        Link::Unlinked => "Offline: this browser was unlinked".to_owned(),
     };
     view! {
         <p class="connection" data-testid="connection" data-state=move || relay.link().get().name()

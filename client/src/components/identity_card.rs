@@ -1,10 +1,10 @@
-//! The user's own id, with a copy button and the share link, and the privacy choices;
-//! collapsible, and collapsed at first at phone width, where the conversation needs the
-//! room.
+//! The user's own id, with a copy button and the share link, the privacy choices, and
+//! the id's devices; collapsible, and collapsed at first at phone width, where the
+//! conversation needs the room.
 
 use leptos::prelude::*;
 
-use crate::{relay::Relay, share_link::share_link};
+use crate::{components::LinkedDevices, relay::Relay, share_link::share_link};
 
 /// The CSS media query of phone width, as in style.css.
 const PHONE_WIDTH: &str = "(max-width: 700px)";
@@ -32,7 +32,7 @@ pub fn IdentityCard() -> impl IntoView {
         .is_some_and(|m| m.matches());
     view! {
         <details class="identity-card" open=!phone>
-        <summary data-testid="identity-summary">"Your id and share link"</summary>
+        <summary data-testid="identity-summary">"Your id, share link and devices"</summary>
         <section class="identity" aria-label="Your identity">
             <div class="identity-id">
                 <span class="label">"Your id"</span>
@@ -74,6 +74,7 @@ pub fn IdentityCard() -> impl IntoView {
             <span class="privacy-warning" role="status">
                 {move || unkept.get().then_some("This browser would not save that choice: it holds until you close this tab.")}
             </span>
+            <LinkedDevices/>
         </section>
         </details>
     }

@@ -7,6 +7,8 @@ mod conversation_header;
 mod conversation_list;
 mod conversation_view;
 mod identity_card;
+mod link_question;
+mod linked_devices;
 mod notifications;
 
 pub use announcer::Announcer;
@@ -16,4 +18,6 @@ pub use conversation_header::ConversationHeader;
 pub use conversation_list::ConversationList;
 pub use conversation_view::ConversationView;
 pub use identity_card::IdentityCard;
+pub use link_question::LinkQuestion;
+pub use linked_devices::LinkedDevices;
 pub use notifications::Notifications;
