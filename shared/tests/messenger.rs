@@ -89,6 +89,11 @@ impl Harness {
     }
 
     /// The frames written since the last call, as (event, ack id, payload).
+    /// The names of the events emitted since the last look, in order.
+    fn emitted_names(&mut self) -> Vec<String> {
+        self.emitted().into_iter().map(|(e, ..)| e).collect()
+    }
+
     fn emitted(&mut self) -> Vec<(String, Option<u64>, Value)> {
         std::mem::take(&mut self.sent)
             .into_iter()
@@ -225,7 +230,7 @@ fn a_message_sent_offline_waits_for_the_connection() {
     assert!(h.emitted().is_empty());
     assert_eq!(h.messenger.unsent().len(), 1);
     h.connect();
-    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    let events = h.emitted_names();
     assert_eq!(events, ["register", "send"], "sent once, after registering");
 }
 
@@ -629,7 +634,7 @@ fn a_block_goes_on_every_connection_until_the_server_confirms_it() {
     assert_eq!(h.updates(), [Update::Blocked(bob(), true)]);
     // Confirmed: not again. An unblock is its own.
     h.reconnect();
-    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    let events = h.emitted_names();
     assert_eq!(events, ["register"]);
     let now = h.now;
     h.messenger.block(&mut h.client, bob(), false, now);
@@ -646,7 +651,7 @@ fn a_block_goes_on_every_connection_until_the_server_confirms_it() {
         [Update::BlockRefused(peer, false, r)] if *peer == bob() && r.code == ErrorCode::LimitReached
     ));
     h.reconnect();
-    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    let events = h.emitted_names();
     assert_eq!(events, ["register"]);
 }
 
@@ -693,7 +698,7 @@ fn followed_presence_is_asked_on_every_connection_and_reported_for_followed_peer
     );
     // Asked again after a reconnect.
     h.reconnect();
-    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    let events = h.emitted_names();
     assert_eq!(events, ["register", "watch_presence"]);
 }
 
@@ -720,7 +725,7 @@ fn hiding_presence_goes_before_the_watch_until_the_server_confirms_it() {
     ));
     assert_eq!(h.updates(), [Update::PresenceHidden(true)]);
     h.reconnect();
-    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    let events = h.emitted_names();
     assert_eq!(events, ["register", "watch_presence"]);
 }
 
@@ -800,7 +805,7 @@ fn linking_sends_the_code_with_its_own_secret_alone_then_registers_like_any_devi
             Update::Registered
         ]
     );
-    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    let events = h.emitted_names();
     assert_eq!(events, ["watch_presence", "devices"], "then what waited");
     // From now on, this secret registers.
     h.reconnect();
@@ -894,7 +899,7 @@ fn a_link_the_server_cannot_take_now_goes_again_after_a_while() {
     h.now = now;
     h.messenger.retry(&mut h.client, now);
     h.pump();
-    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    let events = h.emitted_names();
     assert_eq!(events, ["link"]);
 }
 
@@ -919,7 +924,7 @@ fn devices_are_asked_on_every_registration_and_told_as_they_change() {
     h.frame(r#"42["devices",{"status":"ok","devices":[{"device":9,"linked_at":1}]}]"#);
     assert_eq!(h.updates(), [Update::Devices(devices(&[0, 1]))]);
     h.reconnect();
-    let events: Vec<String> = h.emitted().into_iter().map(|(e, ..)| e).collect();
+    let events = h.emitted_names();
     assert_eq!(events, ["register", "devices"]);
 }
 
