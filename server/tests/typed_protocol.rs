@@ -14,12 +14,12 @@ async fn register_is_acknowledged() {
     let a = Peer::connect(&server).await;
     assert_eq!(
         a.register(alice).await,
-        json!({"status": "registered", "id": alice})
+        json!({"status": "registered", "id": alice, "device": 0})
     );
     // Registering again under the same id changes nothing and is acknowledged the same.
     assert_eq!(
         a.register(alice).await,
-        json!({"status": "registered", "id": alice})
+        json!({"status": "registered", "id": alice, "device": 0})
     );
 }
 
