@@ -89,3 +89,20 @@ pub const DEVICES: &str = "devices";
 /// more waits for it, and its sockets are disconnected. Payload:
 /// [`crate::device::UnlinkRequest`]. Ack (optional): `{"status": "ok"}` once stored.
 pub const UNLINK: &str = "unlink";
+
+/// Typed protocol, client → server, from a registered socket: this device's public keys
+/// for end-to-end encryption, one-time keys to add to its stock, a fallback key.
+/// Payload: [`crate::keys::PublishKeysRequest`]. Ack: [`crate::keys::PublishKeysReply`]
+/// (how many one-time keys are kept now).
+pub const PUBLISH_KEYS: &str = "publish_keys";
+
+/// Typed protocol, client → server, from a registered socket: a person's devices and
+/// the public keys each published. Payload: [`crate::keys::KeysRequest`]. Ack:
+/// [`crate::keys::KeysReply`].
+pub const KEYS: &str = "keys";
+
+/// Typed protocol, client → server, from a registered socket: one key for each named
+/// device of a person, to start an encrypted session with it (a one-time key, handed to
+/// no one else, or the fallback key when none is left). Payload:
+/// [`crate::keys::KeysRequest`]. Ack: [`crate::keys::ClaimKeysReply`].
+pub const CLAIM_KEYS: &str = "claim_keys";

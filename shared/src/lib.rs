@@ -9,13 +9,19 @@
 //!   sender.
 //!
 //! This crate does no I/O and compiles for native targets and `wasm32`. With the `client`
-//! feature it also holds [`socketio`], a Socket.IO client core that drivers give I/O to.
+//! feature it also holds [`socketio`], a Socket.IO client core that drivers give I/O to,
+//! and [`crypto`], a device's end-to-end encryption (Olm) whose messages travel as an
+//! [`encrypted::Encrypted`] body.
 //! With `proptest`, [`strategies`] generates valid, almost valid and mutated payloads
 //! and frames for property tests. `docs/protocol.md` shows one example frame per event.
 
+#[cfg(feature = "client")]
+pub mod crypto;
 pub mod device;
+pub mod encrypted;
 pub mod error;
 pub mod event;
+pub mod keys;
 pub mod message;
 #[cfg(feature = "client")]
 pub mod messenger;
