@@ -7,6 +7,7 @@
 use relay_shared::{
     Envelope, PeerId, Receipt, RegisterReply, Rejection, SendReply,
     device::{DevicesReply, LinkCodeReply},
+    keys::{ClaimKeysReply, KeysReply, PublishKeysReply},
     presence::WatchPresenceReply,
 };
 
@@ -90,6 +91,12 @@ pub enum Reply {
     LinkCode(LinkCodeReply),
     /// The ack of `devices`.
     Devices(DevicesReply),
+    /// The ack of `publish_keys`.
+    PublishKeys(PublishKeysReply),
+    /// The ack of `keys`.
+    Keys(KeysReply),
+    /// The ack of `claim_keys`.
+    ClaimKeys(ClaimKeysReply),
     /// A refusal; every event's reply has this same shape.
     Rejected(Rejection),
 }
@@ -119,6 +126,9 @@ impl serde::Serialize for Reply {
             Self::Presence(reply) => reply.serialize(serializer),
             Self::LinkCode(reply) => reply.serialize(serializer),
             Self::Devices(reply) => reply.serialize(serializer),
+            Self::PublishKeys(reply) => reply.serialize(serializer),
+            Self::Keys(reply) => reply.serialize(serializer),
+            Self::ClaimKeys(reply) => reply.serialize(serializer),
             // Every reply type has the same `rejected` shape: borrow `SendReply`'s.
             Self::Rejected(rejection) => {
                 SendReply::Rejected(rejection.clone()).serialize(serializer)

@@ -311,6 +311,9 @@ impl<A: NodeAdapter> Session<A> {
             Command::Link(link) => link.apply(relay).await,
             Command::ListDevices(list) => list.apply(relay, self.registration()).await,
             Command::Unlink(unlink) => unlink.apply(relay, self.registration()).await,
+            Command::PublishKeys(publish) => publish.apply(relay, self.registration()).await,
+            Command::Keys(keys) => keys.apply(relay, self.registration()).await,
+            Command::ClaimKeys(claim) => claim.apply(relay, self.registration()).await,
             Command::Confirm(confirm) => match Confirm::recipient(self.registration()) {
                 Ok(me) => {
                     return self
@@ -356,7 +359,10 @@ impl<A: NodeAdapter> Session<A> {
             | Command::HidePresence(_)
             | Command::LinkCode(_)
             | Command::ListDevices(_)
-            | Command::Unlink(_) => limiter.message(&self.bucket, from()),
+            | Command::Unlink(_)
+            | Command::PublishKeys(_)
+            | Command::Keys(_)
+            | Command::ClaimKeys(_) => limiter.message(&self.bucket, from()),
             Command::Send(send) => {
                 let now = Instant::now();
                 let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);

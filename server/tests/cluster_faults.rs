@@ -16,21 +16,12 @@ use relay_shared::{
 };
 use serde_json::{Value, json};
 
-/// A node of the cluster as its own process, on any free port.
-async fn node_process(redis: &RedisServer) -> ServerProcess {
-    ServerProcess::start_with_env(&[
-        ("RELAY_ADDR", "127.0.0.1:0".into()),
-        ("RELAY_REDIS_URL", redis.url()),
-    ])
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_traffic_behind_haproxy_loses_nothing() {
     let redis = RedisServer::start();
     let mut nodes = Vec::new();
     for _ in 0..3 {
-        nodes.push(node_process(&redis).await);
+        nodes.push(ServerProcess::node_of(&redis).await);
     }
     let proxy = HaProxy::start([nodes[0].addr, nodes[1].addr, nodes[2].addr]);
     let mut doomed = nodes.pop();

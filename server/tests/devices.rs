@@ -158,12 +158,8 @@ async fn two_devices_get_everything_and_an_unlinked_one_nothing_more() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_on_two_nodes_sharing_redis() {
     let redis = RedisServer::start();
-    let env = [
-        ("RELAY_ADDR", "127.0.0.1:0".to_owned()),
-        ("RELAY_REDIS_URL", redis.url()),
-    ];
-    let a = ServerProcess::start_with_env(&env).await;
-    let b = ServerProcess::start_with_env(&env).await;
+    let a = ServerProcess::node_of(&redis).await;
+    let b = ServerProcess::node_of(&redis).await;
     two_devices(&a.handle(), &b.handle()).await;
 }
 

@@ -10,6 +10,7 @@ mod fixture;
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use fixture::{
+    keys::KeyMaker,
     new_peer,
     redis::{RedisCluster, RedisServer},
     within,
@@ -19,12 +20,13 @@ use relay_server::{
     identity::SecretHash,
     store::{
         AppendError, Claim, Durability, Linked, NewMessage, Notice, NoticeStream, Notices,
-        ReceiptFor, RedisStore, Settings, SqliteStore, Store, Unlinked,
+        Published, ReceiptFor, RedisStore, Settings, SqliteStore, Store, Unlinked,
     },
 };
 use relay_shared::{
     MessageId, PeerId, Secret,
     device::{DeviceId, MAX_DEVICES},
+    keys::{ClaimedKey, DeviceKeysEntry, MAX_ONE_TIME_KEYS},
     presence::{PresenceNotice, PresenceState},
 };
 
@@ -941,6 +943,165 @@ async fn unlinking_the_first_device_keeps_what_waits_for_the_others(open: &Open)
     );
 }
 
+/// The ids of the one-time keys claimed, in order (`"-"` for none, `"F"` before a
+/// fallback key's).
+fn claimed_ids(claimed: &[ClaimedKey]) -> Vec<String> {
+    claimed
+        .iter()
+        .map(|c| match &c.one_time_key {
+            None => "-".to_owned(),
+            Some(k) if c.fallback => format!("F{}", k.key_id),
+            Some(k) => k.key_id.to_string(),
+        })
+        .collect()
+}
+
+async fn keys_are_published_listed_and_claimed_once(open: &Open) {
+    let Opened { store, clock, .. } = open(settings(10)).await;
+    let id = new_peer();
+    let (first, second) = (D0, device(1));
+    let mut keys = KeyMaker::new(id, first);
+    // Nobody owns the id yet: nothing to publish for, nothing to list or claim.
+    assert_eq!(
+        store
+            .publish_keys(id, first, keys.publish(2, true))
+            .await
+            .unwrap(),
+        Published::Unknown
+    );
+    assert!(store.keys(id).await.unwrap().is_empty());
+    assert!(store.claim_keys(id, vec![first]).await.unwrap().is_empty());
+
+    with_devices(&store, &clock, id, 1).await;
+    let mut published = keys.publish(3, true);
+    let fallback = published.fallback_key.clone().unwrap();
+    let mut expected: Vec<String> = published
+        .one_time_keys
+        .iter()
+        .map(|k| k.key_id.to_string())
+        .collect();
+    assert_eq!(
+        store
+            .publish_keys(id, first, published.clone())
+            .await
+            .unwrap(),
+        Published::Kept(3)
+    );
+    // The same again (an answer lost) adds nothing; fresh ones add to the stock.
+    assert_eq!(
+        store
+            .publish_keys(id, first, published.clone())
+            .await
+            .unwrap(),
+        Published::Kept(3)
+    );
+    published.one_time_keys = vec![keys.key(relay_shared::keys::KeyKind::OneTime)];
+    published.fallback_key = None;
+    expected.push(published.one_time_keys[0].key_id.to_string());
+    assert_eq!(
+        store.publish_keys(id, first, published).await.unwrap(),
+        Published::Kept(4)
+    );
+    assert_eq!(
+        store.keys(id).await.unwrap(),
+        [
+            DeviceKeysEntry {
+                device: first,
+                keys: Some(keys.device_keys()),
+            },
+            DeviceKeysEntry {
+                device: second,
+                keys: None,
+            },
+        ]
+    );
+
+    // Each one-time key once, oldest first; then the fallback key, every time. A device
+    // without keys, or not the id's, gets nothing.
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let claimed = store
+            .claim_keys(id, vec![first, second, device(4)])
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "only the first device has keys");
+        assert_eq!(claimed[0].device, first);
+        assert_eq!(claimed[0].device_keys, keys.device_keys());
+        ids.extend(claimed_ids(&claimed));
+    }
+    expected.extend([
+        format!("F{}", fallback.key_id),
+        format!("F{}", fallback.key_id),
+    ]);
+    assert_eq!(ids, expected);
+
+    // The stock is bounded: a publish above it changes nothing.
+    let mut second_keys = KeyMaker::new(id, second);
+    let bound = usize::try_from(MAX_ONE_TIME_KEYS).unwrap();
+    for _ in 0..bound / 50 {
+        let batch = second_keys.publish(50, false);
+        assert!(matches!(
+            store.publish_keys(id, second, batch).await.unwrap(),
+            Published::Kept(_)
+        ));
+    }
+    assert_eq!(
+        store
+            .publish_keys(id, second, second_keys.publish(1, true))
+            .await
+            .unwrap(),
+        Published::Full
+    );
+    let claimed = store.claim_keys(id, vec![second]).await.unwrap();
+    assert_eq!(
+        claimed_ids(&claimed),
+        ["k1"],
+        "oldest first; the refused publish kept nothing"
+    );
+    assert_eq!(
+        store
+            .publish_keys(id, second, second_keys.publish(1, false))
+            .await
+            .unwrap(),
+        Published::Kept(MAX_ONE_TIME_KEYS)
+    );
+
+    // New long-term keys (the device lost its own) drop what was kept with the old.
+    let mut renewed = second_keys.renewed();
+    assert_eq!(
+        store
+            .publish_keys(id, second, renewed.publish(1, false))
+            .await
+            .unwrap(),
+        Published::Kept(1)
+    );
+    let claimed = store.claim_keys(id, vec![second]).await.unwrap();
+    assert_eq!(claimed[0].device_keys, renewed.device_keys());
+    assert_eq!(claimed_ids(&claimed), ["k1"]);
+    assert_eq!(
+        claimed_ids(&store.claim_keys(id, vec![second]).await.unwrap()),
+        ["-"],
+        "no one-time key left and no fallback key"
+    );
+
+    // Unlinking a device drops its keys; linking another in its place starts bare.
+    assert_eq!(store.unlink(id, second).await.unwrap(), Unlinked::Unlinked);
+    assert_eq!(store.keys(id).await.unwrap().len(), 1);
+    assert!(store.claim_keys(id, vec![second]).await.unwrap().is_empty());
+    assert_eq!(
+        link_one(&store, &clock, id, &format!("{id} device again")).await,
+        Linked::Linked(second)
+    );
+    assert_eq!(
+        store.keys(id).await.unwrap()[1],
+        DeviceKeysEntry {
+            device: second,
+            keys: None,
+        }
+    );
+    assert!(store.claim_keys(id, vec![second]).await.unwrap().is_empty());
+}
+
 /// Runs every case against one backend, naming the case that fails.
 async fn run_contract(backend: &str, open: Open) {
     macro_rules! cases {
@@ -953,6 +1114,7 @@ async fn run_contract(backend: &str, open: Open) {
     }
     cases!(
         claims,
+        keys_are_published_listed_and_claimed_once,
         devices_are_claimed_linked_listed_and_unlinked,
         a_message_waits_for_every_device_of_its_recipient,
         a_senders_other_devices_get_what_it_sent_and_its_receipts,

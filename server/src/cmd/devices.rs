@@ -59,7 +59,8 @@ pub struct Unlink {
     pub request: UnlinkRequest,
 }
 
-fn speaker(registration: Option<Registration>) -> Result<Speaker, Effects> {
+/// The device the socket speaks as, or the refusal of an event that needs one.
+pub(crate) fn speaker(registration: Option<Registration>) -> Result<Speaker, Effects> {
     typed_speaker(registration).ok_or_else(|| {
         vec![Effect::Reply(Reply::Rejected(not_registered(
             Protocol::Typed,

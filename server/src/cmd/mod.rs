@@ -13,6 +13,7 @@
 //! | `block`, `unblock` | typed | [`block`] |
 //! | `watch_presence`, `hide_presence` | typed | [`presence`] |
 //! | `link_code`, `link`, `devices`, `unlink` | typed | [`devices`] |
+//! | `publish_keys`, `keys`, `claim_keys` | typed | [`keys`] |
 //!
 //! plus [`backlog`], the paging of what waited in the store, which `register` starts and
 //! `received` moves on. Decoding is a pure function of the payload, so every rejection a
@@ -24,6 +25,7 @@ pub mod backlog;
 pub mod block;
 pub mod devices;
 pub mod init;
+pub mod keys;
 pub mod message;
 pub mod payload;
 pub mod presence;
@@ -47,6 +49,7 @@ pub use backlog::Backlogs;
 pub use block::Block;
 pub use devices::{Link, LinkCode, ListDevices, Unlink};
 pub use init::Init;
+pub use keys::{ClaimKeys, Keys, PublishKeys};
 pub use message::Message;
 pub use presence::{HidePresence, WatchPresence};
 pub use read::{Read, Reading};
@@ -86,6 +89,12 @@ pub enum Command {
     ListDevices(ListDevices),
     /// Typed `unlink`.
     Unlink(Unlink),
+    /// Typed `publish_keys`.
+    PublishKeys(PublishKeys),
+    /// Typed `keys`.
+    Keys(Keys),
+    /// Typed `claim_keys`.
+    ClaimKeys(ClaimKeys),
 }
 
 /// An event as it came: which one, and its command or why it is refused.
@@ -171,6 +180,18 @@ impl Command {
                 event::UNLINK,
                 Unlink::decode(payload::argument(payload)).map(Command::Unlink),
             ),
+            event::PUBLISH_KEYS => (
+                event::PUBLISH_KEYS,
+                PublishKeys::decode(payload::argument(payload)).map(Command::PublishKeys),
+            ),
+            event::KEYS => (
+                event::KEYS,
+                Keys::decode(payload::argument(payload)).map(Command::Keys),
+            ),
+            event::CLAIM_KEYS => (
+                event::CLAIM_KEYS,
+                ClaimKeys::decode(payload::argument(payload)).map(Command::ClaimKeys),
+            ),
             other => ("unknown", Err(unknown_event(other))),
         };
         Decoded { event, command }
@@ -184,7 +205,7 @@ pub fn unknown_event(event: &str) -> Rejection {
     Rejection::new(
         ErrorCode::UnknownEvent,
         format!(
-            "unknown event {shown:?}; this server handles init, message, register, send, received, read, typing, block, unblock, watch_presence, hide_presence, link_code, link, devices and unlink"
+            "unknown event {shown:?}; this server handles init, message, register, send, received, read, typing, block, unblock, watch_presence, hide_presence, link_code, link, devices, unlink, publish_keys, keys and claim_keys"
         ),
     )
 }
@@ -274,6 +295,16 @@ pub(crate) mod testing {
     #[test]
     fn unknown_event_names_are_bounded_in_the_reply() {
         let long = "x".repeat(10_000);
-        assert!(super::unknown_event(&long).message.len() < 300);
+        let fixed = super::unknown_event("").message.len();
+        let quoted = super::unknown_event(&long).message.len() - fixed;
+        // At most MAX_QUOTED_CHARS characters, the longest ("…") three bytes.
+        assert!(
+            quoted <= 3 * relay_shared::error::MAX_QUOTED_CHARS,
+            "{quoted} bytes quoted"
+        );
+        assert!(
+            quoted >= relay_shared::error::MAX_QUOTED_CHARS - 1,
+            "{quoted} bytes quoted"
+        );
     }
 }

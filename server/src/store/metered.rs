@@ -8,10 +8,13 @@ use futures_util::{FutureExt, future::BoxFuture};
 use relay_shared::{
     Envelope, MessageId, PeerId, Receipt,
     device::{DeviceId, DeviceInfo},
+    keys::{ClaimedKey, DeviceKeysEntry, PublishKeysRequest},
     presence::PresenceNotice,
 };
 
-use super::{AppendError, Appended, Claim, Linked, NewMessage, Store, StoreError, Unlinked};
+use super::{
+    AppendError, Appended, Claim, Linked, NewMessage, Published, Store, StoreError, Unlinked,
+};
 use crate::{identity::SecretHash, metrics::Metrics};
 
 /// `inner`, measured.
@@ -64,6 +67,29 @@ impl Store for Metered {
         secret: SecretHash,
     ) -> BoxFuture<'static, Result<Claim, StoreError>> {
         self.metrics.store_op("claim", self.inner.claim(id, secret))
+    }
+
+    fn publish_keys(
+        &self,
+        id: PeerId,
+        device: DeviceId,
+        keys: PublishKeysRequest,
+    ) -> BoxFuture<'static, Result<Published, StoreError>> {
+        self.metrics
+            .store_op("publish_keys", self.inner.publish_keys(id, device, keys))
+    }
+
+    fn keys(&self, id: PeerId) -> BoxFuture<'static, Result<Vec<DeviceKeysEntry>, StoreError>> {
+        self.metrics.store_op("keys", self.inner.keys(id))
+    }
+
+    fn claim_keys(
+        &self,
+        id: PeerId,
+        devices: Vec<DeviceId>,
+    ) -> BoxFuture<'static, Result<Vec<ClaimedKey>, StoreError>> {
+        self.metrics
+            .store_op("claim_keys", self.inner.claim_keys(id, devices))
     }
 
     fn is_claimed(&self, id: PeerId) -> BoxFuture<'static, Result<bool, StoreError>> {

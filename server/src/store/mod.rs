@@ -37,6 +37,13 @@
 //!   [`Store::waiting`] among theirs, in `seq` order. An unlinked device's share of all
 //!   of this is dropped; a linked one gets what is stored from then on. Any change to
 //!   an id's devices is a [`Notice::Devices`];
+//! - keys: each device keeps its public keys for end-to-end encryption
+//!   ([`Store::publish_keys`]): its long-term keys, at most
+//!   [`MAX_ONE_TIME_KEYS`](relay_shared::keys::MAX_ONE_TIME_KEYS) one-time keys and one
+//!   fallback key. [`Store::claim_keys`] hands each one-time key out once, oldest
+//!   first, then the fallback key, every time. Other long-term keys replace the kept ones
+//!   and drop what was kept with them; unlinking a device drops all of its keys. The
+//!   store keeps keys as given: the caller checked their signatures;
 //! - presence: a peer is online while some node says it has a typed socket of the
 //!   peer ([`Store::present`]) and that node is alive. A node is alive while it calls
 //!   [`Store::heartbeat`] every [`Settings::heartbeat`]; one silent for
@@ -55,6 +62,7 @@ use futures_util::future::BoxFuture;
 use relay_shared::{
     Envelope, MessageId, PeerId, Receipt,
     device::{DeviceId, DeviceInfo},
+    keys::{ClaimedKey, DeviceKeysEntry, PublishKeysRequest},
     presence::PresenceNotice,
 };
 
@@ -156,6 +164,18 @@ pub enum Unlinked {
     Last,
 }
 
+/// What publishing a device's keys found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// Kept: now this many one-time keys wait for the device.
+    Kept(u32),
+    /// The one-time keys kept and given would be more than
+    /// [`MAX_ONE_TIME_KEYS`](relay_shared::keys::MAX_ONE_TIME_KEYS): nothing changed.
+    Full,
+    /// The id has no such device (it was unlinked): nothing changed.
+    Unknown,
+}
+
 /// A receipt for the sender of a message its recipient confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiptFor {
@@ -245,6 +265,27 @@ pub trait Store: Send + Sync + 'static {
         id: PeerId,
         device: DeviceId,
     ) -> BoxFuture<'static, Result<Unlinked, StoreError>>;
+
+    /// Keeps `keys` for `device` of `id`: its long-term keys (replacing others, with
+    /// what was kept with them), the one-time keys whose ids are not kept yet, the
+    /// fallback key if given.
+    fn publish_keys(
+        &self,
+        id: PeerId,
+        device: DeviceId,
+        keys: PublishKeysRequest,
+    ) -> BoxFuture<'static, Result<Published, StoreError>>;
+
+    /// Each device of `id`, in order, with the long-term keys it published.
+    fn keys(&self, id: PeerId) -> BoxFuture<'static, Result<Vec<DeviceKeysEntry>, StoreError>>;
+
+    /// For each of `devices` (ascending, distinct) of `id` that published keys, its
+    /// oldest one-time key, no longer kept, or its fallback key if none is left.
+    fn claim_keys(
+        &self,
+        id: PeerId,
+        devices: Vec<DeviceId>,
+    ) -> BoxFuture<'static, Result<Vec<ClaimedKey>, StoreError>>;
 
     /// Whether someone owns `id`.
     fn is_claimed(&self, id: PeerId) -> BoxFuture<'static, Result<bool, StoreError>>;

@@ -32,6 +32,7 @@
 //! [`Notice`]s. A dropped connection means messages published
 //! meanwhile are gone: once Redis answers again, [`Notice::Missed`].
 
+mod keys;
 mod link;
 mod presence;
 
@@ -49,6 +50,7 @@ use redis::{FromRedisValue, RedisResult, Value};
 use relay_shared::{
     Envelope, MessageId, PeerId, Receipt,
     device::{DeviceId, DeviceInfo, DeviceSet},
+    keys::{ClaimedKey, DeviceKeysEntry, PublishKeysRequest},
     presence::PresenceNotice,
 };
 use serde::{Deserialize, Serialize};
@@ -58,8 +60,8 @@ pub use link::{ChannelMessage, RedisLink, RedisTopology};
 use presence::Beacon;
 
 use super::{
-    AppendError, Appended, Claim, Linked, NewMessage, Notice, Notices, ReceiptFor, Settings, Store,
-    StoreError, Unlinked,
+    AppendError, Appended, Claim, Linked, NewMessage, Notice, Notices, Published, ReceiptFor,
+    Settings, Store, StoreError, Unlinked,
 };
 use crate::{clock::Clock, identity::SecretHash};
 
@@ -97,6 +99,9 @@ enum Op {
     ),
     Devices(PeerId, Reply<Vec<DeviceInfo>>),
     Unlink(PeerId, DeviceId, Reply<Unlinked>),
+    PublishKeys(PeerId, DeviceId, Box<PublishKeysRequest>, Reply<Published>),
+    Keys(PeerId, Reply<Vec<DeviceKeysEntry>>),
+    ClaimKeys(PeerId, Vec<DeviceId>, Reply<Vec<ClaimedKey>>),
     IsClaimed(PeerId, Reply<bool>),
     Append(NewMessage, Reply<Appended, AppendError>),
     Delivered(PeerId, DeviceId, Vec<u64>, Reply<()>),
@@ -382,6 +387,9 @@ impl Runner {
             | Op::Link(id, ..)
             | Op::Devices(id, _)
             | Op::Unlink(id, ..)
+            | Op::PublishKeys(id, ..)
+            | Op::Keys(id, _)
+            | Op::ClaimKeys(id, ..)
             | Op::IsClaimed(id, _) => *id,
             Op::Append(m, _) => m.to,
             Op::Read(_, sender, ..) => *sender,
@@ -432,11 +440,13 @@ impl Runner {
                 cmd
             }
             Op::Unlink(id, device, _) => {
+                let [otk, order] = keys::one_time_names(*device);
                 let mut cmd = fcall(
                     "relay_unlink",
                     *id,
                     &[
-                        "devices", "owner", "inbox", "ids", "waits", "receipts", "rwaits",
+                        "devices", "owner", "inbox", "ids", "waits", "receipts", "rwaits", "keys",
+                        "fallback", &otk, &order,
                     ],
                 );
                 cmd.arg(device.get())
@@ -446,6 +456,11 @@ impl Runner {
                     .arg(self.link.publish_command());
                 cmd
             }
+            Op::PublishKeys(id, device, published, _) => {
+                keys::publish_command(*id, *device, published, now)
+            }
+            Op::Keys(id, _) => keys::keys_command(*id, now),
+            Op::ClaimKeys(id, devices, _) => keys::claim_command(*id, devices, now),
             Op::IsClaimed(id, _) => {
                 let mut cmd = redis::cmd("EXISTS");
                 cmd.arg(key(*id, "devices")).arg(key(*id, "owner"));
@@ -593,6 +608,15 @@ impl Runner {
                     _ => Err(unreadable("an unlink's reply")),
                 });
                 let _ = reply.send(unlinked);
+            }
+            Op::PublishKeys(.., reply) => {
+                let _ = reply.send(keys::published(result));
+            }
+            Op::Keys(_, reply) => {
+                let _ = reply.send(keys::entries(result));
+            }
+            Op::ClaimKeys(.., reply) => {
+                let _ = reply.send(keys::claimed(result));
             }
             Op::IsClaimed(_, reply) => {
                 let _ = reply.send(parse::<i64>(result).map(|keys| keys > 0));
@@ -1099,6 +1123,27 @@ impl Store for RedisStore {
         device: DeviceId,
     ) -> BoxFuture<'static, Result<Unlinked, StoreError>> {
         self.call(|reply| Op::Unlink(id, device, reply))
+    }
+
+    fn publish_keys(
+        &self,
+        id: PeerId,
+        device: DeviceId,
+        keys: PublishKeysRequest,
+    ) -> BoxFuture<'static, Result<Published, StoreError>> {
+        self.call(|reply| Op::PublishKeys(id, device, Box::new(keys), reply))
+    }
+
+    fn keys(&self, id: PeerId) -> BoxFuture<'static, Result<Vec<DeviceKeysEntry>, StoreError>> {
+        self.call(|reply| Op::Keys(id, reply))
+    }
+
+    fn claim_keys(
+        &self,
+        id: PeerId,
+        devices: Vec<DeviceId>,
+    ) -> BoxFuture<'static, Result<Vec<ClaimedKey>, StoreError>> {
+        self.call(|reply| Op::ClaimKeys(id, devices, reply))
     }
 
     fn is_claimed(&self, id: PeerId) -> BoxFuture<'static, Result<bool, StoreError>> {

@@ -32,6 +32,14 @@
 --   relay:{P}:presence  hash    "n:<node>" -> when, for each node with a typed socket of P;
 --                               "seen" -> when P was last seen; "hidden" -> "1" while P
 --                               hides its presence (never expires)
+--   relay:{P}:keys      hash    "<d>" -> the long-term public keys device d published (JSON,
+--                               as given), for end-to-end encryption (never expires)
+--   relay:{P}:fallback  hash    "<d>" -> device d's fallback key (JSON), handed out when no
+--                               one-time key of its is left (never expires)
+--   relay:{P}:otk:<d>   hash    key id -> one of device d's one-time keys (JSON), each handed
+--                               out once (never expires)
+--   relay:{P}:otk:<d>:order
+--                       list    the ids of those keys, oldest first (never expires)
 -- and the channel relay:{P}:live, where what is stored for P is published.
 --
 -- A seq is max(last + 1, now * 1024): increasing per peer, and about the time it was
@@ -521,11 +529,112 @@ local function receipts_forget(keys, args)
   return #args - 1
 end
 
+-- Keys ---------------------------------------------------------------------------------
+
+-- Drops every key device `d` published: its long-term keys (in `kept`), its fallback key
+-- and its one-time keys (`otk`, their ids in `order`).
+local function forget_keys(kept, fallback, otk, order, d)
+  redis.call('HDEL', kept, d)
+  redis.call('HDEL', fallback, d)
+  redis.call('DEL', otk, order)
+end
+
+-- KEYS: devices, owner, keys, fallback, and the device's otk and otk order
+-- ARGV: device, its long-term keys (JSON), a fallback key (JSON, or '' for none), how
+--       many one-time keys a device keeps at most, now, then each one-time key's id and
+--       JSON
+-- Returns {"kept", how many one-time keys the device now has}, {"full"} or {"unknown"}
+-- (neither changes anything). Other long-term keys than those kept replace them, and
+-- drop the one-time and fallback keys kept with them; a one-time key whose id is kept
+-- already is skipped.
+local function publish_keys(keys, args)
+  local devices, owner, kept, fallback = keys[1], keys[2], keys[3], keys[4]
+  local otk, order = keys[5], keys[6]
+  local d, device_keys, fallback_key = args[1], args[2], args[3]
+  local limit, now = tonumber(args[4]), args[5]
+  migrate(devices, owner, now)
+  if bit.band(owned(devices), bit_of(d)) == 0 then return { 'unknown' } end
+  local replacing = redis.call('HGET', kept, d) ~= device_keys
+  local count = 0
+  if not replacing then count = redis.call('HLEN', otk) end
+  -- The arguments of the keys to add (their ids' indexes), each id once.
+  local fresh, seen = {}, {}
+  for i = 6, #args - 1, 2 do
+    local id = args[i]
+    if not seen[id] and (replacing or redis.call('HEXISTS', otk, id) == 0) then
+      fresh[#fresh + 1] = i
+    end
+    seen[id] = true
+  end
+  if count + #fresh > limit then return { 'full' } end
+  if replacing then
+    forget_keys(kept, fallback, otk, order, d)
+    redis.call('HSET', kept, d, device_keys)
+  end
+  for _, i in ipairs(fresh) do
+    redis.call('HSET', otk, args[i], args[i + 1])
+    redis.call('RPUSH', order, args[i])
+  end
+  if fallback_key ~= '' then redis.call('HSET', fallback, d, fallback_key) end
+  return { 'kept', tostring(count + #fresh) }
+end
+
+-- KEYS: devices, owner, keys
+-- ARGV: now
+-- Returns {device, its long-term keys (JSON, or '' if it published none), ...}: each
+-- device of the id, in order.
+local function keys_of(keys, args)
+  local devices, kept = keys[1], keys[3]
+  migrate(devices, keys[2], args[1])
+  local set, out = owned(devices), {}
+  for d = 0, MAX_DEVICES - 1 do
+    if bit.band(set, bit_of(d)) ~= 0 then
+      out[#out + 1] = tostring(d)
+      out[#out + 1] = redis.call('HGET', kept, d) or ''
+    end
+  end
+  return out
+end
+
+-- KEYS: devices, owner, keys, fallback, then for each device given its otk and otk order
+-- ARGV: now, device...
+-- Returns {device, its long-term keys, its oldest one-time key (no longer kept) or '',
+-- its fallback key (kept) or '', ...} for each device given that is the id's and
+-- published keys. The fallback key comes even with a one-time key, in case that one
+-- cannot be read.
+local function claim_keys(keys, args)
+  local devices, kept, fallback = keys[1], keys[3], keys[4]
+  migrate(devices, keys[2], args[1])
+  local set, out = owned(devices), {}
+  for i = 2, #args do
+    local d = args[i]
+    local device_keys = redis.call('HGET', kept, d)
+    if bit.band(set, bit_of(d)) ~= 0 and device_keys then
+      local otk, order = keys[2 * i + 1], keys[2 * i + 2]
+      local one_time = ''
+      -- An id in the order without its key (there is none) is passed over.
+      while one_time == '' do
+        local id = redis.call('LPOP', order)
+        if not id then break end
+        one_time = redis.call('HGET', otk, id) or ''
+        redis.call('HDEL', otk, id)
+      end
+      out[#out + 1] = d
+      out[#out + 1] = device_keys
+      out[#out + 1] = one_time
+      out[#out + 1] = redis.call('HGET', fallback, d) or ''
+    end
+  end
+  return out
+end
+
 -- Unlinking ---------------------------------------------------------------------------
 
--- KEYS: devices, owner, inbox, ids, waits, receipts, rwaits
+-- KEYS: devices, owner, inbox, ids, waits, receipts, rwaits, keys, fallback, and the
+--       device's otk and otk order
 -- ARGV: device, now, id, live channel, publish command
--- Returns "unlinked", "unknown" or "last". What waited for the device alone leaves.
+-- Returns "unlinked", "unknown" or "last". What waited for the device alone leaves, and
+-- so do its keys.
 local function unlink(keys, args)
   local devices, owner, inbox, ids, waits = keys[1], keys[2], keys[3], keys[4], keys[5]
   local receipts, rwaits = keys[6], keys[7]
@@ -538,6 +647,7 @@ local function unlink(keys, args)
   set = set - b
   redis.call('HSET', devices, 'set', set)
   redis.call('HDEL', devices, 'h' .. d, 'i' .. d)
+  forget_keys(keys[8], keys[9], keys[10], keys[11], d)
   -- Where nothing is written, everything waits for device 0 alone.
   if b == 1 or redis.call('EXISTS', waits) == 1 then
     for _, member in ipairs(redis.call('ZRANGE', inbox, 0, -1)) do
@@ -661,6 +771,9 @@ redis.register_function('relay_claim', claim)
 redis.register_function('relay_devices', devices_of)
 redis.register_function('relay_link', link)
 redis.register_function('relay_unlink', unlink)
+redis.register_function('relay_publish_keys', publish_keys)
+redis.register_function('relay_keys', keys_of)
+redis.register_function('relay_claim_keys', claim_keys)
 redis.register_function('relay_append', append)
 redis.register_function('relay_copy', copy)
 redis.register_function('relay_present', present)

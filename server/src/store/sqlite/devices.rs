@@ -218,6 +218,7 @@ impl Batch<'_> {
             .prepare_cached("DELETE FROM devices WHERE peer = ?1 AND device = ?2")?
             .execute(params![key, device.get()])?;
         self.devices.sets.insert(id, set.without(device));
+        self.forget_keys(id, device)?;
         let bit = device.bit();
         // Messages for it: those it was the last to wait for wait no more.
         let emptied: Vec<Vec<u8>> = self

@@ -19,6 +19,7 @@ use futures_util::{FutureExt, future::BoxFuture};
 use relay_shared::{
     Envelope, MessageId, PeerId, Receipt,
     device::{DeviceId, DeviceInfo, DeviceSet},
+    keys::{ClaimedKey, DeviceKeysEntry, PublishKeysRequest},
     presence::{PresenceNotice, PresenceState},
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -26,12 +27,13 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
-    AppendError, Appended, Claim, Linked, NewMessage, Notice, Notices, ReceiptFor, Settings, Store,
-    StoreError, Unlinked,
+    AppendError, Appended, Claim, Linked, NewMessage, Notice, Notices, Published, ReceiptFor,
+    Settings, Store, StoreError, Unlinked,
 };
 use crate::{clock::Clock, identity::SecretHash};
 
 mod devices;
+mod keys;
 
 /// Operations applied per transaction, at most.
 const MAX_BATCH: usize = 4096;
@@ -148,6 +150,26 @@ CREATE TABLE IF NOT EXISTS devices (
     linked_at INTEGER NOT NULL,
     PRIMARY KEY (peer, device)
 ) WITHOUT ROWID;
+
+-- Each device's public keys for end-to-end encryption, as published (JSON), and its
+-- fallback key, handed out when no one-time key is left.
+CREATE TABLE IF NOT EXISTS device_keys (
+    peer BLOB NOT NULL,
+    device INTEGER NOT NULL,
+    keys TEXT NOT NULL,
+    fallback TEXT,
+    PRIMARY KEY (peer, device)
+) WITHOUT ROWID;
+
+-- A device's one-time keys (JSON), each handed out once, oldest (lowest n) first.
+CREATE TABLE IF NOT EXISTS one_time_keys (
+    n INTEGER PRIMARY KEY,
+    peer BLOB NOT NULL,
+    device INTEGER NOT NULL,
+    key_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    UNIQUE (peer, device, key_id)
+);
 
 -- The one-time code that links one more device to a peer id, while it lasts.
 CREATE TABLE IF NOT EXISTS link_codes (
@@ -270,6 +292,9 @@ enum Op {
     ),
     Devices(PeerId, Reply<Vec<DeviceInfo>>),
     Unlink(PeerId, DeviceId, Reply<Unlinked>),
+    PublishKeys(PeerId, DeviceId, Box<PublishKeysRequest>, Reply<Published>),
+    Keys(PeerId, Reply<Vec<DeviceKeysEntry>>),
+    ClaimKeys(PeerId, Vec<DeviceId>, Reply<Vec<ClaimedKey>>),
     Append(NewMessage, Reply<Appended, AppendError>),
     Delivered(PeerId, DeviceId, Vec<u64>, Reply<()>),
     Read(PeerId, PeerId, Vec<MessageId>, Reply<()>),
@@ -539,6 +564,11 @@ impl Batch<'_> {
             }
             Op::Devices(id, reply) => completion(reply, self.devices_of(id)),
             Op::Unlink(id, device, reply) => completion(reply, self.unlink(id, device)),
+            Op::PublishKeys(id, device, keys, reply) => {
+                completion(reply, self.publish_keys(id, device, *keys))
+            }
+            Op::Keys(id, reply) => completion(reply, self.keys_of(id)),
+            Op::ClaimKeys(id, devices, reply) => completion(reply, self.claim_keys(id, &devices)),
             Op::Append(message, reply) => {
                 let outcome = self.append(message);
                 Box::new(move |commit_error| {
@@ -1256,6 +1286,9 @@ fn fail(op: Op) -> Completion {
         Op::Link(.., r) => closed(r),
         Op::Devices(_, r) => closed(r),
         Op::Unlink(.., r) => closed(r),
+        Op::PublishKeys(.., r) => closed(r),
+        Op::Keys(_, r) => closed(r),
+        Op::ClaimKeys(.., r) => closed(r),
         Op::Append(_, r) => closed(r),
         Op::Delivered(.., r) => closed(r),
         Op::Read(.., r) => closed(r),
@@ -1377,6 +1410,27 @@ impl Store for SqliteStore {
         device: DeviceId,
     ) -> BoxFuture<'static, Result<Unlinked, StoreError>> {
         self.call(|reply| Op::Unlink(id, device, reply))
+    }
+
+    fn publish_keys(
+        &self,
+        id: PeerId,
+        device: DeviceId,
+        keys: PublishKeysRequest,
+    ) -> BoxFuture<'static, Result<Published, StoreError>> {
+        self.call(|reply| Op::PublishKeys(id, device, Box::new(keys), reply))
+    }
+
+    fn keys(&self, id: PeerId) -> BoxFuture<'static, Result<Vec<DeviceKeysEntry>, StoreError>> {
+        self.call(|reply| Op::Keys(id, reply))
+    }
+
+    fn claim_keys(
+        &self,
+        id: PeerId,
+        devices: Vec<DeviceId>,
+    ) -> BoxFuture<'static, Result<Vec<ClaimedKey>, StoreError>> {
+        self.call(|reply| Op::ClaimKeys(id, devices, reply))
     }
 
     fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>> {

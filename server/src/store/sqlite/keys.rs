@@ -1,0 +1,188 @@
+//! The key directory in the SQLite store: each device's public keys for end-to-end
+//! encryption, kept as published (JSON), its one-time keys handed out once each, oldest
+//! first, and its fallback key.
+
+use relay_shared::{
+    PeerId,
+    device::DeviceId,
+    keys::{
+        ClaimedKey, DeviceKeys, DeviceKeysEntry, MAX_ONE_TIME_KEYS, OneTimeKey, PublishKeysRequest,
+    },
+};
+use rusqlite::{OptionalExtension, params};
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::Batch;
+use crate::store::Published;
+
+impl Batch<'_> {
+    pub(super) fn publish_keys(
+        &mut self,
+        id: PeerId,
+        device: DeviceId,
+        keys: PublishKeysRequest,
+    ) -> rusqlite::Result<Published> {
+        if !self.devices_set(id).contains(device) {
+            return Ok(Published::Unknown);
+        }
+        let peer = id.as_uuid().as_bytes();
+        let device_keys = to_json(&keys.device_keys)?;
+        let kept: Option<String> = self
+            .tx
+            .prepare_cached("SELECT keys FROM device_keys WHERE peer = ?1 AND device = ?2")?
+            .query_row(params![peer, device.get()], |row| row.get(0))
+            .optional()?;
+        let replacing = kept.as_deref() != Some(device_keys.as_str());
+        let kept_ids: Vec<String> = if replacing {
+            Vec::new()
+        } else {
+            self.tx
+                .prepare_cached("SELECT key_id FROM one_time_keys WHERE peer = ?1 AND device = ?2")?
+                .query_map(params![peer, device.get()], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut fresh: Vec<&OneTimeKey> = Vec::new();
+        for key in &keys.one_time_keys {
+            let id = key.key_id.as_str();
+            if !kept_ids.iter().any(|kept| kept == id)
+                && !fresh.iter().any(|k| k.key_id.as_str() == id)
+            {
+                fresh.push(key);
+            }
+        }
+        let stock = u32::try_from(kept_ids.len() + fresh.len()).unwrap_or(u32::MAX);
+        if stock > MAX_ONE_TIME_KEYS {
+            return Ok(Published::Full);
+        }
+        if replacing {
+            self.tx
+                .prepare_cached("DELETE FROM one_time_keys WHERE peer = ?1 AND device = ?2")?
+                .execute(params![peer, device.get()])?;
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO device_keys (peer, device, keys, fallback) VALUES (?1, ?2, ?3, NULL)
+                     ON CONFLICT (peer, device) DO UPDATE SET keys = excluded.keys, fallback = NULL",
+                )?
+                .execute(params![peer, device.get(), device_keys])?;
+        }
+        for key in fresh {
+            self.tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO one_time_keys (peer, device, key_id, key)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    peer,
+                    device.get(),
+                    key.key_id.as_str(),
+                    to_json(key)?
+                ])?;
+        }
+        if let Some(fallback) = &keys.fallback_key {
+            self.tx
+                .prepare_cached(
+                    "UPDATE device_keys SET fallback = ?3 WHERE peer = ?1 AND device = ?2",
+                )?
+                .execute(params![peer, device.get(), to_json(fallback)?])?;
+        }
+        Ok(Published::Kept(stock))
+    }
+
+    /// The long-term keys and the fallback key kept for `device` of `id`.
+    fn kept_keys(
+        &self,
+        id: PeerId,
+        device: DeviceId,
+    ) -> rusqlite::Result<Option<(DeviceKeys, Option<OneTimeKey>)>> {
+        let row: Option<(String, Option<String>)> = self
+            .tx
+            .prepare_cached(
+                "SELECT keys, fallback FROM device_keys WHERE peer = ?1 AND device = ?2",
+            )?
+            .query_row(params![id.as_uuid().as_bytes(), device.get()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        Ok(row.and_then(|(keys, fallback)| {
+            Some((from_json(&keys)?, fallback.as_deref().and_then(from_json)))
+        }))
+    }
+
+    pub(super) fn keys_of(&self, id: PeerId) -> rusqlite::Result<Vec<DeviceKeysEntry>> {
+        self.devices_set(id)
+            .iter()
+            .map(|device| {
+                Ok(DeviceKeysEntry {
+                    device,
+                    keys: self.kept_keys(id, device)?.map(|(keys, _)| keys),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn claim_keys(
+        &mut self,
+        id: PeerId,
+        devices: &[DeviceId],
+    ) -> rusqlite::Result<Vec<ClaimedKey>> {
+        let set = self.devices_set(id);
+        let peer = id.as_uuid().as_bytes();
+        let mut claimed = Vec::new();
+        for &device in devices.iter().filter(|d| set.contains(**d)) {
+            let Some((device_keys, fallback)) = self.kept_keys(id, device)? else {
+                continue;
+            };
+            let oldest: Option<(i64, String)> = self
+                .tx
+                .prepare_cached(
+                    "DELETE FROM one_time_keys WHERE n = (SELECT n FROM one_time_keys
+                         WHERE peer = ?1 AND device = ?2 ORDER BY n LIMIT 1)
+                     RETURNING n, key",
+                )?
+                .query_row(params![peer, device.get()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            let one_time = oldest.and_then(|(_, key)| from_json::<OneTimeKey>(&key));
+            claimed.push(match one_time {
+                Some(key) => ClaimedKey {
+                    device,
+                    device_keys,
+                    one_time_key: Some(key),
+                    fallback: false,
+                },
+                None => ClaimedKey {
+                    device,
+                    device_keys,
+                    fallback: fallback.is_some(),
+                    one_time_key: fallback,
+                },
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Drops every key of `device` of `id` (it was unlinked).
+    pub(super) fn forget_keys(&mut self, id: PeerId, device: DeviceId) -> rusqlite::Result<()> {
+        for statement in [
+            "DELETE FROM device_keys WHERE peer = ?1 AND device = ?2",
+            "DELETE FROM one_time_keys WHERE peer = ?1 AND device = ?2",
+        ] {
+            self.tx
+                .prepare_cached(statement)?
+                .execute(params![id.as_uuid().as_bytes(), device.get()])?;
+        }
+        Ok(())
+    }
+}
+
+fn to_json(value: &impl Serialize) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// A kept value, or none (logged, the row left as it is) if it cannot be read.
+fn from_json<T: DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_str(text)
+        .inspect_err(|error| tracing::error!(%error, "a kept key cannot be read; skipped"))
+        .ok()
+}
