@@ -2,9 +2,10 @@
 
 use std::{net::IpAddr, time::Duration};
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
-use relay_loadgen::{abuse, backlog, connections, pairs};
+use relay_loadgen::{abuse, backlog, connections, crypto, pairs};
 
 /// mimalloc: the load generator allocates per message on every thread; a faster
 /// allocator leaves more of the shared machine to the server under test.
@@ -17,9 +18,10 @@ static ALLOCATOR: MiMalloc = MiMalloc;
     about = "Load scenarios against a Socket.IO relay"
 )]
 struct Cli {
-    /// The server, `http://127.0.0.1:PORT` (loopback only).
+    /// The server, `http://127.0.0.1:PORT` (loopback only); every scenario but `crypto`
+    /// needs one.
     #[arg(long)]
-    url: String,
+    url: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -86,6 +88,12 @@ enum Scenario {
         #[arg(long)]
         register: bool,
     },
+    /// No server: what end-to-end encryption costs a client per message (one device
+    /// writing to another through the Olm core).
+    Crypto {
+        #[arg(long, default_value_t = 2_000)]
+        messages: usize,
+    },
     /// Typed protocol: store messages for an absent recipient, then drain them to it.
     Backlog {
         #[arg(long, default_value_t = 10_000)]
@@ -98,7 +106,11 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let url = cli.url;
+    if let Scenario::Crypto { messages } = cli.scenario {
+        println!("{}", serde_json::to_string(&crypto::run(messages)?)?);
+        return Ok(());
+    }
+    let url = cli.url.context("--url: the server to load")?;
     let loopback =
         |url: &str| url.starts_with("http://127.") || url.starts_with("http://localhost");
     anyhow::ensure!(loopback(&url), "load goes to loopback only");
@@ -185,6 +197,8 @@ async fn main() -> anyhow::Result<()> {
             let report = abuse::churn(&url, from, sockets, duration, register).await;
             println!("{}", serde_json::to_string(&report)?);
         }
+        // Answered before a server was needed.
+        Scenario::Crypto { .. } => {}
         Scenario::Backlog { count, limit } => {
             let report = backlog::run(&url, count, limit).await?;
             println!("{}", serde_json::to_string(&report)?);

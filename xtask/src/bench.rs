@@ -185,6 +185,9 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
             report.fairness.push(who, bench.fairness(who)?);
         }
     }
+    step("scenario 11: end-to-end encryption, what one message costs a client (native, no server)");
+    let crypto = bench.run_loadgen(&["crypto", "--messages", "2000"], Duration::from_secs(120))?;
+    report.crypto = Some(CryptoCost::from_json(&crypto)?);
     step("scenario 5: the web app's release bundle");
     report.bundle = bundle_sizes(&sh.current_dir().join("dist"))?;
 
@@ -375,10 +378,19 @@ impl Bench {
         loadgen_report(child, args, limit)
     }
 
-    /// Starts the load generator, for [`loadgen_report`] to collect.
+    /// Runs a load generator scenario that needs no server, within `limit`.
+    fn run_loadgen(&self, args: &[&str], limit: Duration) -> anyhow::Result<Value> {
+        loadgen_report(self.start_loadgen(args)?, args, limit)
+    }
+
+    /// Starts the load generator on the server at `url`, for [`loadgen_report`] to
+    /// collect.
     fn spawn_loadgen(&self, url: &str, args: &[&str]) -> anyhow::Result<ChildGuard> {
+        self.start_loadgen(&[&["--url", url][..], args].concat())
+    }
+
+    fn start_loadgen(&self, args: &[&str]) -> anyhow::Result<ChildGuard> {
         let child = Command::new(&self.loadgen)
-            .args(["--url", url])
             .args(args)
             .stdout(Stdio::piped())
             .spawn()
@@ -666,6 +678,26 @@ impl Backlog {
     }
 }
 
+/// What end-to-end encryption costs a client per message (`relay-loadgen crypto`).
+#[derive(Debug, Clone, Copy)]
+struct CryptoCost {
+    encrypt_us: f64,
+    decrypt_us: f64,
+    first_decrypt_us: f64,
+    encrypted_bytes: f64,
+}
+
+impl CryptoCost {
+    fn from_json(value: &Value) -> anyhow::Result<Self> {
+        Ok(Self {
+            encrypt_us: f64_of(value, "/encrypt_us")?,
+            decrypt_us: f64_of(value, "/decrypt_us")?,
+            first_decrypt_us: f64_of(value, "/first_decrypt_us")?,
+            encrypted_bytes: f64_of(value, "/encrypted_bytes")?,
+        })
+    }
+}
+
 /// Each server's results of one scenario, one per round.
 #[derive(Debug)]
 struct SideBySide<T> {
@@ -817,6 +849,7 @@ struct Report {
     cluster_local: SideBySide<Pairs>,
     cluster_durable: Option<Pairs>,
     fairness: SideBySide<Fairness>,
+    crypto: Option<CryptoCost>,
     bundle: Vec<BundleFile>,
     about: About,
 }
@@ -1189,6 +1222,29 @@ impl Report {
             String::new(),
             "",
         );
+        if let Some(cost) = &self.crypto {
+            for (metric, figure) in [
+                ("encrypt one message for one device", us(cost.encrypt_us)),
+                ("decrypt it", us(cost.decrypt_us)),
+                (
+                    "decrypt the first from a device (opens the session)",
+                    us(cost.first_decrypt_us),
+                ),
+                (
+                    "a 100-byte text encrypted for one device, JSON",
+                    format!("{} bytes", count(cost.encrypted_bytes)),
+                ),
+            ] {
+                row(
+                    "11 end-to-end encryption, native client",
+                    metric,
+                    String::new(),
+                    figure,
+                    String::new(),
+                    "",
+                );
+            }
+        }
         for file in &self.bundle {
             row(
                 "5 web app bundle",
@@ -1381,6 +1437,10 @@ fn ms(ms: f64) -> String {
     } else {
         format!("{ms:.1} ms")
     }
+}
+
+fn us(us: f64) -> String {
+    format!("{us:.1} µs")
 }
 
 fn kib(bytes: f64) -> String {
