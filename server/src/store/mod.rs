@@ -51,6 +51,7 @@
 //!   which ends the presence of its peers (last seen: its last heartbeat). So a node's
 //!   death ends its peers' presence within `DEAD_AFTER_BEATS + 1` heartbeats.
 
+mod kept_keys;
 mod metered;
 mod notices;
 mod redis;

@@ -12,7 +12,10 @@ use relay_shared::{
 use serde::de::DeserializeOwned;
 
 use super::{fcall, parse, unreadable};
-use crate::store::{Published, StoreError};
+use crate::store::{
+    Published, StoreError,
+    kept_keys::{self, from_json},
+};
 
 /// The names of the keys of `device`'s one-time keys: the keys by id, and their ids,
 /// oldest first.
@@ -130,23 +133,12 @@ pub(super) fn claimed(result: RedisResult<Value>) -> Result<Vec<ClaimedKey>, Sto
         let Some(device_keys) = from_json(device_keys) else {
             continue;
         };
-        claimed.push(match from_kept(one_time) {
-            Some(key) => ClaimedKey {
-                device,
-                device_keys,
-                one_time_key: Some(key),
-                fallback: false,
-            },
-            None => {
-                let fallback = from_kept(fallback);
-                ClaimedKey {
-                    device,
-                    device_keys,
-                    fallback: fallback.is_some(),
-                    one_time_key: fallback,
-                }
-            }
-        });
+        claimed.push(kept_keys::claimed(
+            device,
+            device_keys,
+            from_kept(one_time),
+            from_kept(fallback),
+        ));
     }
     Ok(claimed)
 }
@@ -159,16 +151,9 @@ fn device_of(field: &str) -> Result<DeviceId, StoreError> {
         .ok_or_else(|| unreadable("a device"))
 }
 
-/// The JSON a key is kept as.
+/// The JSON a key is kept as (the wire types hold only checked strings: it cannot fail).
 fn to_json(value: &impl serde::Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-/// A kept value, or none (logged, the value left as it is) if it cannot be read.
-fn from_json<T: DeserializeOwned>(text: &str) -> Option<T> {
-    serde_json::from_str(text)
-        .inspect_err(|error| tracing::error!(%error, "a kept key cannot be read; skipped"))
-        .ok()
+    kept_keys::to_json(value).unwrap_or_default()
 }
 
 /// A value that may be kept (`''`: none), as [`from_json`] reads it.

@@ -10,10 +10,12 @@ use relay_shared::{
     },
 };
 use rusqlite::{OptionalExtension, params};
-use serde::{Serialize, de::DeserializeOwned};
 
 use super::Batch;
-use crate::store::Published;
+use crate::store::{
+    Published,
+    kept_keys::{self, from_json},
+};
 
 impl Batch<'_> {
     pub(super) fn publish_keys(
@@ -132,32 +134,17 @@ impl Batch<'_> {
             let Some((device_keys, fallback)) = self.kept_keys(id, device)? else {
                 continue;
             };
-            let oldest: Option<(i64, String)> = self
+            let oldest: Option<String> = self
                 .tx
                 .prepare_cached(
                     "DELETE FROM one_time_keys WHERE n = (SELECT n FROM one_time_keys
                          WHERE peer = ?1 AND device = ?2 ORDER BY n LIMIT 1)
-                     RETURNING n, key",
+                     RETURNING key",
                 )?
-                .query_row(params![peer, device.get()], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
+                .query_row(params![peer, device.get()], |row| row.get(0))
                 .optional()?;
-            let one_time = oldest.and_then(|(_, key)| from_json::<OneTimeKey>(&key));
-            claimed.push(match one_time {
-                Some(key) => ClaimedKey {
-                    device,
-                    device_keys,
-                    one_time_key: Some(key),
-                    fallback: false,
-                },
-                None => ClaimedKey {
-                    device,
-                    device_keys,
-                    fallback: fallback.is_some(),
-                    one_time_key: fallback,
-                },
-            });
+            let one_time = oldest.and_then(|key| from_json::<OneTimeKey>(&key));
+            claimed.push(kept_keys::claimed(device, device_keys, one_time, fallback));
         }
         Ok(claimed)
     }
@@ -176,13 +163,6 @@ impl Batch<'_> {
     }
 }
 
-fn to_json(value: &impl Serialize) -> rusqlite::Result<String> {
-    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-}
-
-/// A kept value, or none (logged, the row left as it is) if it cannot be read.
-fn from_json<T: DeserializeOwned>(text: &str) -> Option<T> {
-    serde_json::from_str(text)
-        .inspect_err(|error| tracing::error!(%error, "a kept key cannot be read; skipped"))
-        .ok()
+fn to_json(value: &impl serde::Serialize) -> rusqlite::Result<String> {
+    kept_keys::to_json(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
