@@ -879,6 +879,7 @@ mod tests {
             from,
             to: peer(0),
             body: body.into(),
+            encrypted: None,
             sent_at: u64::from(n),
             seq,
         }
@@ -940,6 +941,7 @@ mod tests {
             from: me,
             to: peer(1),
             body: "hi, from my phone".into(),
+            encrypted: None,
             sent_at: 20,
             seq: 11,
         };
@@ -1181,6 +1183,7 @@ mod tests {
                 from: peer(1),
                 to: peer(0),
                 body: n.to_string(),
+                encrypted: None,
                 sent_at: n,
                 seq: n + 1,
             });

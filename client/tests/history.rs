@@ -29,6 +29,7 @@ fn envelope(from: PeerId, seq: u64, body: &str) -> Envelope {
         from,
         to: peer(),
         body: body.into(),
+        encrypted: None,
         sent_at: seq,
         seq,
     }

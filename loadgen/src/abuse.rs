@@ -164,6 +164,7 @@ async fn flood_typed(
                 to: victim,
                 body: "flood".into(),
                 id: None,
+                encrypted: None,
             };
             connection
                 .emit_with_ack(event::SEND, &request, CONNECT_TIMEOUT)

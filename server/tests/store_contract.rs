@@ -10,7 +10,7 @@ mod fixture;
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use fixture::{
-    keys::KeyMaker,
+    keys::{KeyMaker, curve25519},
     new_peer,
     redis::{RedisCluster, RedisServer},
     within,
@@ -26,6 +26,7 @@ use relay_server::{
 use relay_shared::{
     MessageId, PeerId, Secret,
     device::{DeviceId, MAX_DEVICES},
+    encrypted::{Ciphertext, Encrypted, NORMAL, PRE_KEY},
     keys::{ClaimedKey, DeviceKeysEntry, MAX_ONE_TIME_KEYS},
     presence::{PresenceNotice, PresenceState},
 };
@@ -55,6 +56,7 @@ fn message(from: PeerId, to: PeerId, n: u32) -> NewMessage {
         from,
         to,
         body: format!("message {n}"),
+        encrypted: None,
         device: D0,
     }
 }
@@ -768,6 +770,90 @@ async fn a_senders_other_devices_get_what_it_sent_and_its_receipts(open: &Open) 
     assert!(waiting.iter().any(|e| e.id == blocked.id && e.to == carol));
 }
 
+/// An end-to-end encrypted message from `from`'s first device to `to`'s first device
+/// and `from`'s second: "" as its body.
+fn encrypted_message(from: PeerId, to: PeerId) -> NewMessage {
+    let ciphertext = |peer, device, kind, body: &str| Ciphertext {
+        peer,
+        device,
+        kind,
+        body: body.into(),
+    };
+    NewMessage {
+        body: String::new(),
+        encrypted: Some(Encrypted {
+            sender_device: D0,
+            sender_key: curve25519(),
+            ciphertexts: vec![
+                ciphertext(to, D0, PRE_KEY, "AwogZm9yIGJvYidzIHBob25l"),
+                ciphertext(from, device(1), NORMAL, "AwogZm9yIGFsaWNlJ3MgbGFwdG9w"),
+            ],
+        }),
+        ..message(from, to, 0)
+    }
+}
+
+async fn an_encrypted_message_is_kept_and_handed_back_as_given(open: &Open) {
+    let Opened {
+        store,
+        clock,
+        mut notices,
+    } = open(settings(10)).await;
+    let (alice, bob) = (new_peer(), new_peer());
+    with_devices(&store, &clock, alice, 1).await;
+    store.claim(bob, hash("bob's secret-000000")).await.unwrap();
+    store.watch(alice).await.unwrap();
+    store.watch(bob).await.unwrap();
+    let m = encrypted_message(alice, bob);
+    let appended = store.append(m.clone()).await.unwrap();
+    let check = |envelope: &relay_shared::Envelope, what: &str| {
+        assert_eq!(
+            (envelope.id, envelope.from, envelope.to),
+            (m.id, alice, bob),
+            "{what}"
+        );
+        assert_eq!(envelope.body, "", "{what}");
+        assert_eq!(envelope.encrypted, m.encrypted, "{what}");
+        assert_eq!(envelope.seq, appended.seq, "{what}");
+    };
+    // The live notices, for bob and for alice's other device.
+    for _ in 0..2 {
+        match next_notice(&mut notices).await {
+            Notice::Sent(envelope) => check(&envelope, "the copy's notice"),
+            Notice::Message(envelope) => check(&envelope, "the message's notice"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // What waits, read back.
+    let waiting = store.waiting(bob, D0, 0, 10).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    check(&waiting[0], "waiting for bob");
+    let copies = store.waiting(alice, device(1), 0, 10).await.unwrap();
+    assert_eq!(copies.len(), 1);
+    check(&copies[0], "the copy for alice's other device");
+    // A resend is noticed again with it.
+    let again = store.append(m.clone()).await.unwrap();
+    assert!(again.duplicate);
+    for _ in 0..2 {
+        match next_notice(&mut notices).await {
+            Notice::Sent(envelope) | Notice::Message(envelope) => check(&envelope, "a resend"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Bob confirms: alice's other device still gets it whole.
+    store.delivered(bob, D0, vec![appended.seq]).await.unwrap();
+    assert!(store.waiting(bob, D0, 0, 10).await.unwrap().is_empty());
+    let copies = store.waiting(alice, device(1), 0, 10).await.unwrap();
+    assert_eq!(copies.len(), 1);
+    check(&copies[0], "the copy, after bob confirmed");
+    // A plain message has none.
+    store.append(message(alice, bob, 2)).await.unwrap();
+    let plain = store.waiting(bob, D0, 0, 10).await.unwrap();
+    assert_eq!(plain.len(), 1);
+    assert_eq!(plain[0].encrypted, None);
+    assert_eq!(plain[0].body, "message 2");
+}
+
 async fn unlinking_a_device_drops_what_waited_for_it(open: &Open) {
     let Opened { store, clock, .. } = open(settings(1)).await;
     let (alice, bob) = (new_peer(), new_peer());
@@ -1118,6 +1204,7 @@ async fn run_contract(backend: &str, open: Open) {
         devices_are_claimed_linked_listed_and_unlinked,
         a_message_waits_for_every_device_of_its_recipient,
         a_senders_other_devices_get_what_it_sent_and_its_receipts,
+        an_encrypted_message_is_kept_and_handed_back_as_given,
         unlinking_a_device_drops_what_waited_for_it,
         copies_are_kept_once_and_leave_the_queue_to_messages,
         unlinking_the_first_device_keeps_what_waits_for_the_others,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::{
+    encrypted::Encrypted,
     error::{ErrorCode, MAX_QUOTED_CHARS, Rejection, shortened},
     peer_id::{PeerId, parse_hyphenated},
 };
@@ -107,11 +108,14 @@ pub struct RegisterRequest {
 pub struct SendRequest {
     /// The recipient.
     pub to: PeerId,
-    /// The text, shown as text (never as HTML).
+    /// The text, shown as text (never as HTML); "" when the message is [`Self::encrypted`].
     pub body: String,
     /// The sender's id for this message; the server assigns one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<MessageId>,
+    /// The text end-to-end encrypted, instead of `body`: the server cannot read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<Encrypted>,
 }
 
 /// A [`RegisterRequest`] as received, before its fields are validated, so that each
@@ -144,23 +148,65 @@ impl RawRegister {
 #[derive(Debug, Deserialize)]
 pub struct RawSend {
     to: String,
-    body: String,
+    #[serde(default)]
+    body: Option<String>,
     #[serde(default)]
     id: Option<String>,
+    #[serde(default)]
+    encrypted: Option<Encrypted>,
 }
 
 impl RawSend {
-    /// Validates the fields against a body limit of `max_body_bytes`.
+    /// Validates the fields against a body limit of `max_body_bytes`, which bounds the
+    /// text or, for an encrypted message, its JSON: exactly one of a non-empty `body`
+    /// and `encrypted`.
     pub fn check(self, max_body_bytes: usize) -> Result<SendRequest, Rejection> {
         let to = parse_peer_id(&self.to)?;
         let id = self.id.as_deref().map(str::parse).transpose()?;
-        check_body(&self.body, max_body_bytes)?;
+        let Some(encrypted) = self.encrypted else {
+            // A plain message: an empty body is `empty_body`, as it always was.
+            let body = self.body.ok_or_else(|| {
+                Rejection::new(
+                    ErrorCode::InvalidPayload,
+                    "a message needs a body or an encrypted body",
+                )
+            })?;
+            check_body(&body, max_body_bytes)?;
+            return Ok(SendRequest {
+                to,
+                body,
+                id,
+                encrypted: None,
+            });
+        };
+        if self.body.is_some_and(|body| !body.is_empty()) {
+            return Err(Rejection::new(
+                ErrorCode::InvalidPayload,
+                "a message has a body or is encrypted, not both: leave body out",
+            ));
+        }
+        check_encrypted(&encrypted, max_body_bytes)?;
         Ok(SendRequest {
             to,
-            body: self.body,
+            body: String::new(),
             id,
+            encrypted: Some(encrypted),
         })
     }
+}
+
+/// Checks an encrypted body: its shape ([`Encrypted::check`]), and its JSON at most
+/// `max_bytes` bytes, the limit of a plain body.
+pub fn check_encrypted(encrypted: &Encrypted, max_bytes: usize) -> Result<(), Rejection> {
+    encrypted.check()?;
+    let len = serde_json::to_string(encrypted).map_or(usize::MAX, |json| json.len());
+    if len > max_bytes {
+        return Err(Rejection::new(
+            ErrorCode::BodyTooLarge,
+            format!("the encrypted body is {len} bytes of JSON; the limit is {max_bytes}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Payload of [`crate::event::TYPING`] from a client: it is typing to `to`.
@@ -270,8 +316,12 @@ pub struct Envelope {
     pub from: PeerId,
     /// The recipient.
     pub to: PeerId,
-    /// The text.
+    /// The text; "" when the message is [`Self::encrypted`].
     pub body: String,
+    /// The text end-to-end encrypted, for the recipient's devices and the sender's
+    /// others; absent for a plain message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<Encrypted>,
     /// When the server accepted it, in milliseconds since the Unix epoch.
     pub sent_at: u64,
     /// The server's order: increasing with every message it stores. Messages of one
@@ -419,6 +469,90 @@ mod tests {
         );
     }
 
+    /// An `encrypted` with one ciphertext of `body` for ALICE's first device.
+    fn encrypted_json(body: &str) -> String {
+        let key = vodozemac::Curve25519PublicKey::from_bytes([7; 32]).to_base64();
+        format!(
+            r#"{{"sender_device":0,"sender_key":"{key}","ciphertexts":[{{"peer":"{ALICE}","device":0,"kind":1,"body":"{body}"}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_send_has_a_body_or_an_encrypted_body_never_both() {
+        let send = |json: String, limit: usize| {
+            serde_json::from_str::<RawSend>(&json)
+                .map_err(|_| ErrorCode::InvalidPayload)
+                .and_then(|raw| raw.check(limit).map_err(|r| r.code))
+        };
+        let encrypted = encrypted_json("AwgAEiA");
+        for json in [
+            format!(r#"{{"to":"{ALICE}","encrypted":{encrypted}}}"#),
+            format!(r#"{{"to":"{ALICE}","body":"","encrypted":{encrypted}}}"#),
+        ] {
+            let req = send(json, 1000).unwrap();
+            assert_eq!(req.body, "");
+            assert_eq!(
+                req.encrypted,
+                Some(serde_json::from_str(&encrypted).unwrap())
+            );
+        }
+        let code = |json: String| send(json, 1000).unwrap_err();
+        assert_eq!(
+            code(format!(
+                r#"{{"to":"{ALICE}","body":"hi","encrypted":{encrypted}}}"#
+            )),
+            ErrorCode::InvalidPayload
+        );
+        assert_eq!(
+            code(format!(r#"{{"to":"{ALICE}"}}"#)),
+            ErrorCode::InvalidPayload
+        );
+        assert_eq!(
+            code(format!(
+                r#"{{"to":"{ALICE}","encrypted":{}}}"#,
+                encrypted_json("A=")
+            )),
+            ErrorCode::InvalidPayload
+        );
+        // The limit bounds the encrypted body's JSON.
+        assert_eq!(
+            send(
+                format!(r#"{{"to":"{ALICE}","encrypted":{encrypted}}}"#),
+                encrypted.len() - 1
+            )
+            .unwrap_err(),
+            ErrorCode::BodyTooLarge
+        );
+        assert!(
+            send(
+                format!(r#"{{"to":"{ALICE}","encrypted":{encrypted}}}"#),
+                encrypted.len()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_plain_envelope_has_no_encrypted_field() {
+        let json = format!(
+            r#"{{"id":"0d8f7a3c-5b2e-4f1a-9c6d-8e7b6a5f4d3c","from":"{ALICE}","to":"{ALICE}","body":"hi","sent_at":5,"seq":1}}"#
+        );
+        let envelope: Envelope = serde_json::from_str(&json).unwrap();
+        assert_eq!(envelope.encrypted, None);
+        assert_eq!(serde_json::to_string(&envelope).unwrap(), json);
+        let encrypted = Envelope {
+            body: String::new(),
+            encrypted: Some(serde_json::from_str(&encrypted_json("AwgAEiA")).unwrap()),
+            ..envelope
+        };
+        let json = serde_json::to_string(&encrypted).unwrap();
+        assert!(
+            json.contains(r#""body":"","encrypted":{"sender_device":0"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), encrypted);
+    }
+
     #[test]
     fn the_body_limit_counts_utf8_bytes() {
         assert!(check_body("ééééé", 10).is_ok());
@@ -518,6 +652,7 @@ mod tests {
             to: ALICE.parse().unwrap(),
             body: "hi".into(),
             id: None,
+            encrypted: None,
         };
         assert_eq!(
             serde_json::to_string(&req).unwrap(),

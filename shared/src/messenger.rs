@@ -937,6 +937,7 @@ impl Messenger {
             to: draft.to,
             body: draft.body.clone(),
             id: Some(draft.id),
+            encrypted: None,
         };
         if let Ok(ack) = client.emit_with_ack(event::SEND, &request, REPLY_TIMEOUT, now) {
             self.awaiting

@@ -122,6 +122,7 @@ mod tests {
                     from: peer(ALICE),
                     to: peer(BOB),
                     body: n.to_string(),
+                    encrypted: None,
                     device: relay_shared::device::DeviceId::FIRST,
                 })
                 .await

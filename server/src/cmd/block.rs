@@ -135,6 +135,7 @@ mod tests {
             to: peer(BOB),
             body: body.into(),
             id: None,
+            encrypted: None,
         };
         let effects = send("let me in")
             .store(&t.relay, Speaker::first(peer(ALICE)))

@@ -50,6 +50,7 @@ impl Message {
                 from: from.id,
                 to: self.to,
                 body: self.text,
+                encrypted: None,
                 sent_at: relay.now_millis(),
                 seq: 0,
             },

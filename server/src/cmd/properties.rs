@@ -152,9 +152,9 @@ proptest! {
         body in body().prop_filter("a valid body", |b| !b.trim().is_empty() && b.len() <= DEFAULT_MAX_BODY_BYTES),
         id in prop::option::of(message_id()),
     ) {
-        let request = SendRequest { to, body, id };
+        let request = SendRequest { to, body, id, encrypted: None };
         let sent = Send::decode(decoded_json("send", &json!(request)), DEFAULT_MAX_BODY_BYTES);
-        prop_assert_eq!(sent, Ok(Send { to: request.to, body: request.body, id: request.id }));
+        prop_assert_eq!(sent, Ok(Send { to: request.to, body: request.body, id: request.id, encrypted: None }));
     }
 
     /// Any `send` decodes within the limits, or is refused.

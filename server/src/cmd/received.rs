@@ -130,6 +130,7 @@ mod tests {
             to: peer(BOB),
             body: "hi".into(),
             id: None,
+            encrypted: None,
         };
         let effects = send
             .store(&t.relay, Speaker::first(peer(ALICE)))

@@ -7,7 +7,9 @@
 //! arrival order, and [`Storing::finish`] waits for it in a second ordered queue.
 
 use futures_util::future::BoxFuture;
-use relay_shared::{ErrorCode, MessageId, PeerId, Rejection, SendReply, message::RawSend};
+use relay_shared::{
+    ErrorCode, MessageId, PeerId, Rejection, SendReply, encrypted::Encrypted, message::RawSend,
+};
 use socketioxide::ParserError;
 use uuid::Uuid;
 
@@ -23,10 +25,12 @@ use crate::{
 pub struct Send {
     /// The recipient.
     pub to: PeerId,
-    /// The text.
+    /// The text; "" when [`Self::encrypted`].
     pub body: String,
     /// The sender's id for it, kept across resends; made up when absent.
     pub id: Option<MessageId>,
+    /// The text end-to-end encrypted, which the server keeps and passes on unread.
+    pub encrypted: Option<Encrypted>,
 }
 
 /// A message on its way into the store.
@@ -37,7 +41,8 @@ pub struct Storing {
 }
 
 impl Send {
-    /// Decodes the payload `{"to": "<uuid>", "body": "<text>", "id"?: "<uuid>"}`.
+    /// Decodes the payload `{"to": "<uuid>", "body": "<text>", "id"?: "<uuid>"}`, or
+    /// `{"to": "<uuid>", "encrypted": {…}, "id"?: "<uuid>"}`.
     pub fn decode(
         payload: Result<RawSend, ParserError>,
         max_body_bytes: usize,
@@ -46,7 +51,7 @@ impl Send {
             .map_err(|e| {
                 invalid_payload(
                     "send",
-                    "{\"to\": \"<uuid>\", \"body\": \"<text>\", \"id\"?: \"<uuid>\"}",
+                    "{\"to\": \"<uuid>\", \"body\" or \"encrypted\": …, \"id\"?: \"<uuid>\"}",
                     &e,
                 )
             })?
@@ -55,6 +60,7 @@ impl Send {
             to: request.to,
             body: request.body,
             id: request.id,
+            encrypted: request.encrypted,
         })
     }
 
@@ -78,6 +84,7 @@ impl Send {
             from: from.id,
             to: self.to,
             body: self.body,
+            encrypted: self.encrypted,
             device: from.device,
         });
         Storing {
@@ -136,6 +143,7 @@ mod tests {
             to: peer(BOB),
             body: format!("message {n}"),
             id: Some(MessageId::from_uuid(Uuid::from_u128(u128::from(n) + 1))),
+            encrypted: None,
         }
     }
 
@@ -162,6 +170,7 @@ mod tests {
                 from: peer(ALICE),
                 to: peer(BOB),
                 body: "message 1".into(),
+                encrypted: None,
                 sent_at,
                 seq,
             }))

@@ -63,6 +63,7 @@ use futures_util::future::BoxFuture;
 use relay_shared::{
     Envelope, MessageId, PeerId, Receipt,
     device::{DeviceId, DeviceInfo},
+    encrypted::Encrypted,
     keys::{ClaimedKey, DeviceKeysEntry, PublishKeysRequest},
     presence::PresenceNotice,
 };
@@ -114,8 +115,11 @@ pub struct NewMessage {
     pub from: PeerId,
     /// The recipient.
     pub to: PeerId,
-    /// The text.
+    /// The text; "" when [`Self::encrypted`].
     pub body: String,
+    /// The text end-to-end encrypted, kept and handed on as given (the store cannot
+    /// read it).
+    pub encrypted: Option<Encrypted>,
     /// The sender's device it came from: the sender's other devices get a copy.
     pub device: DeviceId,
 }

@@ -127,6 +127,7 @@ mod tests {
             from: "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b71".parse().unwrap(),
             to: "3f2b8c1e-9d4a-4c7b-8e21-5a6f0d9c4b72".parse().unwrap(),
             body: n.to_string(),
+            encrypted: None,
             sent_at: 0,
             seq: n,
         }

@@ -50,6 +50,7 @@ use redis::{FromRedisValue, RedisResult, Value};
 use relay_shared::{
     Envelope, MessageId, PeerId, Receipt,
     device::{DeviceId, DeviceInfo, DeviceSet},
+    encrypted::Encrypted,
     keys::{ClaimedKey, DeviceKeysEntry, PublishKeysRequest},
     presence::PresenceNotice,
 };
@@ -955,6 +956,7 @@ fn stored_json(m: &NewMessage) -> String {
         from: m.from,
         to: m.to,
         body: std::borrow::Cow::Borrowed(&m.body),
+        encrypted: m.encrypted.as_ref().map(std::borrow::Cow::Borrowed),
     })
     .unwrap_or_default()
 }
@@ -967,6 +969,9 @@ struct StoredMessage<'a> {
     to: PeerId,
     #[serde(borrow)]
     body: std::borrow::Cow<'a, str>,
+    /// Absent for a plain message (and in what versions before encryption stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encrypted: Option<std::borrow::Cow<'a, Encrypted>>,
 }
 
 /// What a stored receipt keeps besides its seq.
@@ -992,6 +997,7 @@ fn decode_message(member: &str) -> Option<Envelope> {
         from: stored.from,
         to: stored.to,
         body: stored.body.into_owned(),
+        encrypted: stored.encrypted.map(std::borrow::Cow::into_owned),
         sent_at,
         seq,
     })
@@ -1433,6 +1439,7 @@ mod tests {
             from: alice,
             to,
             body: "hi".into(),
+            encrypted: None,
             device: DeviceId::new(device).unwrap(),
         };
         let set = |bits: Option<i64>| Some(Ok(bits.map_or(Value::Nil, Value::Int)));

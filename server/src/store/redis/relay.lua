@@ -47,8 +47,10 @@
 -- scored under cutoff * 1024 was accepted before the cutoff.
 --
 -- Members:
---   inbox:    "<seq>\n<sent_at>\n<sender>:<id>\n<json: id, from, to, body>" (a message),
---             "<seq>\n<sent_at>\n><recipient>:<id>\n<json: id, from, to, body>" (a copy)
+--   inbox:    "<seq>\n<sent_at>\n<sender>:<id>\n<json: id, from, to, body, encrypted?>" (a
+--             message), "<seq>\n<sent_at>\n><recipient>:<id>\n<json: the same>" (a copy);
+--             the JSON is built by the Rust side, `encrypted` (end-to-end encrypted, "" as
+--             body) absent for a plain message
 --   receipts: "<seq>\n<json: id, to, delivered_at[, read_at]>"
 -- Notices published on relay:{P}:live: "S" .. inbox member (a message for P), "C" ..
 -- inbox member (a copy of one P sent), "R" .. receipts member, "B<P>\n<peer>\n<1|0>": P

@@ -19,6 +19,7 @@ use futures_util::{FutureExt, future::BoxFuture};
 use relay_shared::{
     Envelope, MessageId, PeerId, Receipt,
     device::{DeviceId, DeviceInfo, DeviceSet},
+    encrypted::Encrypted,
     keys::{ClaimedKey, DeviceKeysEntry, PublishKeysRequest},
     presence::{PresenceNotice, PresenceState},
 };
@@ -182,8 +183,10 @@ CREATE TABLE IF NOT EXISTS link_codes (
 -- its sender's other devices (`copies`). The first confirmation makes it the receipt
 -- for its sender (delivered_at set), which waits for the sender's devices
 -- (`receipt_waits`). Once the recipient read it, the read receipt (read_at set), with a
--- new seq (sent_at then is when it was read if the row was made for it). The body goes
--- once no device waits for the message; the row once nothing waits for it.
+-- new seq (sent_at then is when it was read if the row was made for it). An end-to-end
+-- encrypted message keeps an empty body and the JSON of its `Encrypted` in `encrypted`
+-- (NULL for a plain one). Body and ciphertexts go once no device waits for the message;
+-- the row once nothing waits for it.
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     sender BLOB NOT NULL,
@@ -195,7 +198,8 @@ CREATE TABLE IF NOT EXISTS messages (
     read_at INTEGER,
     waits INTEGER NOT NULL DEFAULT 1,
     copies INTEGER NOT NULL DEFAULT 0,
-    receipt_waits INTEGER NOT NULL DEFAULT 1
+    receipt_waits INTEGER NOT NULL DEFAULT 1,
+    encrypted TEXT
 );
 
 -- `writer` has sent `reader` a message: `writer` is a contact of `reader`'s, whose
@@ -258,6 +262,12 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              UPDATE messages SET waits = 0 WHERE delivered_at IS NOT NULL;
              DROP INDEX IF EXISTS waiting_by_recipient;",
         )?;
+    }
+    let has_encrypted: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'encrypted'")?
+        .exists([])?;
+    if !has_encrypted {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN encrypted TEXT")?;
     }
     let has_peers: bool = conn
         .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'peers'")?
@@ -763,8 +773,8 @@ impl Batch<'_> {
         let seq: Option<u64> = self
             .tx
             .prepare_cached(
-                "INSERT INTO messages (sender, id, recipient, body, sent_at, waits, copies, receipt_waits)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
+                "INSERT INTO messages (sender, id, recipient, body, sent_at, waits, copies, receipt_waits, encrypted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)
                  ON CONFLICT (sender, id) DO NOTHING RETURNING seq",
             )?
             .query_row(
@@ -776,6 +786,7 @@ impl Batch<'_> {
                     self.now,
                     waits.bits(),
                     copies.bits(),
+                    encrypted_json(m.encrypted.as_ref())?,
                 ],
                 |row| row.get(0),
             )
@@ -802,6 +813,7 @@ impl Batch<'_> {
             from: m.from,
             to: m.to,
             body: m.body,
+            encrypted: m.encrypted,
             sent_at: self.now,
             seq,
         };
@@ -826,8 +838,8 @@ impl Batch<'_> {
             let seq: u64 = self
                 .tx
                 .prepare_cached(
-                    "INSERT INTO messages (sender, id, recipient, body, sent_at, waits, copies, receipt_waits)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0) RETURNING seq",
+                    "INSERT INTO messages (sender, id, recipient, body, sent_at, waits, copies, receipt_waits, encrypted)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7) RETURNING seq",
                 )?
                 .query_row(
                     params![
@@ -837,6 +849,7 @@ impl Batch<'_> {
                         m.body,
                         self.now,
                         copies.bits(),
+                        encrypted_json(m.encrypted.as_ref())?,
                     ],
                     |row| row.get(0),
                 )?;
@@ -845,6 +858,7 @@ impl Batch<'_> {
                 from: m.from,
                 to: m.to,
                 body: m.body.clone(),
+                encrypted: m.encrypted.clone(),
                 sent_at: self.now,
                 seq,
             }));
@@ -883,12 +897,12 @@ impl Batch<'_> {
     /// The stored copy of a message sent again, noticed again to whichever devices still
     /// wait for it.
     fn resend(&mut self, m: &NewMessage) -> rusqlite::Result<Option<Appended>> {
-        // seq, sent_at, body, waits, copies
-        type Found = (u64, u64, Option<String>, u8, u8);
+        // seq, sent_at, body, waits, copies, encrypted
+        type Found = (u64, u64, Option<String>, u8, u8, Option<Encrypted>);
         let found: Option<Found> = self
             .tx
             .prepare_cached(
-                "SELECT seq, sent_at, body, waits, copies FROM messages
+                "SELECT seq, sent_at, body, waits, copies, encrypted FROM messages
                  WHERE sender = ?1 AND id = ?2",
             )?
             .query_row(
@@ -900,11 +914,12 @@ impl Batch<'_> {
                         row.get(2)?,
                         row.get(3)?,
                         row.get(4)?,
+                        encrypted(row.get(5)?)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((seq, sent_at, body, waits, copies)) = found else {
+        let Some((seq, sent_at, body, waits, copies, encrypted)) = found else {
             return Ok(None);
         };
         if let Some(body) = body {
@@ -915,6 +930,7 @@ impl Batch<'_> {
                 from: m.from,
                 to: m.to,
                 body,
+                encrypted,
                 sent_at,
                 seq,
             };
@@ -950,7 +966,8 @@ impl Batch<'_> {
             .tx
             .prepare_cached(
                 "UPDATE messages SET delivered_at = ?1, waits = waits & ~?4, receipt_waits = 1,
-                     body = CASE WHEN waits & ~?4 = 0 AND copies = 0 THEN NULL ELSE body END
+                     body = CASE WHEN waits & ~?4 = 0 AND copies = 0 THEN NULL ELSE body END,
+                     encrypted = CASE WHEN waits & ~?4 = 0 AND copies = 0 THEN NULL ELSE encrypted END
                  WHERE seq IN rarray(?2) AND recipient = ?3 AND waits != 0 AND waits & ?4 != 0
                      AND delivered_at IS NULL
                  RETURNING seq, sender, id, waits",
@@ -996,7 +1013,8 @@ impl Batch<'_> {
             .tx
             .prepare_cached(
                 "UPDATE messages SET waits = waits & ~?3,
-                     body = CASE WHEN waits & ~?3 = 0 AND copies = 0 THEN NULL ELSE body END
+                     body = CASE WHEN waits & ~?3 = 0 AND copies = 0 THEN NULL ELSE body END,
+                     encrypted = CASE WHEN waits & ~?3 = 0 AND copies = 0 THEN NULL ELSE encrypted END
                  WHERE seq IN rarray(?1) AND recipient = ?2 AND waits != 0 AND waits & ?3 != 0
                  RETURNING sender, waits",
             )?
@@ -1013,7 +1031,8 @@ impl Batch<'_> {
         self.tx
             .prepare_cached(
                 "UPDATE messages SET copies = copies & ~?3,
-                     body = CASE WHEN waits = 0 AND copies & ~?3 = 0 THEN NULL ELSE body END
+                     body = CASE WHEN waits = 0 AND copies & ~?3 = 0 THEN NULL ELSE body END,
+                     encrypted = CASE WHEN waits = 0 AND copies & ~?3 = 0 THEN NULL ELSE encrypted END
                  WHERE seq IN rarray(?1) AND sender = ?2 AND copies != 0 AND copies & ?3 != 0",
             )?
             .execute(params![seq_array(seqs), key, bit])?;
@@ -1136,10 +1155,10 @@ impl Batch<'_> {
     ) -> rusqlite::Result<Vec<Envelope>> {
         self.tx
             .prepare_cached(
-                "SELECT seq, sender, id, recipient, body, sent_at FROM messages
+                "SELECT seq, sender, id, recipient, body, sent_at, encrypted FROM messages
                  WHERE recipient = ?1 AND waits != 0 AND waits & ?2 != 0 AND seq > ?3
                  UNION ALL
-                 SELECT seq, sender, id, recipient, body, sent_at FROM messages
+                 SELECT seq, sender, id, recipient, body, sent_at, encrypted FROM messages
                  WHERE sender = ?1 AND copies != 0 AND copies & ?2 != 0 AND seq > ?3
                  ORDER BY seq LIMIT ?4",
             )?
@@ -1152,6 +1171,7 @@ impl Batch<'_> {
                         id: message_id(row.get(2)?)?,
                         to: peer(row.get(3)?)?,
                         body: row.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                        encrypted: encrypted(row.get(6)?)?,
                         sent_at: row.get(5)?,
                     })
                 },
@@ -1361,6 +1381,24 @@ fn message_id(bytes: Vec<u8>) -> rusqlite::Result<MessageId> {
         .map(MessageId::from_uuid)
         .map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+        })
+}
+
+/// The column `encrypted` of a message: the JSON of its [`Encrypted`], NULL for a plain one.
+fn encrypted_json(encrypted: Option<&Encrypted>) -> rusqlite::Result<Option<String>> {
+    encrypted
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// An [`Encrypted`] read back from its column: one that cannot be read fails the read,
+/// like any other unreadable column, rather than turning into a plain empty message.
+fn encrypted(json: Option<String>) -> rusqlite::Result<Option<Encrypted>> {
+    json.map(|json| serde_json::from_str(&json))
+        .transpose()
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
         })
 }
 
@@ -1654,6 +1692,7 @@ mod tests {
             from: peer(1),
             to: peer(2),
             body: format!("message {n}"),
+            encrypted: None,
             device: D0,
         }
     }
