@@ -15,6 +15,7 @@ pub fn of_message(rejection: &Rejection) -> String {
             .into(),
         ErrorCode::Forbidden => "Not sent: the server did not allow it.".into(),
         ErrorCode::LimitReached => "Not done: a limit of the server is reached.".into(),
+        ErrorCode::DevicesChanged => "Not sent: their devices changed. Send it again.".into(),
         ErrorCode::NotRegistered => "Not sent: the connection was not ready. Send it again.".into(),
         ErrorCode::InvalidPayload | ErrorCode::InvalidMessageId | ErrorCode::UnknownEvent => {
             "Not sent: the server did not understand it. Reloading the page may help.".into()

@@ -204,6 +204,8 @@ async fn deliver_here<A: Adapter>(
         let room = here.clone().within(room(to, Protocol::Typed));
         failed += emit_here(room, event::DELIVER, envelope, metrics).await;
     }
+    // A seed client cannot decrypt: an end-to-end encrypted message is not for it.
+    let seed = seed && envelope.encrypted.is_none();
     if seed {
         let room = here.clone().within(room(to, Protocol::Seed));
         failed += emit_here(room, event::MESSAGE, &envelope.body, metrics).await;

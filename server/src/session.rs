@@ -293,6 +293,9 @@ impl<A: NodeAdapter> Session<A> {
             Command::Message(message) => message.apply(relay, self.registration(), ack.wanted),
             Command::Send(send) => match Send::sender(self.registration()) {
                 Ok(from) => {
+                    if let Err(refused) = send.check_devices(relay, from).await {
+                        return self.carry_out(&socket, Some(ack), refused).await;
+                    }
                     return self
                         .complete_in_turn(socket, ack, |socket, ack| Completion::Send {
                             socket,

@@ -23,17 +23,8 @@ async fn first_device(server: &TestServer, id: PeerId) -> Peer {
 
 /// Links a new socket to `id` as a second device, with a code `first` asks for.
 async fn link_second(server: &TestServer, first: &Peer, id: PeerId) -> Peer {
-    let code = first.call(event::LINK_CODE, json!({})).await;
-    assert_eq!(code["status"], "ok", "{code}");
-    assert_eq!(code["code"].as_str().map(str::len), Some(43));
-    let second = Peer::connect(server).await;
-    let ack = second
-        .call(
-            event::LINK,
-            json!({"id": id, "code": code["code"], "secret": SECOND_SECRET, "name": "Laptop"}),
-        )
-        .await;
-    assert_eq!(ack, json!({"status": "registered", "id": id, "device": 1}));
+    let (second, device) = first.link_new_device(server, id, SECOND_SECRET).await;
+    assert_eq!(device, 1);
     second
 }
 
@@ -48,27 +39,15 @@ async fn second_again(server: &TestServer, id: PeerId) -> (Peer, Value) {
 
 /// The next `deliver` (skipping anything else); confirms it.
 async fn delivered(peer: &mut Peer) -> Value {
-    loop {
-        let incoming = peer.next().await;
-        if incoming.event == event::DELIVER {
-            let seq = incoming.data["seq"].clone();
-            let ack = peer
-                .call(event::RECEIVED, json!({"messages": [seq], "receipts": []}))
-                .await;
-            assert_eq!(ack["status"], "ok");
-            return incoming.data;
-        }
-    }
-}
-
-/// The next event named `name`, skipping others.
-async fn next_event(peer: &mut Peer, name: &str) -> Value {
-    loop {
-        let incoming = peer.next().await;
-        if incoming.event == name {
-            return incoming.data;
-        }
-    }
+    let data = peer.next_of(event::DELIVER).await;
+    let ack = peer
+        .call(
+            event::RECEIVED,
+            json!({"messages": [data["seq"].clone()], "receipts": []}),
+        )
+        .await;
+    assert_eq!(ack["status"], "ok");
+    data
 }
 
 fn bodies(envelopes: &[Value]) -> Vec<&str> {
@@ -84,7 +63,7 @@ async fn two_devices(a_node: &TestServer, b_node: &TestServer) {
     let (alice, bob) = (new_peer(), new_peer());
     let mut phone = first_device(a_node, alice).await;
     let mut laptop = link_second(b_node, &phone, alice).await;
-    let devices = next_event(&mut phone, event::DEVICES).await;
+    let devices = phone.next_of(event::DEVICES).await;
     assert_eq!(devices["status"], "ok");
     assert_eq!(devices["devices"][1]["name"], "Laptop");
     let mut bob_socket = first_device(a_node, bob).await;
@@ -94,10 +73,7 @@ async fn two_devices(a_node: &TestServer, b_node: &TestServer) {
     assert_eq!(delivered(&mut phone).await["body"], "one");
     assert_eq!(delivered(&mut laptop).await["body"], "one");
     // bob hears of it once, from whichever confirmed first.
-    assert_eq!(
-        next_event(&mut bob_socket, event::RECEIPT).await["to"],
-        json!(alice)
-    );
+    assert_eq!(bob_socket.next_of(event::RECEIPT).await["to"], json!(alice));
 
     // The laptop offline: what comes waits for it.
     laptop.disconnect().await;
@@ -119,7 +95,7 @@ async fn two_devices(a_node: &TestServer, b_node: &TestServer) {
     );
     assert_eq!(delivered(&mut bob_socket).await["id"], own["id"]);
     for device in [&mut phone, &mut laptop] {
-        let receipt = next_event(device, event::RECEIPT).await;
+        let receipt = device.next_of(event::RECEIPT).await;
         assert_eq!(receipt["id"], own["id"]);
         let seq = receipt["seq"].clone();
         let ack = device
@@ -131,7 +107,7 @@ async fn two_devices(a_node: &TestServer, b_node: &TestServer) {
     // The phone unlinks the laptop: it hears so, is cut, and its secret is worth nothing.
     let ack = phone.call(event::UNLINK, json!({"device": 1})).await;
     assert_eq!(ack, json!({"status": "ok"}));
-    let devices = next_event(&mut laptop, event::DEVICES).await;
+    let devices = laptop.next_of(event::DEVICES).await;
     assert_eq!(devices["devices"].as_array().map(Vec::len), Some(1));
     let (_, ack) = second_again(b_node, alice).await;
     assert_eq!(ack["status"], "rejected");

@@ -16,7 +16,7 @@ use relay_shared::{
     device::DeviceId,
     encrypted::Encrypted,
     event,
-    keys::{ClaimKeysReply, KeysReply},
+    keys::{ClaimKeysReply, Curve25519Key, KeysReply},
 };
 use serde_json::{Value, json};
 
@@ -96,9 +96,10 @@ async fn send_encrypted(socket: &Peer, to: PeerId, id: MessageId, encrypted: &En
     assert!(matches!(reply, SendReply::Sent { .. }), "{ack}");
 }
 
-/// The next `deliver`, which must carry `encrypted`.
+/// The next `deliver` (past notices of devices and the like), which must carry
+/// `encrypted`.
 async fn delivered(socket: &mut Peer) -> Envelope {
-    let data = socket.expect(event::DELIVER).await;
+    let data = socket.next_of(event::DELIVER).await;
     let envelope: Envelope = serde_json::from_value(data.clone()).expect("an envelope");
     assert_eq!(envelope.body, "", "{data}");
     assert!(envelope.encrypted.is_some(), "{data}");
@@ -198,10 +199,14 @@ async fn an_encrypted_message_reaches_its_recipient_online_or_later_and_the_serv
     server.stop().await;
 }
 
-/// An `encrypted` that passes the shape check, with `count` ciphertexts of
-/// `body_bytes` base64 characters each, for devices of `peers`.
-fn encrypted_json(peers: &[PeerId], count: usize, body_bytes: usize) -> Value {
-    let sender_key = Crypto::new(new_peer(), DeviceId::FIRST).curve25519_key();
+/// An `encrypted` from `sender_key` that passes the shape check, with `count`
+/// ciphertexts of `body_bytes` base64 characters each, for devices of `peers`.
+fn encrypted_json(
+    sender_key: &Curve25519Key,
+    peers: &[PeerId],
+    count: usize,
+    body_bytes: usize,
+) -> Value {
     let ciphertexts: Vec<Value> = (0..count)
         .map(|n| {
             json!({
@@ -220,8 +225,14 @@ async fn bad_encrypted_sends_are_refused_and_nothing_is_kept() {
     let server = TestServer::start_with(|config| config.max_body_bytes = 1000).await;
     let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
     let a = registered(&server, alice).await;
+    let mut alice_crypto = Crypto::new(alice, DeviceId::FIRST);
+    publish(&a, &mut alice_crypto).await;
+    let mut b = registered(&server, bob).await;
+    publish(&b, &mut Crypto::new(bob, DeviceId::FIRST)).await;
+    let key = alice_crypto.curve25519_key();
     let peers = [bob, alice, carol];
-    let good = encrypted_json(&peers, 1, 8);
+    let good = encrypted_json(&key, &peers, 1, 8);
+    let someone_else = Crypto::new(new_peer(), DeviceId::FIRST).curve25519_key();
     let with = |edit: &dyn Fn(&mut Value)| {
         let mut value = good.clone();
         edit(&mut value);
@@ -254,7 +265,7 @@ async fn bad_encrypted_sends_are_refused_and_nothing_is_kept() {
         ),
         (
             "too many ciphertexts",
-            json!({ "to": bob, "encrypted": encrypted_json(&peers, 11, 4) }),
+            json!({ "to": bob, "encrypted": encrypted_json(&key, &peers, 11, 4) }),
             "invalid_payload",
         ),
         (
@@ -263,8 +274,33 @@ async fn bad_encrypted_sends_are_refused_and_nothing_is_kept() {
             "invalid_payload",
         ),
         (
+            "another device's sender key",
+            json!({ "to": bob, "encrypted": with(&|v| v["sender_key"] = json!(someone_else)) }),
+            "invalid_payload",
+        ),
+        (
+            "encrypted as another device of the sender",
+            json!({ "to": bob, "encrypted": with(&|v| v["sender_device"] = json!(1)) }),
+            "invalid_payload",
+        ),
+        (
+            "a ciphertext for a third person",
+            json!({ "to": bob, "encrypted": with(&|v| v["ciphertexts"][0]["peer"] = json!(carol)) }),
+            "invalid_payload",
+        ),
+        (
+            "not for the recipient's device that has keys",
+            json!({ "to": bob, "encrypted": with(&|v| v["ciphertexts"][0]["device"] = json!(2)) }),
+            "devices_changed",
+        ),
+        (
+            "to someone with no keys",
+            json!({ "to": carol, "encrypted": with(&|v| v["ciphertexts"][0]["peer"] = json!(carol)) }),
+            "devices_changed",
+        ),
+        (
             "encrypted JSON over the body limit",
-            json!({ "to": bob, "encrypted": encrypted_json(&peers, 2, 600) }),
+            json!({ "to": bob, "encrypted": encrypted_json(&key, &peers, 2, 600) }),
             "body_too_large",
         ),
     ];
@@ -289,10 +325,128 @@ async fn bad_encrypted_sends_are_refused_and_nothing_is_kept() {
     assert_eq!(ack["status"], "sent", "{ack}");
 
     // Bob gets the two accepted ones and nothing else.
-    let mut b = registered(&server, bob).await;
     let first = b.expect(event::DELIVER).await;
     assert_eq!(first["encrypted"], good, "{first}");
     assert_eq!(first["body"], "", "{first}");
     let second = b.expect(event::DELIVER).await;
     assert_eq!(second["body"], "plain", "{second}");
+}
+
+/// Sends `encrypted` and returns the refusal's code, or "sent".
+async fn send_status(socket: &Peer, to: PeerId, id: MessageId, encrypted: &Encrypted) -> String {
+    let ack = socket
+        .call(
+            event::SEND,
+            json!({ "to": to, "id": id, "encrypted": encrypted }),
+        )
+        .await;
+    match ack["status"].as_str() {
+        Some("sent") => "sent".into(),
+        _ => ack["code"].as_str().unwrap_or("no code").into(),
+    }
+}
+
+/// `text` from `sender` to `to` as message `id`, encrypted for `to`'s devices and the
+/// sender's own others, as far as `sender` knows them.
+fn encrypt_for_all(sender: &mut Crypto, to: PeerId, id: MessageId, text: &str) -> Encrypted {
+    let me = sender.id();
+    let plaintext = Plaintext {
+        from: me,
+        to,
+        id,
+        text: text.into(),
+    };
+    let mine: Vec<DeviceId> = sender
+        .known_devices(me)
+        .into_iter()
+        .filter(|d| *d != sender.device())
+        .collect();
+    let recipients = [(to, sender.known_devices(to)), (me, mine)];
+    sender
+        .encrypt(&plaintext, &recipients)
+        .expect("a session with every device")
+}
+
+/// The `Crypto` of `device` of `id`, sharing the person's identity key `identity`.
+fn device_crypto(id: PeerId, device: u64, identity: &vodozemac::Ed25519SecretKey) -> Crypto {
+    let device = DeviceId::new(u8::try_from(device).expect("a small number")).expect("a device");
+    let identity = vodozemac::Ed25519SecretKey::from_slice(&identity.to_bytes());
+    Crypto::with_identity(id, device, identity)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_message_must_be_for_every_device_with_keys_now() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (new_peer(), new_peer());
+    let (alice_identity, bob_identity) = (
+        vodozemac::Ed25519SecretKey::new(),
+        vodozemac::Ed25519SecretKey::new(),
+    );
+    let a0 = registered(&server, alice).await;
+    let mut a0_crypto = device_crypto(alice, 0, &alice_identity);
+    publish(&a0, &mut a0_crypto).await;
+    let mut b0 = registered(&server, bob).await;
+    let mut b0_crypto = device_crypto(bob, 0, &bob_identity);
+    publish(&b0, &mut b0_crypto).await;
+    connect(&a0, &mut a0_crypto, bob).await;
+
+    // Bob links a second device after Alice learned his keys: her message, for his
+    // first device only, is refused until she learns them again.
+    let (mut b1, device) = b0
+        .link_new_device(&server, bob, "bob-laptop-secret-000")
+        .await;
+    let mut b1_crypto = device_crypto(bob, device, &bob_identity);
+    publish(&b1, &mut b1_crypto).await;
+    let id = message_id();
+    let stale = encrypt_for_all(&mut a0_crypto, bob, id, "hello both of you");
+    assert_eq!(send_status(&a0, bob, id, &stale).await, "devices_changed");
+    connect(&a0, &mut a0_crypto, bob).await;
+    let fresh = encrypt_for_all(&mut a0_crypto, bob, id, "hello both of you");
+    assert_eq!(send_status(&a0, bob, id, &fresh).await, "sent");
+    for (socket, crypto) in [(&mut b0, &mut b0_crypto), (&mut b1, &mut b1_crypto)] {
+        let envelope = delivered(socket).await;
+        assert_eq!(envelope.id, id);
+        learn(socket, crypto, alice).await;
+        let opened = crypto
+            .decrypt(
+                alice,
+                bob,
+                id,
+                envelope.encrypted.as_ref().expect("encrypted"),
+            )
+            .expect("each of bob's devices reads it");
+        assert_eq!(opened.text, "hello both of you");
+    }
+
+    // Alice links a second device: her next message must be for it too.
+    let (mut a1, device) = a0
+        .link_new_device(&server, alice, "alice-laptop-secret-0")
+        .await;
+    let mut a1_crypto = device_crypto(alice, device, &alice_identity);
+    publish(&a1, &mut a1_crypto).await;
+    let id = message_id();
+    let stale = encrypt_for_all(&mut a0_crypto, bob, id, "from my phone");
+    assert_eq!(send_status(&a0, bob, id, &stale).await, "devices_changed");
+    connect(&a0, &mut a0_crypto, alice).await;
+    let fresh = encrypt_for_all(&mut a0_crypto, bob, id, "from my phone");
+    assert_eq!(send_status(&a0, bob, id, &fresh).await, "sent");
+    let copy = delivered(&mut a1).await;
+    assert_eq!((copy.id, copy.to), (id, bob));
+    learn(&a1, &mut a1_crypto, alice).await;
+    let opened = a1_crypto
+        .decrypt(alice, bob, id, copy.encrypted.as_ref().expect("encrypted"))
+        .expect("alice's other device reads her copy");
+    assert_eq!(opened.text, "from my phone");
+
+    // Bob unlinks his second device: a message still for it is refused too.
+    let ack = b0.call(event::UNLINK, json!({ "device": 1 })).await;
+    assert_eq!(ack["status"], "ok", "{ack}");
+    let id = message_id();
+    let stale = encrypt_for_all(&mut a0_crypto, bob, id, "are you still there?");
+    assert_eq!(send_status(&a0, bob, id, &stale).await, "devices_changed");
+    learn(&a0, &mut a0_crypto, bob).await;
+    let fresh = encrypt_for_all(&mut a0_crypto, bob, id, "are you still there?");
+    assert_eq!(fresh.devices(bob).len(), 1);
+    assert_eq!(send_status(&a0, bob, id, &fresh).await, "sent");
+    server.stop().await;
 }

@@ -37,6 +37,10 @@ pub enum ErrorCode {
     /// A lasting per-person bound is reached (say, of blocked ids): nothing more of the
     /// kind is taken until some goes.
     LimitReached,
+    /// An end-to-end encrypted message is not encrypted for exactly the devices that
+    /// publish keys now (a device was linked or unlinked since the sender learned them):
+    /// learn the keys again and send it again, with the same id.
+    DevicesChanged,
     /// A code this version of the protocol does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -44,7 +48,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code this version knows: all but [`Unknown`](Self::Unknown).
-    pub const KNOWN: [ErrorCode; 13] = [
+    pub const KNOWN: [ErrorCode; 14] = [
         Self::InvalidPayload,
         Self::InvalidPeerId,
         Self::InvalidMessageId,
@@ -58,6 +62,7 @@ impl ErrorCode {
         Self::Unavailable,
         Self::RateLimited,
         Self::LimitReached,
+        Self::DevicesChanged,
     ];
 
     /// The code as it appears on the wire.
@@ -76,6 +81,7 @@ impl ErrorCode {
             Self::Unavailable => "unavailable",
             Self::RateLimited => "rate_limited",
             Self::LimitReached => "limit_reached",
+            Self::DevicesChanged => "devices_changed",
             Self::Unknown => "unknown",
         }
     }

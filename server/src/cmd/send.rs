@@ -2,13 +2,23 @@
 //! confirms it. Acknowledged `sent` once durable; delivered by the store's notice of it
 //! (`crate::delivery`), on whichever node the recipient's sockets are.
 //!
+//! An end-to-end encrypted message must be encrypted for exactly the devices that
+//! publish keys now, the recipient's and the sender's others ([`Send::check_devices`]),
+//! or it is refused as `devices_changed` and the sender learns their keys again: no
+//! device misses a message because its sender had not heard of it yet, and none that was
+//! unlinked gets one.
+//!
 //! Two steps, so that one socket's messages are stored in the order sent while its next
 //! events are already being handled: [`Send::store`] queues the append at once, in
 //! arrival order, and [`Storing::finish`] waits for it in a second ordered queue.
 
 use futures_util::future::BoxFuture;
 use relay_shared::{
-    ErrorCode, MessageId, PeerId, Rejection, SendReply, encrypted::Encrypted, message::RawSend,
+    ErrorCode, MessageId, PeerId, Rejection, SendReply,
+    device::{DeviceId, DeviceSet},
+    encrypted::Encrypted,
+    keys::DeviceKeysEntry,
+    message::RawSend,
 };
 use socketioxide::ParserError;
 use uuid::Uuid;
@@ -74,6 +84,29 @@ impl Send {
         })
     }
 
+    /// For an encrypted message, checks against the key directory that it is encrypted
+    /// by the socket's own device, for exactly the devices that publish keys now: the
+    /// recipient's, and the sender's besides the one sending. A plain message passes.
+    pub async fn check_devices(&self, relay: &Relay, from: Speaker) -> Result<(), Effects> {
+        let Some(encrypted) = &self.encrypted else {
+            return Ok(());
+        };
+        let refused = |rejection| vec![Effect::Reply(Reply::Send(SendReply::Rejected(rejection)))];
+        let store = relay.store();
+        let (theirs, mine) = if self.to == from.id {
+            (None, store.keys(from.id).await)
+        } else {
+            let (theirs, mine) =
+                futures_util::future::join(store.keys(self.to), store.keys(from.id)).await;
+            (Some(theirs), mine)
+        };
+        let mine = mine.map_err(|error| refused(unavailable(&error)))?;
+        let theirs = theirs
+            .transpose()
+            .map_err(|error| refused(unavailable(&error)))?;
+        covers(encrypted, from, self.to, theirs.as_deref(), &mine).map_err(refused)
+    }
+
     /// Queues the message from `from` in the store, which takes it in call order.
     pub fn store(self, relay: &Relay, from: Speaker) -> Storing {
         let id = self
@@ -93,6 +126,95 @@ impl Send {
             commit,
         }
     }
+}
+
+/// The devices among `listed` that published keys.
+fn keyed(listed: &[DeviceKeysEntry]) -> DeviceSet {
+    listed
+        .iter()
+        .filter(|entry| entry.keys.is_some())
+        .map(|entry| entry.device)
+        .collect()
+}
+
+/// Whether `encrypted`, sent by `from` to `to`, comes from the sending device as the
+/// directory knows it and is encrypted for exactly the devices that publish keys:
+/// `theirs` (the recipient's; `None` for a note to oneself) and `mine` (the sender's,
+/// but the sending device).
+fn covers(
+    encrypted: &Encrypted,
+    from: Speaker,
+    to: PeerId,
+    theirs: Option<&[DeviceKeysEntry]>,
+    mine: &[DeviceKeysEntry],
+) -> Result<(), Rejection> {
+    let invalid = |message: String| Rejection::new(ErrorCode::InvalidPayload, message);
+    if encrypted.sender_device != from.device {
+        return Err(invalid(format!(
+            "encrypted as device {} but sent from device {}",
+            encrypted.sender_device, from.device
+        )));
+    }
+    let own_key = mine
+        .iter()
+        .find(|entry| entry.device == from.device)
+        .and_then(|entry| entry.keys.as_ref());
+    match own_key {
+        None => {
+            return Err(invalid(
+                "this device has published no keys: publish them before sending encrypted".into(),
+            ));
+        }
+        Some(keys) if keys.curve25519 != encrypted.sender_key => {
+            return Err(invalid(
+                "sender_key is not the key this device published".into(),
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(c) = encrypted
+        .ciphertexts
+        .iter()
+        .find(|c| c.peer != to && c.peer != from.id)
+    {
+        return Err(invalid(format!(
+            "a ciphertext for {}, who is neither the sender nor the recipient",
+            c.peer
+        )));
+    }
+    let mut wanted = vec![(from.id, keyed(mine).without(from.device))];
+    if let Some(theirs) = theirs {
+        let devices = keyed(theirs);
+        if devices.is_empty() {
+            return Err(Rejection::new(
+                ErrorCode::DevicesChanged,
+                format!("{to} has no device that publishes keys: send it plain"),
+            ));
+        }
+        wanted.push((to, devices));
+    }
+    for (peer, devices) in wanted {
+        let given = encrypted.devices(peer);
+        if given != devices {
+            let list = |set: DeviceSet| {
+                set.iter()
+                    .map(|d: DeviceId| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let missing = DeviceSet::from_bits(devices.bits() & !given.bits());
+            let extra = DeviceSet::from_bits(given.bits() & !devices.bits());
+            return Err(Rejection::new(
+                ErrorCode::DevicesChanged,
+                format!(
+                    "not encrypted for the devices of {peer} that have keys now: missing [{}], not to be there [{}]; learn their keys again",
+                    list(missing),
+                    list(extra)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Storing {
