@@ -203,6 +203,7 @@ async fn an_encrypted_message_reaches_its_recipient_online_or_later_and_the_serv
 /// ciphertexts of `body_bytes` base64 characters each, for devices of `peers`.
 fn encrypted_json(
     sender_key: &Curve25519Key,
+    recipient_key: &Curve25519Key,
     peers: &[PeerId],
     count: usize,
     body_bytes: usize,
@@ -212,6 +213,7 @@ fn encrypted_json(
             json!({
                 "peer": peers[n / 5],
                 "device": n % 5,
+                "key": recipient_key,
                 "kind": 1,
                 "body": "A".repeat(body_bytes),
             })
@@ -228,10 +230,12 @@ async fn bad_encrypted_sends_are_refused_and_nothing_is_kept() {
     let mut alice_crypto = Crypto::new(alice, DeviceId::FIRST);
     publish(&a, &mut alice_crypto).await;
     let mut b = registered(&server, bob).await;
-    publish(&b, &mut Crypto::new(bob, DeviceId::FIRST)).await;
+    let mut bob_crypto = Crypto::new(bob, DeviceId::FIRST);
+    publish(&b, &mut bob_crypto).await;
     let key = alice_crypto.curve25519_key();
+    let bob_key = bob_crypto.curve25519_key();
     let peers = [bob, alice, carol];
-    let good = encrypted_json(&key, &peers, 1, 8);
+    let good = encrypted_json(&key, &bob_key, &peers, 1, 8);
     let someone_else = Crypto::new(new_peer(), DeviceId::FIRST).curve25519_key();
     let with = |edit: &dyn Fn(&mut Value)| {
         let mut value = good.clone();
@@ -265,7 +269,7 @@ async fn bad_encrypted_sends_are_refused_and_nothing_is_kept() {
         ),
         (
             "too many ciphertexts",
-            json!({ "to": bob, "encrypted": encrypted_json(&key, &peers, 11, 4) }),
+            json!({ "to": bob, "encrypted": encrypted_json(&key, &bob_key, &peers, 11, 4) }),
             "invalid_payload",
         ),
         (
@@ -294,13 +298,18 @@ async fn bad_encrypted_sends_are_refused_and_nothing_is_kept() {
             "devices_changed",
         ),
         (
+            "for keys bob's device no longer has",
+            json!({ "to": bob, "encrypted": with(&|v| v["ciphertexts"][0]["key"] = json!(someone_else)) }),
+            "devices_changed",
+        ),
+        (
             "to someone with no keys",
             json!({ "to": carol, "encrypted": with(&|v| v["ciphertexts"][0]["peer"] = json!(carol)) }),
             "devices_changed",
         ),
         (
             "encrypted JSON over the body limit",
-            json!({ "to": bob, "encrypted": encrypted_json(&key, &peers, 2, 600) }),
+            json!({ "to": bob, "encrypted": encrypted_json(&key, &bob_key, &peers, 2, 600) }),
             "body_too_large",
         ),
     ];

@@ -773,9 +773,15 @@ async fn a_senders_other_devices_get_what_it_sent_and_its_receipts(open: &Open) 
 /// An end-to-end encrypted message from `from`'s first device to `to`'s first device
 /// and `from`'s second: "" as its body.
 fn encrypted_message(from: PeerId, to: PeerId) -> NewMessage {
+    let key: relay_shared::keys::Curve25519Key =
+        vodozemac::Curve25519PublicKey::from_bytes([9; 32])
+            .to_base64()
+            .try_into()
+            .expect("a key");
     let ciphertext = |peer, device, kind, body: &str| Ciphertext {
         peer,
         device,
+        key: key.clone(),
         kind,
         body: body.into(),
     };

@@ -46,6 +46,9 @@ pub struct Ciphertext {
     pub peer: PeerId,
     /// Which device of theirs.
     pub device: DeviceId,
+    /// That device's Curve25519 key, as the sender knew it: the server refuses a message
+    /// encrypted for keys the device has since replaced.
+    pub key: Curve25519Key,
     /// [`PRE_KEY`] or [`NORMAL`]: the message type of vodozemac's `OlmMessage::to_parts`.
     pub kind: u8,
     /// The Olm message, in unpadded standard base64.
@@ -134,6 +137,7 @@ mod tests {
         Ciphertext {
             peer: peer(id),
             device: device(n),
+            key: key(),
             kind: NORMAL,
             body: vodozemac::base64_encode([n; 20]),
         }
@@ -180,6 +184,7 @@ mod tests {
                 "ciphertexts": [{
                     "peer": BOB,
                     "device": 2,
+                    "key": key().to_string(),
                     "kind": 1,
                     "body": vodozemac::base64_encode([2; 20]),
                 }],

@@ -473,7 +473,7 @@ mod tests {
     fn encrypted_json(body: &str) -> String {
         let key = vodozemac::Curve25519PublicKey::from_bytes([7; 32]).to_base64();
         format!(
-            r#"{{"sender_device":0,"sender_key":"{key}","ciphertexts":[{{"peer":"{ALICE}","device":0,"kind":1,"body":"{body}"}}]}}"#
+            r#"{{"sender_device":0,"sender_key":"{key}","ciphertexts":[{{"peer":"{ALICE}","device":0,"key":"{key}","kind":1,"body":"{body}"}}]}}"#
         )
     }
 

@@ -540,9 +540,15 @@ fn a_ciphertext_for_another_device_is_refused() {
         w.bob[1].decrypt(a, b, message_id(1), &only_first),
         Err(CryptoError::NotForThisDevice)
     );
-    // Relabelled for the second device, it does not decrypt there either.
+    // Relabelled for the second device, it is still for the first one's key; with the
+    // second one's key too, it does not decrypt there either.
     let mut relabelled = only_first.clone();
     relabelled.ciphertexts[0].device = device(1);
+    assert_eq!(
+        w.bob[1].decrypt(a, b, message_id(1), &relabelled),
+        Err(CryptoError::NotForThisDevice)
+    );
+    relabelled.ciphertexts[0].key = w.bob[1].curve25519_key();
     assert!(matches!(
         w.bob[1].decrypt(a, b, message_id(1), &relabelled),
         Err(CryptoError::Decrypt { .. })

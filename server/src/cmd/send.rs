@@ -193,7 +193,8 @@ fn covers(
         }
         wanted.push((to, devices));
     }
-    for (peer, devices) in wanted {
+    for (peer, devices) in &wanted {
+        let (peer, devices) = (*peer, *devices);
         let given = encrypted.devices(peer);
         if given != devices {
             let list = |set: DeviceSet| {
@@ -210,6 +211,28 @@ fn covers(
                     "not encrypted for the devices of {peer} that have keys now: missing [{}], not to be there [{}]; learn their keys again",
                     list(missing),
                     list(extra)
+                ),
+            ));
+        }
+    }
+    // Encrypted for the keys each device publishes now, not ones it replaced.
+    for c in &encrypted.ciphertexts {
+        let listed = if c.peer == from.id {
+            mine
+        } else {
+            theirs.unwrap_or(mine)
+        };
+        let current = listed
+            .iter()
+            .find(|entry| entry.device == c.device)
+            .and_then(|entry| entry.keys.as_ref())
+            .is_some_and(|keys| keys.curve25519 == c.key);
+        if !current {
+            return Err(Rejection::new(
+                ErrorCode::DevicesChanged,
+                format!(
+                    "device {} of {} has new keys; learn their keys again",
+                    c.device, c.peer
                 ),
             ));
         }

@@ -353,9 +353,19 @@ impl Crypto {
                 OlmMessage::PreKey(m) => (PRE_KEY, m.to_bytes()),
                 OlmMessage::Normal(m) => (NORMAL, m.to_bytes()),
             };
+            let Some(key) = self
+                .directory
+                .get(peer, device)
+                .map(|keys| keys.curve25519.clone())
+            else {
+                return Err(CryptoError::NoSession {
+                    devices: vec![(peer, device)],
+                });
+            };
             ciphertexts.push(Ciphertext {
                 peer,
                 device,
+                key,
                 kind,
                 body: vodozemac::base64_encode(body),
             });
@@ -384,6 +394,7 @@ impl Crypto {
     ) -> Result<Plaintext, CryptoError> {
         let ciphertext = encrypted
             .for_device(self.id, self.device)
+            .filter(|c| c.key == self.curve25519_key())
             .ok_or(CryptoError::NotForThisDevice)?;
         let device = encrypted.sender_device;
         let sender = self
