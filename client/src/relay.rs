@@ -816,6 +816,20 @@ impl Relay {
                         });
                     }
                 }
+                // This app does not encrypt yet: a message encrypted for the person's
+                // other devices cannot be read here.
+                messenger::Update::Undecryptable { envelope, reason } => {
+                    web_sys::console::warn_1(
+                        &format!(
+                            "a message from {} could not be read: {reason}",
+                            envelope.from
+                        )
+                        .into(),
+                    );
+                }
+                messenger::Update::Encryption { .. }
+                | messenger::Update::KeyChanged(_)
+                | messenger::Update::KeysPublished => {}
                 messenger::Update::Status { peer, id, status } => {
                     let (status, seq) = match status {
                         messenger::Status::Sent { seq, .. } => (Status::Sent, Some(seq)),

@@ -8,6 +8,7 @@ use futures_util::FutureExt;
 
 use relay_shared::{
     MessageId, PeerId, Secret,
+    crypto::Crypto,
     messenger::{Messenger, Update},
     socketio::{ClientConfig, Event},
 };
@@ -42,6 +43,45 @@ impl Peer {
             updates: VecDeque::new(),
             since_confirm: 0,
         }
+    }
+
+    /// The same peer with its messenger changed by `change` (to link instead of
+    /// registering, say, or to encrypt end to end).
+    pub fn configured(self, change: impl FnOnce(Messenger) -> Messenger) -> Self {
+        Self {
+            messenger: change(self.messenger),
+            ..self
+        }
+    }
+
+    /// Starts encrypting end to end with this device's `crypto` (see
+    /// [`Messenger::encrypt_with`]).
+    pub fn encrypt_with(&mut self, crypto: Crypto) {
+        let (client, now) = self.connection.core();
+        self.messenger.encrypt_with(client, crypto, now);
+    }
+
+    /// This device's crypto state, if it encrypts: what to pickle to keep it.
+    pub fn crypto(&self) -> Option<&Crypto> {
+        self.messenger.crypto()
+    }
+
+    /// Whether messages to `peer` are end-to-end encrypted, once known.
+    pub fn encryption(&self, peer: PeerId) -> Option<bool> {
+        self.messenger.encryption(peer)
+    }
+
+    /// Trusts `peer`'s changed identity key: what waits for them goes.
+    pub fn accept_identity(&mut self, peer: PeerId) {
+        let (client, now) = self.connection.core();
+        self.messenger.accept_identity(client, peer, now);
+    }
+
+    /// Asks the server for a one-time code to link another device of this id: it comes
+    /// as [`Update::LinkCode`].
+    pub fn request_link_code(&mut self) -> bool {
+        let (client, now) = self.connection.core();
+        self.messenger.request_link_code(client, now)
     }
 
     /// This peer's id.

@@ -468,7 +468,9 @@ impl Peer {
                     let mut told = HashSet::new();
                     for update in updates {
                         match update {
-                            Update::Received(envelope) | Update::Outgoing(envelope) => {
+                            Update::Received(envelope)
+                            | Update::Outgoing(envelope)
+                            | Update::Undecryptable { envelope, .. } => {
                                 prop_assert!(
                                     self.received.insert((envelope.from, envelope.id)),
                                     "{envelope:?} reported twice"
@@ -493,6 +495,9 @@ impl Peer {
                                 self.settled.insert(id, status);
                             }
                             Update::Status { .. }
+                            | Update::Encryption { .. }
+                            | Update::KeyChanged(_)
+                            | Update::KeysPublished
                             | Update::Registered
                             | Update::Refused(_)
                             | Update::Blocked(..)

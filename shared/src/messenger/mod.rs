@@ -14,6 +14,11 @@
 //! ([`Messenger::follow_devices`]) and unlinks them ([`Messenger::unlink`]). What the
 //! person sent from their other devices comes as [`Update::Outgoing`]; once this device
 //! is unlinked ([`Update::Unlinked`]) it stops for good.
+//!
+//! With a device's crypto core ([`Messenger::with_crypto`]) it encrypts end to end: see
+//! [`e2ee`].
+
+pub mod e2ee;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -24,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Envelope, ErrorCode, MessageId, PeerId, Receipt, Received, RegisterReply, RegisterRequest,
-    Rejection, Secret, SendReply, SendRequest,
+    Rejection, Secret, SendReply,
     device::{DeviceId, DeviceInfo, LinkCode, LinkRequest, UnlinkRequest},
     error::{MAX_QUOTED_CHARS, shortened},
     event,
@@ -112,8 +117,33 @@ pub enum Update {
     /// (`forbidden`), or the id has all the devices it may have (`limit_reached`). Nothing
     /// is registered; the connection is closed.
     LinkRefused(Rejection),
-    /// A message arrived, for the first time.
+    /// A message arrived, for the first time. If it came end-to-end encrypted, `body` is
+    /// its decrypted text and `encrypted` says so (without its ciphertexts).
     Received(Envelope),
+    /// An end-to-end encrypted message arrived, for the first time, that this device
+    /// could not decrypt (altered, not encrypted for it, from an identity key not
+    /// accepted): show it as such, never as text. The envelope is as it came.
+    Undecryptable {
+        /// The message.
+        envelope: Envelope,
+        /// Why, for logs.
+        reason: String,
+    },
+    /// Whether messages to this person are end-to-end encrypted, once learned (their
+    /// devices publish keys) or as it changes.
+    Encryption {
+        /// The person.
+        peer: PeerId,
+        /// Encrypted.
+        on: bool,
+    },
+    /// This device's keys are published (on this connection): others can write to it
+    /// encrypted.
+    KeysPublished,
+    /// This person's identity key changed: nothing is sent to them, nor read from them,
+    /// until the person accepts it ([`Messenger::accept_identity`]), having compared
+    /// safety numbers.
+    KeyChanged(PeerId),
     /// A message this person sent from another of its devices, for the first time here:
     /// outgoing, in the conversation with its `to`, stored by the server (`sent`) at
     /// least; receipts move it on like any message sent here. Confirmed like a received
@@ -181,6 +211,11 @@ enum Awaiting {
     Block(PeerId, bool),
     Watch,
     Hide(bool),
+    PublishKeys,
+    /// A person's keys.
+    Keys(PeerId),
+    /// Keys claimed for a person's devices.
+    ClaimKeys(PeerId),
 }
 
 /// A peer's side of the typed protocol. See the [module documentation](self).
@@ -217,6 +252,10 @@ pub struct Messenger {
     follow_devices: bool,
     /// Unlinked: nothing more is done.
     unlinked: bool,
+    /// End-to-end encryption, when this device does it.
+    e2ee: Option<e2ee::E2ee>,
+    /// Updates that came of something other than an event, handed out with the next.
+    queued: Vec<Update>,
 }
 
 impl Messenger {
@@ -246,6 +285,8 @@ impl Messenger {
             register_again_at: None,
             follow_devices: false,
             unlinked: false,
+            e2ee: None,
+            queued: Vec::new(),
         }
     }
 
@@ -314,8 +355,16 @@ impl Messenger {
     /// Handles one event of the client core; returns what the application should learn.
     /// Confirm received messages with [`confirm`](Self::confirm) once kept.
     pub fn handle(&mut self, client: &mut Client, event: &Event, now: Duration) -> Vec<Update> {
+        let mut updates = std::mem::take(&mut self.queued);
+        updates.extend(self.handle_event(client, event, now));
+        updates.append(&mut self.queued);
+        updates
+    }
+
+    fn handle_event(&mut self, client: &mut Client, event: &Event, now: Duration) -> Vec<Update> {
         match event {
             Event::Connected => {
+                self.e2ee_connected();
                 // Answers from the previous connection will not come; a link among them
                 // may have been made all the same.
                 if self.awaiting.values().any(|a| matches!(a, Awaiting::Link))
@@ -344,23 +393,31 @@ impl Messenger {
                 let Ok(envelope) = incoming.payload.decode::<Envelope>() else {
                     return Vec::new();
                 };
-                if envelope.seq > 0 {
-                    self.to_confirm.messages.push(envelope.seq);
+                let key = (envelope.from, envelope.id);
+                if self.is_waiting(key) {
+                    // Confirmed once it is read.
+                    return Vec::new();
                 }
-                if envelope.from == self.me {
-                    // One's own, from another device; or from this one, coming back
-                    // (perhaps before its own answer): that one is known here.
-                    let written_here = self.unsent.iter().any(|d| d.id == envelope.id);
-                    if !written_here && self.seen.insert((envelope.from, envelope.id)) {
-                        return vec![Update::Outgoing(envelope)];
+                // One's own from this device, coming back (perhaps before its own
+                // answer), is known here; so is a message seen before. Both are passed
+                // over before anything is decrypted: a message decrypts once.
+                let written_here =
+                    envelope.from == self.me && self.unsent.iter().any(|d| d.id == envelope.id);
+                if written_here || self.seen.contains(&key) {
+                    if envelope.seq > 0 {
+                        self.to_confirm.messages.push(envelope.seq);
                     }
                     return Vec::new();
                 }
-                if self.seen.insert((envelope.from, envelope.id)) {
-                    vec![Update::Received(envelope)]
-                } else {
-                    Vec::new()
+                if envelope.encrypted.is_some() {
+                    return self.open(client, envelope, now);
                 }
+                let update = if envelope.from == self.me {
+                    Update::Outgoing(envelope)
+                } else {
+                    Update::Received(envelope)
+                };
+                vec![self.reported(update)]
             }
             Event::Message(incoming) if incoming.event == event::DEVICES => {
                 match listed_devices(incoming.payload.decode().ok()) {
@@ -493,6 +550,11 @@ impl Messenger {
                     // Refused or unreadable: asked again on the next connection.
                     _ => Vec::new(),
                 },
+                Some(Awaiting::PublishKeys) => self.keys_published(client, payload.decode(), now),
+                Some(Awaiting::Keys(peer)) => self.keys_heard(client, peer, payload.decode(), now),
+                Some(Awaiting::ClaimKeys(peer)) => {
+                    self.keys_claimed(client, peer, payload.decode(), now)
+                }
                 Some(Awaiting::Hide(hidden)) => {
                     let ok = payload
                         .decode::<serde_json::Value>()
@@ -518,6 +580,11 @@ impl Messenger {
                 }
                 Some(Awaiting::LinkCode) => vec![Update::LinkCode(Err(no_answer()))],
                 Some(Awaiting::Unlink(device)) => vec![Update::Unlink(device, Err(no_answer()))],
+                // Not answered: asked again when next needed.
+                Some(Awaiting::Keys(peer) | Awaiting::ClaimKeys(peer)) => {
+                    self.keys_unanswered(client, peer, now);
+                    Vec::new()
+                }
                 // The server did not answer in time on a live connection: ask again (the
                 // same id, so it is stored once). Otherwise the next connection resends.
                 Some(Awaiting::Send(message, _))
@@ -685,6 +752,7 @@ impl Messenger {
 
     /// What waits for a registration, sent right behind it.
     fn after_register(&mut self, client: &mut Client, now: Duration) {
+        self.publish_keys(client, now);
         self.fill_window(client, now);
         let reads = std::mem::take(&mut self.pending_reads);
         self.emit_reads(client, reads);
@@ -901,7 +969,10 @@ impl Messenger {
                 | Awaiting::Unlink(_)
                 | Awaiting::Block(..)
                 | Awaiting::Watch
-                | Awaiting::Hide(_) => None,
+                | Awaiting::Hide(_)
+                | Awaiting::PublishKeys
+                | Awaiting::Keys(_)
+                | Awaiting::ClaimKeys(_) => None,
             })
             .collect();
         let room = WINDOW.saturating_sub(in_flight.len());
@@ -932,12 +1003,25 @@ impl Messenger {
         }
     }
 
+    /// Sends `draft`: encrypted for every device that may read it, or plain to someone
+    /// who cannot decrypt; not yet while their keys are being learned.
     fn emit(&mut self, client: &mut Client, draft: &Draft, now: Duration) {
-        let request = SendRequest {
-            to: draft.to,
-            body: draft.body.clone(),
-            id: Some(draft.id),
-            encrypted: None,
+        let request = match self.seal(client, draft.id, draft.to, &draft.body, now) {
+            e2ee::Sealed::NotYet => return,
+            e2ee::Sealed::Failed(rejection) => {
+                self.unsent.retain(|d| d.id != draft.id);
+                self.message_done(draft.id);
+                self.queued.push(Update::Status {
+                    peer: draft.to,
+                    id: draft.id,
+                    status: Status::Failed(rejection),
+                });
+                return;
+            }
+            e2ee::Sealed::Plain => Self::send_request(draft.to, draft.id, &draft.body, None),
+            e2ee::Sealed::Encrypted(encrypted) => {
+                Self::send_request(draft.to, draft.id, &draft.body, Some(encrypted))
+            }
         };
         if let Ok(ack) = client.emit_with_ack(event::SEND, &request, REPLY_TIMEOUT, now) {
             self.awaiting
@@ -962,6 +1046,14 @@ impl Messenger {
                 // The registration failed (refused, or this device unlinked): kept, and
                 // sent once registered, not before a reply's time.
                 self.hold(now + REPLY_TIMEOUT);
+                return Vec::new();
+            }
+            // Encrypted for devices that changed meanwhile: encrypted again, once their
+            // keys are learned again.
+            Ok(SendReply::Rejected(rejection))
+                if rejection.code == ErrorCode::DevicesChanged
+                    && self.devices_changed(message, to) =>
+            {
                 return Vec::new();
             }
             Ok(SendReply::Rejected(rejection)) if transient(rejection.code) => {
@@ -995,6 +1087,7 @@ impl Messenger {
             }
         };
         self.unsent.retain(|d| d.id != message);
+        self.message_done(message);
         vec![Update::Status {
             peer: to,
             id: message,
@@ -1004,6 +1097,20 @@ impl Messenger {
 }
 
 impl Messenger {
+    /// `update`, an incoming message, reported: seen, and to be confirmed.
+    fn reported(&mut self, update: Update) -> Update {
+        if let Update::Received(envelope)
+        | Update::Outgoing(envelope)
+        | Update::Undecryptable { envelope, .. } = &update
+        {
+            self.seen.insert((envelope.from, envelope.id));
+            if envelope.seq > 0 {
+                self.to_confirm.messages.push(envelope.seq);
+            }
+        }
+        update
+    }
+
     /// Sends nothing more before `until`.
     fn hold(&mut self, until: Duration) {
         self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));

@@ -1,0 +1,317 @@
+//! Two people with two devices each, every device encrypting end to end through the
+//! messenger (our native client): each device reads every message once and in order,
+//! its own sent from the other device included; a device linked after the other side
+//! learned the keys gets the next message all the same (the server says the devices
+//! changed, the sender learns them again); one device offline for part of it gets what
+//! it missed, with its crypto state restored from its pickle; the server's files never
+//! hold a text. A person without keys is written to in plain text.
+
+mod fixture;
+
+use std::path::Path;
+
+use fixture::{TestServer, native_peer, new_peer, until};
+use relay_native_client::Peer;
+use relay_shared::{
+    PeerId,
+    crypto::Crypto,
+    device::DeviceId,
+    messenger::{Status, Update},
+};
+
+/// A device's crypto core, sharing the person's identity key `identity`.
+fn crypto(id: PeerId, device: u8, identity: &vodozemac::Ed25519SecretKey) -> Crypto {
+    let identity = vodozemac::Ed25519SecretKey::from_slice(&identity.to_bytes());
+    Crypto::with_identity(id, DeviceId::new(device).expect("a device"), identity)
+}
+
+/// Drives `peer` until its keys are published.
+async fn published(peer: &mut Peer) {
+    until(peer, "the keys published", |update| {
+        matches!(update, Update::KeysPublished).then_some(())
+    })
+    .await;
+}
+
+/// The first device of `id`, encrypting, its keys published.
+async fn first_device(
+    server: &TestServer,
+    id: PeerId,
+    identity: &vodozemac::Ed25519SecretKey,
+) -> Peer {
+    let mut peer = native_peer(server, id).configured(|m| m.with_crypto(crypto(id, 0, identity)));
+    published(&mut peer).await;
+    peer
+}
+
+/// A second device of `id`, linked with a code `first` asks for, encrypting.
+async fn second_device(
+    server: &TestServer,
+    first: &mut Peer,
+    id: PeerId,
+    identity: &vodozemac::Ed25519SecretKey,
+) -> Peer {
+    assert!(first.request_link_code());
+    let code = until(first, "a link code", |update| match update {
+        Update::LinkCode(code) => Some(code.expect("a code").code),
+        _ => None,
+    })
+    .await;
+    let secret = format!("second-device-of-{id}");
+    let mut second = Peer::new(
+        &server.url(),
+        fixture::fast_reconnect(),
+        id,
+        secret.parse().expect("a secret"),
+    )
+    .configured(|m| m.linking(code.parse().expect("a code"), Some("Laptop".into())));
+    until(&mut second, "linked", |update| {
+        matches!(update, Update::Linked).then_some(())
+    })
+    .await;
+    second.encrypt_with(crypto(id, 1, identity));
+    published(&mut second).await;
+    second
+}
+
+/// A device with what it read so far.
+struct Device {
+    peer: Peer,
+    /// What it read, in order: received, or its own from another device as "me: …".
+    read: Vec<String>,
+}
+
+impl Device {
+    fn new(peer: Peer) -> Self {
+        Self {
+            peer,
+            read: Vec::new(),
+        }
+    }
+
+    /// Notes a message read in `update`, which must have come encrypted.
+    fn note(read: &mut Vec<String>, update: &Update) {
+        match update {
+            Update::Received(envelope) => {
+                assert!(envelope.encrypted.is_some(), "came plain: {envelope:?}");
+                read.push(envelope.body.clone());
+            }
+            Update::Outgoing(envelope) => {
+                assert!(envelope.encrypted.is_some(), "came plain: {envelope:?}");
+                read.push(format!("me: {}", envelope.body));
+            }
+            Update::Undecryptable { reason, .. } => panic!("not decrypted: {reason}"),
+            _ => {}
+        }
+    }
+
+    /// Sends `text` to `to`, driving the device until the server stored it.
+    async fn send(&mut self, to: PeerId, text: &str) {
+        let id = self.peer.send(to, text.into());
+        let read = &mut self.read;
+        until(&mut self.peer, &format!("{text:?} stored"), |update| {
+            Self::note(read, &update);
+            match update {
+                Update::Status {
+                    id: sent,
+                    status: Status::Sent { .. },
+                    ..
+                } if sent == id => Some(()),
+                Update::Status {
+                    id: failed,
+                    status: Status::Failed(rejection),
+                    ..
+                } if failed == id => panic!("{text:?} failed: {rejection}"),
+                _ => None,
+            }
+        })
+        .await;
+        self.peer.flush().await;
+    }
+
+    /// Drives the device until it has read `count` messages in all; returns them.
+    async fn read(&mut self, count: usize) -> &[String] {
+        let read = &mut self.read;
+        if read.len() < count {
+            until(&mut self.peer, &format!("{count} messages"), |update| {
+                Self::note(read, &update);
+                (read.len() >= count).then_some(())
+            })
+            .await;
+        }
+        self.peer.flush().await;
+        &self.read
+    }
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn files_contain(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir)
+        .expect("a readable directory")
+        .any(|entry| {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                files_contain(&path, needle)
+            } else {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                bytes.windows(needle.len()).any(|window| window == needle)
+            }
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_with_two_devices_each_read_everything_encrypted() {
+    let data = tempfile::tempdir().expect("a data directory");
+    let dir = data.path().to_owned();
+    let server = TestServer::start_with(|config| config.data_dir = dir).await;
+    let (alice, bob) = (new_peer(), new_peer());
+    let (alice_identity, bob_identity) = (
+        vodozemac::Ed25519SecretKey::new(),
+        vodozemac::Ed25519SecretKey::new(),
+    );
+    let mut a0 = Device::new(first_device(&server, alice, &alice_identity).await);
+    let mut b0 = Device::new(first_device(&server, bob, &bob_identity).await);
+
+    a0.send(bob, "first, to your phone").await;
+    assert_eq!(a0.peer.encryption(bob), Some(true));
+    assert_eq!(b0.read(1).await, ["first, to your phone"]);
+
+    // Both link a second device after the first message: the next ones reach them too.
+    let mut b1 = Device::new(second_device(&server, &mut b0.peer, bob, &bob_identity).await);
+    let mut a1 = Device::new(second_device(&server, &mut a0.peer, alice, &alice_identity).await);
+    a0.send(bob, "second, to both of yours").await;
+    b1.send(alice, "a reply from my laptop").await;
+
+    // Bob's phone goes away; Alice writes on; it comes back with its state as kept.
+    let pickle = b0.peer.crypto().expect("encrypting").pickle();
+    let before = b0.read.clone();
+    drop(b0);
+    a1.send(bob, "third, from my laptop, while your phone is off")
+        .await;
+    let restored = Crypto::from_pickle(pickle).expect("the pickle restores");
+    let mut b0 = Device::new(native_peer(&server, bob).configured(|m| m.with_crypto(restored)));
+    b0.read = before;
+
+    assert_eq!(
+        b0.read(4).await,
+        [
+            "first, to your phone",
+            "second, to both of yours",
+            "me: a reply from my laptop",
+            "third, from my laptop, while your phone is off",
+        ]
+    );
+    assert_eq!(
+        b1.read(2).await,
+        [
+            "second, to both of yours",
+            "third, from my laptop, while your phone is off",
+        ]
+    );
+    assert_eq!(
+        a0.read(2).await,
+        [
+            "a reply from my laptop",
+            "me: third, from my laptop, while your phone is off",
+        ]
+    );
+    assert_eq!(
+        a1.read(2).await,
+        ["me: second, to both of yours", "a reply from my laptop"]
+    );
+    // Nothing more comes to anyone: each read every message once.
+    for device in [&mut a0, &mut a1, &mut b0, &mut b1] {
+        let quiet = tokio::time::Instant::now() + std::time::Duration::from_millis(300);
+        while let Ok(Some(update)) = tokio::time::timeout_at(quiet, device.peer.next_update()).await
+        {
+            Device::note(&mut device.read, &update);
+        }
+    }
+    assert_eq!(
+        (a0.read.len(), a1.read.len(), b0.read.len(), b1.read.len()),
+        (2, 2, 4, 2)
+    );
+
+    for text in [
+        "first, to your phone",
+        "second, to both of yours",
+        "a reply from my laptop",
+        "third, from my laptop, while your phone is off",
+    ] {
+        assert!(
+            !files_contain(data.path(), text.as_bytes()),
+            "the server's files hold {text:?}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_without_keys_is_written_to_in_plain_text() {
+    let server = TestServer::start().await;
+    let (alice, carol) = (new_peer(), new_peer());
+    let mut a0 =
+        Device::new(first_device(&server, alice, &vodozemac::Ed25519SecretKey::new()).await);
+    let mut carol_peer = native_peer(&server, carol);
+    until(&mut carol_peer, "registered", |update| {
+        matches!(update, Update::Registered).then_some(())
+    })
+    .await;
+    a0.send(carol, "plain, as carol cannot decrypt").await;
+    assert_eq!(a0.peer.encryption(carol), Some(false));
+    let got = until(&mut carol_peer, "the message", |update| match update {
+        Update::Received(envelope) => Some(envelope),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got.body, "plain, as carol cannot decrypt");
+    assert!(got.encrypted.is_none());
+    // And carol's plain answer reaches alice's encrypting device.
+    carol_peer.send(alice, "plain back".into());
+    carol_peer.flush().await;
+    let back = until(&mut a0.peer, "carol's answer", |update| match update {
+        Update::Received(envelope) => Some(envelope),
+        _ => None,
+    })
+    .await;
+    assert_eq!(back.body, "plain back");
+    assert!(back.encrypted.is_none());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_goes_to_a_replaced_identity_key_until_it_is_accepted() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (new_peer(), new_peer());
+    let mut a0 =
+        Device::new(first_device(&server, alice, &vodozemac::Ed25519SecretKey::new()).await);
+    let mut b0 = Device::new(first_device(&server, bob, &vodozemac::Ed25519SecretKey::new()).await);
+    a0.send(bob, "before").await;
+    assert_eq!(b0.read(1).await, ["before"]);
+
+    // Bob starts over on his device with a new identity key (a reinstall, or someone
+    // else holding his secret): Alice's next message waits for her to accept it.
+    drop(b0);
+    let mut b0 = Device::new(first_device(&server, bob, &vodozemac::Ed25519SecretKey::new()).await);
+    let id = a0.peer.send(bob, "after".into());
+    until(&mut a0.peer, "the key change", |update| match update {
+        Update::KeyChanged(peer) if peer == bob => Some(()),
+        Update::Status { id: sent, .. } if sent == id => panic!("sent before accepting"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(a0.peer.unsent(), 1);
+    a0.peer.accept_identity(bob);
+    until(&mut a0.peer, "sent once accepted", |update| match update {
+        Update::Status {
+            id: sent,
+            status: Status::Sent { .. },
+            ..
+        } if sent == id => Some(()),
+        _ => None,
+    })
+    .await;
+    a0.peer.flush().await;
+    assert_eq!(b0.read(1).await, ["after"]);
+    server.stop().await;
+}

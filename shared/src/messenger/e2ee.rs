@@ -1,0 +1,595 @@
+//! End-to-end encryption in the [`Messenger`]: with a device's [`Crypto`]
+//! ([`Messenger::with_crypto`]) it publishes the device's keys on every registration and
+//! keeps its one-time keys topped up; before writing to someone it learns their keys and
+//! their devices' (and this person's other devices'), claims a key for each device it has
+//! no session with, and encrypts every message for all of them; it decrypts what comes
+//! encrypted, after learning the sender's keys if it does not know them yet.
+//!
+//! What each person's messages are is decided per person: encrypted once any of their
+//! devices publishes keys, plain to someone none of whose devices does (a seed-protocol
+//! client, an older app). A person whose identity key changed gets nothing until the
+//! change is accepted ([`Messenger::accept_identity`]). When the server says the devices
+//! changed (`devices_changed`), what is known of them is learned again and the message
+//! goes again, encrypted anew.
+//!
+//! Every change to the crypto state (a ratchet turned, a one-time key used) sets a flag
+//! ([`Messenger::take_crypto_changed`]): the application stores [`Crypto::pickle`] then,
+//! before it confirms what arrived, or a message could not be read again.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use super::{Awaiting, Messenger, REPLY_TIMEOUT, Update};
+use crate::{
+    Envelope, ErrorCode, MessageId, PeerId, Rejection, SendRequest,
+    crypto::{Crypto, CryptoError, ONE_TIME_KEY_LOW, Plaintext, Trust},
+    encrypted::{Encrypted, PRE_KEY},
+    event,
+    keys::{ClaimKeysReply, KeysReply, KeysRequest, PublishKeysReply},
+    socketio::{Client, DecodeError},
+};
+
+/// How many times one message is encrypted anew after the server said the devices
+/// changed, before it fails: they would have to change that often while it is sent.
+pub const MAX_DEVICE_CHANGES: u8 = 3;
+
+/// How long a person found to have no keys is written to in plain text before their
+/// keys are asked for again (they may have started encrypting since).
+pub const PLAIN_FOR: Duration = Duration::from_secs(60);
+
+/// What is known of one person's keys on this connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// Their keys were asked for.
+    Asking,
+    /// Keys were claimed for their devices without a session.
+    Claiming,
+    /// Learned, with a session with each of their devices: messages to them are
+    /// encrypted.
+    Ready,
+    /// None of their devices publishes keys (as learned at this time): messages to them
+    /// go plain, for [`PLAIN_FOR`].
+    Plain(Duration),
+    /// Their identity key changed and was not accepted: nothing goes to them.
+    Changed,
+}
+
+/// The encryption side of a messenger.
+#[derive(Debug)]
+pub(super) struct E2ee {
+    crypto: Crypto,
+    /// What is known of each person's keys (this person's own included).
+    keys: HashMap<PeerId, Keys>,
+    /// Encrypted messages not read yet, in arrival order: the first waits for its
+    /// sender's keys, the others behind it, so that messages are read in the order they
+    /// came. Each says whether its sender's keys were learned since it came.
+    waiting: VecDeque<(Envelope, bool)>,
+    /// Whether this device's keys are published as of this connection.
+    published: bool,
+    /// The one-time keys the directory keeps for this device, as last heard.
+    kept: Option<u32>,
+    /// How often each unsent message was refused as `devices_changed`.
+    device_changes: HashMap<MessageId, u8>,
+    /// The crypto state changed since the application last stored it.
+    changed: bool,
+}
+
+impl E2ee {
+    pub(super) fn new(crypto: Crypto) -> Self {
+        Self {
+            crypto,
+            keys: HashMap::new(),
+            waiting: VecDeque::new(),
+            published: false,
+            kept: None,
+            device_changes: HashMap::new(),
+            changed: false,
+        }
+    }
+}
+
+/// How a message goes to its recipient.
+pub(super) enum Sealed {
+    /// As it is: the recipient cannot decrypt.
+    Plain,
+    /// Encrypted for every device that may read it.
+    Encrypted(Encrypted),
+    /// Not yet: keys are being learned (asked for now if they were not).
+    NotYet,
+    /// Never: it could not be encrypted.
+    Failed(Rejection),
+}
+
+impl Messenger {
+    /// The same messenger, encrypting end to end with this device's `crypto` (made for
+    /// this id and device, or restored from its pickle).
+    pub fn with_crypto(mut self, crypto: Crypto) -> Self {
+        self.e2ee = Some(E2ee::new(crypto));
+        self
+    }
+
+    /// Starts encrypting end to end with `crypto`, this device's (made once the device
+    /// is known, as after linking): its keys are published now if registered, else on
+    /// registering.
+    pub fn encrypt_with(&mut self, client: &mut Client, crypto: Crypto, now: Duration) {
+        self.e2ee = Some(E2ee::new(crypto));
+        if self.is_registered(client) {
+            self.publish_keys(client, now);
+        }
+    }
+
+    /// This device's crypto state, if it encrypts: what to pickle and store.
+    pub fn crypto(&self) -> Option<&Crypto> {
+        self.e2ee.as_ref().map(|e2ee| &e2ee.crypto)
+    }
+
+    /// Whether the crypto state changed since the last call: store its pickle now,
+    /// before confirming what arrived.
+    pub fn take_crypto_changed(&mut self) -> bool {
+        self.e2ee
+            .as_mut()
+            .is_some_and(|e2ee| std::mem::take(&mut e2ee.changed))
+    }
+
+    /// Whether messages to `peer` are end-to-end encrypted: `Some(true)` once their keys
+    /// are learned, `Some(false)` if none of their devices publishes keys (or this device
+    /// does not encrypt), `None` while not known yet.
+    pub fn encryption(&self, peer: PeerId) -> Option<bool> {
+        let Some(e2ee) = &self.e2ee else {
+            return Some(false);
+        };
+        match e2ee.keys.get(&peer) {
+            Some(Keys::Ready | Keys::Changed) => Some(true),
+            Some(Keys::Plain(_)) => Some(false),
+            Some(Keys::Asking | Keys::Claiming) | None => None,
+        }
+    }
+
+    /// Learns `peer`'s keys now if they are not known yet (to show whether a
+    /// conversation is encrypted before anything is sent in it).
+    pub fn learn_keys(&mut self, client: &mut Client, peer: PeerId, now: Duration) {
+        if self.may_emit(client) && self.e2ee.as_ref().is_some_and(|e| e.published) {
+            self.ask_keys(client, peer, now);
+        }
+    }
+
+    /// Trusts `peer`'s changed identity key (after the person compared safety numbers):
+    /// what waits for them goes, encrypted for their new keys.
+    pub fn accept_identity(&mut self, client: &mut Client, peer: PeerId, now: Duration) {
+        let Some(e2ee) = &mut self.e2ee else { return };
+        if e2ee.crypto.accept_identity(peer).is_some() {
+            e2ee.changed = true;
+        }
+        e2ee.keys.remove(&peer);
+        self.fill_window(client, now);
+    }
+
+    /// On a new connection: what was being asked will not be answered, and what waited
+    /// for keys comes again (it was not confirmed).
+    pub(super) fn e2ee_connected(&mut self) {
+        if let Some(e2ee) = &mut self.e2ee {
+            e2ee.published = false;
+            e2ee.waiting.clear();
+            e2ee.keys
+                .retain(|_, keys| !matches!(keys, Keys::Asking | Keys::Claiming));
+        }
+    }
+
+    /// Right after registering: publishes this device's keys (or tops them up).
+    pub(super) fn publish_keys(&mut self, client: &mut Client, now: Duration) {
+        let Some(e2ee) = &mut self.e2ee else { return };
+        let kept = e2ee.kept;
+        match e2ee.crypto.publish_request(kept) {
+            Some(request) => {
+                e2ee.changed = true;
+                if let Ok(ack) =
+                    client.emit_with_ack(event::PUBLISH_KEYS, &request, REPLY_TIMEOUT, now)
+                {
+                    self.awaiting.insert(ack, Awaiting::PublishKeys);
+                }
+            }
+            None => e2ee.published = true,
+        }
+    }
+
+    /// The answer to [`Self::publish_keys`].
+    pub(super) fn keys_published(
+        &mut self,
+        client: &mut Client,
+        reply: Result<PublishKeysReply, DecodeError>,
+        now: Duration,
+    ) -> Vec<Update> {
+        let Some(e2ee) = &mut self.e2ee else {
+            return Vec::new();
+        };
+        match reply {
+            Ok(PublishKeysReply::Ok { one_time_keys }) => {
+                e2ee.crypto.published();
+                e2ee.changed = true;
+                e2ee.published = true;
+                e2ee.kept = Some(one_time_keys);
+                if one_time_keys < ONE_TIME_KEY_LOW {
+                    self.publish_keys(client, now);
+                }
+                self.fill_window(client, now);
+                return vec![Update::KeysPublished];
+            }
+            // Passing: asked again on the next connection, or at once if over the stock
+            // (the count is then known to be high).
+            Ok(PublishKeysReply::Rejected(rejection))
+                if rejection.code == ErrorCode::LimitReached =>
+            {
+                e2ee.published = true;
+                e2ee.kept = Some(ONE_TIME_KEY_LOW);
+                self.fill_window(client, now);
+            }
+            Ok(PublishKeysReply::Rejected(_)) | Err(_) => {}
+        }
+        Vec::new()
+    }
+
+    /// How `to` gets its next message: whether, and for which devices, it is encrypted.
+    /// Asks for what is missing first.
+    pub(super) fn seal(
+        &mut self,
+        client: &mut Client,
+        id: MessageId,
+        to: PeerId,
+        body: &str,
+        now: Duration,
+    ) -> Sealed {
+        let me = self.me;
+        let Some(e2ee) = &mut self.e2ee else {
+            return Sealed::Plain;
+        };
+        if !e2ee.published {
+            return Sealed::NotYet;
+        }
+        let expired = |keys: Option<Keys>| match keys {
+            Some(Keys::Plain(at)) if now >= at + PLAIN_FOR => None,
+            keys => keys,
+        };
+        let theirs = expired(e2ee.keys.get(&to).copied());
+        let mine = expired(e2ee.keys.get(&me).copied());
+        match (theirs, mine) {
+            (Some(Keys::Plain(_)), _) if to != me => return Sealed::Plain,
+            (Some(Keys::Changed), _) => return Sealed::NotYet,
+            (Some(Keys::Ready), Some(Keys::Ready | Keys::Plain(_))) => {}
+            _ => {
+                if theirs.is_none() {
+                    self.ask_keys(client, to, now);
+                }
+                if mine.is_none() && to != me {
+                    self.ask_keys(client, me, now);
+                }
+                return Sealed::NotYet;
+            }
+        }
+        let plaintext = Plaintext {
+            from: me,
+            to,
+            id,
+            text: body.to_owned(),
+        };
+        let mut recipients = vec![(me, e2ee.crypto.known_devices(me))];
+        if to != me {
+            recipients.insert(0, (to, e2ee.crypto.known_devices(to)));
+        }
+        match e2ee.crypto.encrypt(&plaintext, &recipients) {
+            Ok(encrypted) => {
+                e2ee.changed = true;
+                Sealed::Encrypted(encrypted)
+            }
+            // A note to oneself with no other device: nobody else can read it anyway.
+            Err(CryptoError::NoRecipients) if to == me => Sealed::Plain,
+            // A session went missing: learn again.
+            Err(CryptoError::NoSession { .. }) => {
+                e2ee.keys.remove(&to);
+                e2ee.keys.remove(&me);
+                Sealed::NotYet
+            }
+            Err(error) => Sealed::Failed(Rejection::new(
+                ErrorCode::Unknown,
+                format!("could not be encrypted: {error}"),
+            )),
+        }
+    }
+
+    /// The request that sends `body` to `to` as message `id`: `encrypted` instead of
+    /// the body if it is.
+    pub(super) fn send_request(
+        to: PeerId,
+        id: MessageId,
+        body: &str,
+        encrypted: Option<Encrypted>,
+    ) -> SendRequest {
+        SendRequest {
+            to,
+            body: if encrypted.is_some() {
+                String::new()
+            } else {
+                body.to_owned()
+            },
+            id: Some(id),
+            encrypted,
+        }
+    }
+
+    /// After a `send` refused as `devices_changed`: learns the devices again and sends
+    /// it anew, up to [`MAX_DEVICE_CHANGES`] times; whether it is tried again.
+    pub(super) fn devices_changed(&mut self, id: MessageId, to: PeerId) -> bool {
+        let me = self.me;
+        let Some(e2ee) = &mut self.e2ee else {
+            return false;
+        };
+        let changes = e2ee.device_changes.entry(id).or_insert(0);
+        *changes += 1;
+        if *changes > MAX_DEVICE_CHANGES {
+            e2ee.device_changes.remove(&id);
+            return false;
+        }
+        e2ee.keys.remove(&to);
+        e2ee.keys.remove(&me);
+        true
+    }
+
+    /// Forgets what was counted for a message that left the unsent ones.
+    pub(super) fn message_done(&mut self, id: MessageId) {
+        if let Some(e2ee) = &mut self.e2ee {
+            e2ee.device_changes.remove(&id);
+        }
+    }
+
+    fn ask_keys(&mut self, client: &mut Client, peer: PeerId, now: Duration) {
+        let Some(e2ee) = &mut self.e2ee else { return };
+        if matches!(e2ee.keys.get(&peer), Some(Keys::Asking | Keys::Claiming)) {
+            return;
+        }
+        let request = serde_json::json!({ "id": peer });
+        if let Ok(ack) = client.emit_with_ack(event::KEYS, &request, REPLY_TIMEOUT, now) {
+            e2ee.keys.insert(peer, Keys::Asking);
+            self.awaiting.insert(ack, Awaiting::Keys(peer));
+        }
+    }
+
+    /// The answer to `keys` for `peer`: learns them, claims what is missing, and
+    /// decrypts what waited for them.
+    pub(super) fn keys_heard(
+        &mut self,
+        client: &mut Client,
+        peer: PeerId,
+        reply: Result<KeysReply, DecodeError>,
+        now: Duration,
+    ) -> Vec<Update> {
+        let Some(e2ee) = &mut self.e2ee else {
+            return Vec::new();
+        };
+        let mut updates = Vec::new();
+        let answered = matches!(&reply, Ok(KeysReply::Ok { id, .. }) if *id == peer);
+        match reply {
+            Ok(KeysReply::Ok { id, devices }) if id == peer => {
+                match e2ee.crypto.learn(peer, &devices) {
+                    Ok(Trust::NoKeys) => {
+                        e2ee.keys.insert(peer, Keys::Plain(now));
+                        updates.push(Update::Encryption { peer, on: false });
+                    }
+                    Ok(Trust::Changed { .. }) => {
+                        e2ee.changed = true;
+                        e2ee.keys.insert(peer, Keys::Changed);
+                        updates.push(Update::KeyChanged(peer));
+                    }
+                    Ok(Trust::New | Trust::Same) => {
+                        e2ee.changed = true;
+                        let missing = e2ee.crypto.missing_sessions(peer);
+                        if missing.is_empty() {
+                            e2ee.keys.insert(peer, Keys::Ready);
+                            updates.push(Update::Encryption { peer, on: true });
+                        } else {
+                            let request = KeysRequest {
+                                id: peer,
+                                devices: missing,
+                            };
+                            match client.emit_with_ack(
+                                event::CLAIM_KEYS,
+                                &request,
+                                REPLY_TIMEOUT,
+                                now,
+                            ) {
+                                Ok(ack) => {
+                                    e2ee.keys.insert(peer, Keys::Claiming);
+                                    self.awaiting.insert(ack, Awaiting::ClaimKeys(peer));
+                                }
+                                Err(_) => {
+                                    e2ee.keys.remove(&peer);
+                                }
+                            }
+                        }
+                    }
+                    // Keys that do not verify: nothing of them is used; asked again on
+                    // the next connection, and what waits for them waits.
+                    Err(_) => {
+                        e2ee.keys.remove(&peer);
+                    }
+                }
+            }
+            // Refused or unreadable: asked again when next needed.
+            _ => {
+                e2ee.keys.remove(&peer);
+            }
+        }
+        if answered {
+            self.learned(peer);
+        }
+        updates.extend(self.read_waiting(client, now));
+        self.fill_window(client, now);
+        updates
+    }
+
+    /// The answer to `claim_keys` for `peer`: starts the sessions.
+    pub(super) fn keys_claimed(
+        &mut self,
+        client: &mut Client,
+        peer: PeerId,
+        reply: Result<ClaimKeysReply, DecodeError>,
+        now: Duration,
+    ) -> Vec<Update> {
+        let Some(e2ee) = &mut self.e2ee else {
+            return Vec::new();
+        };
+        let mut updates = Vec::new();
+        match reply {
+            Ok(ClaimKeysReply::Ok { id, keys }) if id == peer => {
+                // A device whose key did not verify has no session: the server then
+                // refuses the message as `devices_changed`, and its keys are learned again.
+                let _ = e2ee.crypto.add_claimed(peer, &keys);
+                e2ee.changed = true;
+                e2ee.keys.insert(peer, Keys::Ready);
+                updates.push(Update::Encryption { peer, on: true });
+            }
+            _ => {
+                e2ee.keys.remove(&peer);
+            }
+        }
+        updates.extend(self.read_waiting(client, now));
+        self.fill_window(client, now);
+        updates
+    }
+
+    /// An incoming `envelope` that came encrypted, not seen before: read behind those
+    /// that wait; reported with its text, or as undecryptable.
+    pub(super) fn open(
+        &mut self,
+        client: &mut Client,
+        envelope: Envelope,
+        now: Duration,
+    ) -> Vec<Update> {
+        let Some(e2ee) = &mut self.e2ee else {
+            let update = undecryptable(envelope, "this device does not decrypt messages");
+            return vec![self.reported(update)];
+        };
+        e2ee.waiting.push_back((envelope, false));
+        self.read_waiting(client, now)
+    }
+
+    /// Notes that `peer`'s keys were learned: a message from them still from an unknown
+    /// device then cannot be read.
+    fn learned(&mut self, peer: PeerId) {
+        if let Some(e2ee) = &mut self.e2ee {
+            for (envelope, learned) in &mut e2ee.waiting {
+                if envelope.from == peer {
+                    *learned = true;
+                }
+            }
+        }
+    }
+
+    /// Reads the waiting messages, in order, up to one whose sender's keys are needed
+    /// (asked for now, if they are not yet).
+    fn read_waiting(&mut self, client: &mut Client, now: Duration) -> Vec<Update> {
+        let me = self.me;
+        let mut read = Vec::new();
+        let mut ask = None;
+        let mut publish = false;
+        if let Some(e2ee) = &mut self.e2ee {
+            while let Some((mut envelope, learned)) = e2ee.waiting.pop_front() {
+                let from = envelope.from;
+                if matches!(e2ee.keys.get(&from), Some(Keys::Asking | Keys::Claiming)) {
+                    e2ee.waiting.push_front((envelope, learned));
+                    break;
+                }
+                let Some(encrypted) = envelope.encrypted.take() else {
+                    read.push(received(me, envelope));
+                    continue;
+                };
+                let pre_key = encrypted
+                    .for_device(me, e2ee.crypto.device())
+                    .is_some_and(|c| c.kind == PRE_KEY);
+                match e2ee
+                    .crypto
+                    .decrypt(from, envelope.to, envelope.id, &encrypted)
+                {
+                    Ok(plaintext) => {
+                        e2ee.changed = true;
+                        if pre_key {
+                            // A one-time key was used: the directory keeps one fewer.
+                            e2ee.kept = e2ee.kept.map(|kept| kept.saturating_sub(1));
+                            publish |= e2ee.kept.is_some_and(|kept| kept < ONE_TIME_KEY_LOW);
+                        }
+                        read.push(received(me, opened(envelope, plaintext, encrypted)));
+                    }
+                    // Learned again (a device may be new), unless just learned.
+                    Err(CryptoError::UnknownSender { .. }) if !learned => {
+                        envelope.encrypted = Some(encrypted);
+                        e2ee.waiting.push_front((envelope, false));
+                        e2ee.keys.remove(&from);
+                        ask = Some(from);
+                        break;
+                    }
+                    Err(error) => {
+                        envelope.encrypted = Some(encrypted);
+                        let changed = matches!(error, CryptoError::IdentityChanged { .. });
+                        read.push(undecryptable(envelope, &error.to_string()));
+                        if changed {
+                            read.push(Update::KeyChanged(from));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(peer) = ask {
+            self.ask_keys(client, peer, now);
+        }
+        if publish {
+            self.publish_keys(client, now);
+        }
+        read.into_iter()
+            .map(|update| self.reported(update))
+            .collect()
+    }
+
+    /// Whether this incoming message (sender, id) waits for its sender's keys.
+    pub(super) fn is_waiting(&self, (from, id): (PeerId, MessageId)) -> bool {
+        self.e2ee
+            .as_ref()
+            .is_some_and(|e| e.waiting.iter().any(|(w, _)| w.from == from && w.id == id))
+    }
+
+    /// A `keys` or `claim_keys` that was not answered: asked again now if messages
+    /// wait for the keys and the connection is up, else when next needed.
+    pub(super) fn keys_unanswered(&mut self, client: &mut Client, peer: PeerId, now: Duration) {
+        let Some(e2ee) = &mut self.e2ee else { return };
+        e2ee.keys.remove(&peer);
+        if e2ee.waiting.iter().any(|(w, _)| w.from == peer) && self.may_emit(client) {
+            self.ask_keys(client, peer, now);
+        }
+    }
+}
+
+/// A message read: [`Update::Received`], or [`Update::Outgoing`] for one this person
+/// sent from another device.
+fn received(me: PeerId, envelope: Envelope) -> Update {
+    if envelope.from == me {
+        Update::Outgoing(envelope)
+    } else {
+        Update::Received(envelope)
+    }
+}
+
+/// `envelope` decrypted: its text as `body`, and `encrypted` kept without its
+/// ciphertexts, to say it came end-to-end encrypted (and by which device).
+fn opened(mut envelope: Envelope, plaintext: Plaintext, encrypted: Encrypted) -> Envelope {
+    envelope.body = plaintext.text;
+    envelope.encrypted = Some(Encrypted {
+        ciphertexts: Vec::new(),
+        ..encrypted
+    });
+    envelope
+}
+
+/// A message that could not be decrypted, kept whole (with its ciphertexts).
+fn undecryptable(envelope: Envelope, reason: &str) -> Update {
+    Update::Undecryptable {
+        envelope,
+        reason: reason.to_owned(),
+    }
+}
