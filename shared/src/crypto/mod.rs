@@ -76,6 +76,9 @@ pub struct Crypto {
     pins: pins::Pins,
     /// Its sessions with peer devices.
     sessions: Sessions,
+    /// Sessions started by a peer's pre-key message since this was made or restored,
+    /// each with one of this device's one-time (or its fallback) keys.
+    inbound_started: u64,
 }
 
 impl fmt::Debug for Crypto {
@@ -117,9 +120,17 @@ impl Crypto {
             directory: Directory::default(),
             pins: pins::Pins::default(),
             sessions: Sessions::default(),
+            inbound_started: 0,
         };
         crypto.pins.pin(id, crypto.identity_key());
         crypto
+    }
+
+    /// How many sessions peers started with this device (each using up one of its
+    /// one-time keys, or its fallback key) since it was made or restored: when it grows,
+    /// the directory's stock of one-time keys shrank.
+    pub fn inbound_sessions_started(&self) -> u64 {
+        self.inbound_started
     }
 
     /// This device's person.
@@ -474,6 +485,7 @@ impl Crypto {
             .map_err(|error| failed(error.to_string()))?;
         self.publishing.started_from(pre_key.one_time_key());
         self.sessions.add(from, device, created.session);
+        self.inbound_started += 1;
         Ok((created.plaintext, Some(before)))
     }
 }

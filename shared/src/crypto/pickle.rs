@@ -88,6 +88,7 @@ impl Crypto {
             directory: pickle.directory,
             pins: pickle.pins,
             sessions: Sessions::from_pickle(pickle.sessions),
+            inbound_started: 0,
         };
         // One's own identity is trusted whatever was stored.
         crypto.pins.pin(crypto.id, crypto.identity_key());

@@ -23,7 +23,7 @@ use super::{Awaiting, Messenger, REPLY_TIMEOUT, Update};
 use crate::{
     Envelope, ErrorCode, MessageId, PeerId, Rejection, SendRequest,
     crypto::{Crypto, CryptoError, ONE_TIME_KEY_LOW, Plaintext, Trust},
-    encrypted::{Encrypted, PRE_KEY},
+    encrypted::Encrypted,
     event,
     keys::{ClaimKeysReply, KeysReply, KeysRequest, PublishKeysReply},
     socketio::{Client, DecodeError},
@@ -501,17 +501,16 @@ impl Messenger {
                     read.push(received(me, envelope));
                     continue;
                 };
-                let pre_key = encrypted
-                    .for_device(me, e2ee.crypto.device())
-                    .is_some_and(|c| c.kind == PRE_KEY);
+                let started = e2ee.crypto.inbound_sessions_started();
                 match e2ee
                     .crypto
                     .decrypt(from, envelope.to, envelope.id, &encrypted)
                 {
                     Ok(plaintext) => {
                         e2ee.changed = true;
-                        if pre_key {
-                            // A one-time key was used: the directory keeps one fewer.
+                        if e2ee.crypto.inbound_sessions_started() > started {
+                            // A session started: one of this device's one-time keys was
+                            // used, so the directory keeps one fewer.
                             e2ee.kept = e2ee.kept.map(|kept| kept.saturating_sub(1));
                             publish |= e2ee.kept.is_some_and(|kept| kept < ONE_TIME_KEY_LOW);
                         }
