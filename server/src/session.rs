@@ -42,7 +42,9 @@ use socketioxide::{
 use socketioxide_core::Value;
 
 use crate::{
-    cmd::{Backlogs, Command, Confirm, Decoded, Read, Reading, Recording, Send, Storing},
+    cmd::{
+        Backlogs, Command, Confirm, Decoded, Read, Reading, Recording, Send, SendOrder, Storing,
+    },
     delivery::{self, NodeAdapter, cut_slow_consumer},
     effects::{Effect, Effects, Emit, Reply},
     inbox::{DrainGuard, Inbox, Pushed},
@@ -147,6 +149,8 @@ struct Session<A: NodeAdapter> {
     /// refused too: a client that sends again oldest first then stores them in the
     /// order it first sent them, none slipping in ahead of the refused one.
     held: Mutex<Option<(MessageId, Instant)>>,
+    /// Keeps this socket's sends in order into the store while encrypted ones are checked.
+    sends: SendOrder,
     /// This socket's allowance of refusals: used up, the socket is cut.
     refusals: RefusalBucket,
     /// Whether it was cut for using it up.
@@ -201,6 +205,7 @@ impl<A: NodeAdapter> Session<A> {
             transport,
             bucket: node.limiter.socket_bucket(),
             held: Mutex::new(None),
+            sends: SendOrder::default(),
             refusals: node.limiter.refusal_bucket(),
             cut: AtomicBool::new(false),
             ip,
@@ -293,14 +298,11 @@ impl<A: NodeAdapter> Session<A> {
             Command::Message(message) => message.apply(relay, self.registration(), ack.wanted),
             Command::Send(send) => match Send::sender(self.registration()) {
                 Ok(from) => {
-                    if let Err(refused) = send.check_devices(relay, from).await {
-                        return self.carry_out(&socket, Some(ack), refused).await;
-                    }
                     return self
                         .complete_in_turn(socket, ack, |socket, ack| Completion::Send {
                             socket,
                             ack,
-                            storing: send.store(relay, from),
+                            storing: send.store(relay, from, &self.sends),
                         })
                         .await;
                 }

@@ -138,7 +138,11 @@ mod tests {
             encrypted: None,
         };
         let effects = send("let me in")
-            .store(&t.relay, Speaker::first(peer(ALICE)))
+            .store(
+                &t.relay,
+                Speaker::first(peer(ALICE)),
+                &crate::cmd::SendOrder::default(),
+            )
             .finish()
             .await;
         assert!(
@@ -161,7 +165,11 @@ mod tests {
         let unblock = Block { on: false, ..block };
         unblock.apply(&t.relay, Some(bob)).await;
         send("sorry")
-            .store(&t.relay, Speaker::first(peer(ALICE)))
+            .store(
+                &t.relay,
+                Speaker::first(peer(ALICE)),
+                &crate::cmd::SendOrder::default(),
+            )
             .finish()
             .await;
         let waiting = t

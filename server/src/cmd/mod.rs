@@ -55,7 +55,7 @@ pub use presence::{HidePresence, WatchPresence};
 pub use read::{Read, Reading};
 pub use received::{Confirm, Recording};
 pub use register::Register;
-pub use send::{Send, Storing};
+pub use send::{Send, SendOrder, Storing};
 pub use typing::Typing;
 
 /// A decoded event, ready for its turn.

@@ -148,7 +148,11 @@ mod tests {
             encrypted: None,
         };
         let effects = send
-            .store(&t.relay, Speaker::first(peer(ALICE)))
+            .store(
+                &t.relay,
+                Speaker::first(peer(ALICE)),
+                &crate::cmd::SendOrder::default(),
+            )
             .finish()
             .await;
         let [Effect::Reply(Reply::Send(SendReply::Sent { id, seq, .. }))] = effects[..] else {

@@ -12,7 +12,9 @@
 //! events are already being handled: [`Send::store`] queues the append at once, in
 //! arrival order, and [`Storing::finish`] waits for it in a second ordered queue.
 
-use futures_util::future::BoxFuture;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::{FutureExt, future::BoxFuture};
 use relay_shared::{
     ErrorCode, MessageId, PeerId, Rejection, SendReply,
     device::{DeviceId, DeviceSet},
@@ -21,13 +23,14 @@ use relay_shared::{
     message::RawSend,
 };
 use socketioxide::ParserError;
+use tokio::{sync::oneshot, task::JoinHandle};
 use uuid::Uuid;
 
 use crate::{
     effects::{Effect, Effects, Reply},
     protocol::{Protocol, Registration, Speaker, typed_speaker},
     relay::{Relay, invalid_payload, not_registered, unavailable},
-    store::{AppendError, Appended, NewMessage},
+    store::{AppendError, Appended, NewMessage, Store},
 };
 
 /// A decoded `send`.
@@ -43,11 +46,20 @@ pub struct Send {
     pub encrypted: Option<Encrypted>,
 }
 
+/// Why a message was not stored.
+#[derive(Debug)]
+enum NotStored {
+    /// Its check against the key directory refused it.
+    Refused(Rejection),
+    /// The store did not take it.
+    Append(AppendError),
+}
+
 /// A message on its way into the store.
 pub struct Storing {
     id: MessageId,
     to: PeerId,
-    commit: BoxFuture<'static, Result<Appended, AppendError>>,
+    commit: BoxFuture<'static, Result<Appended, NotStored>>,
 }
 
 impl Send {
@@ -84,48 +96,76 @@ impl Send {
         })
     }
 
-    /// For an encrypted message, checks against the key directory that it is encrypted
-    /// by the socket's own device, for exactly the devices that publish keys now: the
-    /// recipient's, and the sender's besides the one sending. A plain message passes.
-    pub async fn check_devices(&self, relay: &Relay, from: Speaker) -> Result<(), Effects> {
-        let Some(encrypted) = &self.encrypted else {
-            return Ok(());
-        };
-        let refused = |rejection| vec![Effect::Reply(Reply::Send(SendReply::Rejected(rejection)))];
-        let store = relay.store();
-        let (theirs, mine) = if self.to == from.id {
-            (None, store.keys(from.id).await)
-        } else {
-            let (theirs, mine) =
-                futures_util::future::join(store.keys(self.to), store.keys(from.id)).await;
-            (Some(theirs), mine)
-        };
-        let mine = mine.map_err(|error| refused(unavailable(&error)))?;
-        let theirs = theirs
-            .transpose()
-            .map_err(|error| refused(unavailable(&error)))?;
-        covers(encrypted, from, self.to, theirs.as_deref(), &mine).map_err(refused)
-    }
-
-    /// Queues the message from `from` in the store, which takes it in call order.
-    pub fn store(self, relay: &Relay, from: Speaker) -> Storing {
+    /// Queues the message from `from` in the store, which takes it in call order; an
+    /// encrypted one once checked against the key directory ([`SendOrder`] keeps the
+    /// socket's order meanwhile).
+    pub fn store(self, relay: &Relay, from: Speaker, order: &SendOrder) -> Storing {
         let id = self
             .id
             .unwrap_or_else(|| MessageId::from_uuid(Uuid::new_v4()));
-        let commit = relay.store().append(NewMessage {
+        let to = self.to;
+        let message = NewMessage {
             id,
             from: from.id,
-            to: self.to,
+            to,
             body: self.body,
             encrypted: self.encrypted,
             device: from.device,
+        };
+        let mut gate = order.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = gate.take().and_then(|mut before| match before.try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => Some(before),
+            _ => None,
         });
-        Storing {
-            id,
-            to: self.to,
-            commit,
-        }
+        let Some(encrypted) = message.encrypted.clone() else {
+            if before.is_none() {
+                // Nothing ahead waits: queued now.
+                let commit = relay.store().append(message);
+                return Storing {
+                    id,
+                    to,
+                    commit: async move { commit.await.map_err(NotStored::Append) }.boxed(),
+                };
+            }
+            let (queued, next) = oneshot::channel();
+            *gate = Some(next);
+            return Storing::behind(id, to, relay, message, before, None, queued);
+        };
+        let (queued, next) = oneshot::channel();
+        *gate = Some(next);
+        drop(gate);
+        // Checked at once, beside the checks and appends before it.
+        let check = tokio::spawn(check_devices(relay.shared_store(), from, to, encrypted));
+        Storing::behind(id, to, relay, message, before, Some(check), queued)
     }
+}
+
+/// One socket's sends, queued into the store in the order they came. A plain one with
+/// nothing waiting ahead of it is queued at once; an encrypted one waits for its check
+/// against the key directory (which runs at once, beside the others), and whatever the
+/// socket sends meanwhile is queued behind it, by a task, as soon as it is.
+#[derive(Debug, Default)]
+pub struct SendOrder {
+    /// Resolves once the socket's last send that could not be queued at once is.
+    gate: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+/// Checks `encrypted`, from `from` to `to`, against the key directory: see [`covers`].
+async fn check_devices(
+    store: Arc<dyn Store>,
+    from: Speaker,
+    to: PeerId,
+    encrypted: Encrypted,
+) -> Result<(), Rejection> {
+    let (theirs, mine) = if to == from.id {
+        (None, store.keys(from.id).await)
+    } else {
+        let (theirs, mine) = futures_util::future::join(store.keys(to), store.keys(from.id)).await;
+        (Some(theirs), mine)
+    };
+    let mine = mine.map_err(|error| unavailable(&error))?;
+    let theirs = theirs.transpose().map_err(|error| unavailable(&error))?;
+    covers(&encrypted, from, to, theirs.as_deref(), &mine)
 }
 
 /// The devices among `listed` that published keys.
@@ -241,6 +281,54 @@ fn covers(
 }
 
 impl Storing {
+    /// `message`, queued by a task once `before` is queued (and `check` passed); the
+    /// task says so on `queued`.
+    fn behind(
+        id: MessageId,
+        to: PeerId,
+        relay: &Relay,
+        message: NewMessage,
+        before: Option<oneshot::Receiver<()>>,
+        check: Option<JoinHandle<Result<(), Rejection>>>,
+        queued: oneshot::Sender<()>,
+    ) -> Self {
+        let store = relay.shared_store();
+        let task = tokio::spawn(async move {
+            if let Some(before) = before {
+                // Resolved or dropped, either way it is queued (or never will be).
+                let _ = before.await;
+            }
+            if let Some(check) = check {
+                let checked = check.await.unwrap_or_else(|_| {
+                    Err(Rejection::new(
+                        ErrorCode::Unavailable,
+                        "the message could not be checked; send it again",
+                    ))
+                });
+                if let Err(rejection) = checked {
+                    let _ = queued.send(());
+                    return Err(NotStored::Refused(rejection));
+                }
+            }
+            let commit = store.append(message);
+            let _ = queued.send(());
+            commit.await.map_err(NotStored::Append)
+        });
+        Self {
+            id,
+            to,
+            commit: async move {
+                task.await.unwrap_or_else(|_| {
+                    Err(NotStored::Refused(Rejection::new(
+                        ErrorCode::Unavailable,
+                        "the message could not be stored; send it again",
+                    )))
+                })
+            }
+            .boxed(),
+        }
+    }
+
     /// Waits until the message is durable and says so to the sender.
     pub async fn finish(self) -> Effects {
         let Self { id, to, commit } = self;
@@ -250,17 +338,24 @@ impl Storing {
                 seq: appended.seq,
                 sent_at: appended.sent_at,
             },
-            Err(AppendError::QueueFull { limit }) => SendReply::Rejected(Rejection::new(
-                ErrorCode::QueueFull,
-                format!("{to} already has {limit} messages waiting; try again later"),
-            )),
-            Err(AppendError::ShareFull { limit }) => SendReply::Rejected(Rejection::new(
-                ErrorCode::QueueFull,
-                format!(
-                    "you already have {limit} messages waiting for {to}, as many as one sender may; try again once some are read"
-                ),
-            )),
-            Err(AppendError::Store(error)) => SendReply::Rejected(unavailable(&error)),
+            Err(NotStored::Refused(rejection)) => SendReply::Rejected(rejection),
+            Err(NotStored::Append(AppendError::QueueFull { limit })) => {
+                SendReply::Rejected(Rejection::new(
+                    ErrorCode::QueueFull,
+                    format!("{to} already has {limit} messages waiting; try again later"),
+                ))
+            }
+            Err(NotStored::Append(AppendError::ShareFull { limit })) => {
+                SendReply::Rejected(Rejection::new(
+                    ErrorCode::QueueFull,
+                    format!(
+                        "you already have {limit} messages waiting for {to}, as many as one sender may; try again once some are read"
+                    ),
+                ))
+            }
+            Err(NotStored::Append(AppendError::Store(error))) => {
+                SendReply::Rejected(unavailable(&error))
+            }
         };
         vec![Effect::Reply(Reply::Send(reply))]
     }
@@ -280,7 +375,7 @@ mod tests {
     };
 
     fn stored(n: u8, t: &TestRelay) -> Storing {
-        send(n).store(&t.relay, Speaker::first(peer(ALICE)))
+        send(n).store(&t.relay, Speaker::first(peer(ALICE)), &SendOrder::default())
     }
 
     fn send(n: u8) -> Send {
@@ -298,6 +393,49 @@ mod tests {
             | [Effect::Reply(Reply::Rejected(r))] => r.code,
             other => panic!("not a refusal: {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn sends_behind_an_encrypted_one_being_checked_keep_their_order() {
+        let t = TestRelay::new();
+        let order = SendOrder::default();
+        let alice = Speaker::first(peer(ALICE));
+        let key = vodozemac::Curve25519PublicKey::from_bytes([3; 32])
+            .to_base64()
+            .try_into()
+            .unwrap();
+        // From a device that published no keys: refused once checked.
+        let encrypted = Send {
+            body: String::new(),
+            encrypted: Some(Encrypted {
+                sender_device: DeviceId::FIRST,
+                sender_key: key,
+                ciphertexts: Vec::new(),
+            }),
+            ..send(1)
+        };
+        let storing = [
+            encrypted.store(&t.relay, alice, &order),
+            send(2).store(&t.relay, alice, &order),
+            send(3).store(&t.relay, alice, &order),
+        ];
+        let mut seqs = Vec::new();
+        for (n, storing) in storing.into_iter().enumerate() {
+            let effects = storing.finish().await;
+            match &effects[..] {
+                [Effect::Reply(Reply::Send(SendReply::Sent { seq, .. }))] => seqs.push(*seq),
+                _ if n == 0 => assert_eq!(rejected(&effects), ErrorCode::InvalidPayload),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(seqs.len(), 2);
+        assert!(seqs[0] < seqs[1], "{seqs:?}");
+        // With nothing waiting any more, the next is queued at once, after them.
+        let effects = send(4).store(&t.relay, alice, &order).finish().await;
+        let [Effect::Reply(Reply::Send(SendReply::Sent { seq, .. }))] = effects[..] else {
+            panic!("{effects:?}");
+        };
+        assert!(seq > seqs[1]);
     }
 
     #[tokio::test]
