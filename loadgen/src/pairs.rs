@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use relay_native_client::{Connection, Peer};
 use relay_shared::{
-    Envelope, PeerId, Secret, event,
+    PeerId, Secret,
+    crypto::Crypto,
+    device::DeviceId,
+    event,
     messenger::Update,
     seed::SeedMessage,
     socketio::{ClientConfig, Event},
@@ -26,6 +29,9 @@ pub enum Protocol {
     Seed,
     /// `register`, `send` (stored, acknowledged), `deliver`, `received`: Relay's own.
     Typed,
+    /// The typed protocol, each message end-to-end encrypted (Olm) by the sender's
+    /// messenger and decrypted by the receiver's: what encryption costs the whole path.
+    Encrypted,
 }
 
 /// A pairs run.
@@ -232,6 +238,8 @@ enum Link {
         sender: Box<Peer>,
         receiver: Box<Peer>,
         to: PeerId,
+        /// Messages must come encrypted (a plain one counts as lost).
+        encrypted: bool,
     },
 }
 
@@ -274,6 +282,22 @@ impl Link {
                     sender,
                     receiver,
                     to,
+                    encrypted: false,
+                })
+            }
+            Protocol::Encrypted => {
+                let from = new_id();
+                let mut receiver = Box::new(encrypting_peer(receivers, to));
+                let mut sender = Box::new(encrypting_peer(url, from));
+                // The receiver's keys are published before the sender asks for them.
+                for peer in [&mut receiver, &mut sender] {
+                    published(peer).await?;
+                }
+                Ok(Self::Typed {
+                    sender,
+                    receiver,
+                    to,
+                    encrypted: true,
                 })
             }
         }
@@ -310,11 +334,15 @@ impl Link {
                     event = sender.next_event() => { event?; }
                 },
                 Self::Typed {
-                    sender, receiver, ..
+                    sender,
+                    receiver,
+                    encrypted,
+                    ..
                 } => tokio::select! {
                     update = receiver.next_update() => {
-                        if let Update::Received(Envelope { body, .. }) = update?
-                            && let Some(parsed) = parse_body(&body)
+                        if let Update::Received(envelope) = update?
+                            && envelope.encrypted.is_some() == *encrypted
+                            && let Some(parsed) = parse_body(&envelope.body)
                         {
                             return Some(parsed);
                         }
@@ -332,6 +360,27 @@ pub fn typed_peer(url: &str, id: PeerId) -> Peer {
         .parse()
         .expect("a valid secret");
     Peer::new(url, ClientConfig::default(), id, secret)
+}
+
+/// A typed peer for `id` that encrypts end to end as its first device.
+pub fn encrypting_peer(url: &str, id: PeerId) -> Peer {
+    typed_peer(url, id).configured(|m| m.with_crypto(Crypto::new(id, DeviceId::FIRST)))
+}
+
+/// Drives `peer` until its keys are published (it registered first).
+pub async fn published(peer: &mut Peer) -> anyhow::Result<()> {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match peer.next_update().await {
+                Some(Update::KeysPublished) => return Ok(()),
+                Some(Update::Refused(r)) => anyhow::bail!("registration refused: {}", r.message),
+                Some(_) => {}
+                None => anyhow::bail!("the connection closed"),
+            }
+        }
+    })
+    .await
+    .context("publishing keys")?
 }
 
 /// Drives `peer` until it is registered.

@@ -121,6 +121,15 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     }
     {
         let server = bench.start(Server::Relay)?;
+        let encrypted = bench.loadgen(
+            &server.url,
+            &["pairs", "--protocol", "encrypted", "--duration", "10s"],
+            Duration::from_secs(90),
+        )?;
+        report.durable_encrypted = Some(Pairs::from_json(&encrypted)?);
+    }
+    {
+        let server = bench.start(Server::Relay)?;
         let paced = bench.loadgen(
             &server.url,
             &[
@@ -842,6 +851,7 @@ struct Report {
     held: SideBySide<Held>,
     most: SideBySide<usize>,
     durable_full: Option<Pairs>,
+    durable_encrypted: Option<Pairs>,
     durable_paced: Option<Pairs>,
     backlog: Option<Backlog>,
     cluster_full: SideBySide<Pairs>,
@@ -1019,6 +1029,31 @@ impl Report {
                 "latency p50 / p99 (full load)",
                 String::new(),
                 format!("{} / {}", ms(durable.p50_ms), ms(durable.p99_ms)),
+                String::new(),
+                "",
+            );
+        }
+        if let Some(encrypted) = &self.durable_encrypted {
+            let plain = self.durable_full.as_ref().map_or(f64::NAN, |d| d.per_sec);
+            row(
+                "4 typed, durable",
+                "end-to-end encrypted: stored + delivered msg/s (full load; ratio to plain)",
+                format!("{} (plain, above)", rate(plain)),
+                rate(encrypted.per_sec),
+                ratio(plain, encrypted.per_sec),
+                "",
+            );
+            row(
+                "4 typed, durable",
+                "end-to-end encrypted: lost / out of order; p50 / p99",
+                String::new(),
+                format!(
+                    "{} / {}; {} / {}",
+                    count(encrypted.lost),
+                    count(encrypted.out_of_order),
+                    ms(encrypted.p50_ms),
+                    ms(encrypted.p99_ms)
+                ),
                 String::new(),
                 "",
             );
