@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{ErrorCode, Rejection},
-    message::{Secret, parse_peer_id},
-    peer_id::PeerId,
+    peer_id::{PeerId, parse_peer_id},
+    secret::Secret,
 };
 
 /// The most devices one id may have: the first and four linked ones.

@@ -25,8 +25,7 @@ use vodozemac::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
 use crate::{
     device::DeviceId,
     error::{ErrorCode, Rejection},
-    message::parse_peer_id,
-    peer_id::PeerId,
+    peer_id::{PeerId, parse_peer_id},
 };
 
 /// The most one-time keys one [`PublishKeysRequest`] may carry.

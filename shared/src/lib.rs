@@ -28,6 +28,7 @@ pub mod messenger;
 pub mod peer_id;
 pub mod presence;
 pub mod reply;
+pub mod secret;
 pub mod seed;
 #[cfg(feature = "client")]
 pub mod socketio;
@@ -35,6 +36,7 @@ pub mod socketio;
 pub mod strategies;
 
 pub use error::{ErrorCode, Rejection};
-pub use message::{Envelope, MessageId, Receipt, Received, RegisterRequest, Secret, SendRequest};
+pub use message::{Envelope, MessageId, Receipt, Received, RegisterRequest, SendRequest};
 pub use peer_id::PeerId;
 pub use reply::{RegisterReply, SendReply};
+pub use secret::Secret;

@@ -5,6 +5,8 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+use crate::error::{ErrorCode, MAX_QUOTED_CHARS, Rejection, shortened};
+
 /// A peer's identity: a uuid in its canonical hyphenated form
 /// (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, any case), never the nil uuid.
 ///
@@ -81,6 +83,14 @@ pub(crate) fn parse_hyphenated(s: &str) -> Option<Uuid> {
         return None;
     }
     Uuid::try_parse(s).ok()
+}
+
+/// Parses a peer id received from a client, as a [`Rejection`] on failure.
+pub fn parse_peer_id(s: &str) -> Result<PeerId, Rejection> {
+    s.parse().map_err(|e| {
+        let got = shortened(s, MAX_QUOTED_CHARS);
+        Rejection::new(ErrorCode::InvalidPeerId, format!("{e}, got {got:?}"))
+    })
 }
 
 #[cfg(test)]

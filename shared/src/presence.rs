@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{ErrorCode, Rejection},
-    message::parse_peer_id,
-    peer_id::PeerId,
+    peer_id::{PeerId, parse_peer_id},
 };
 
 /// The most peers one [`WatchPresenceRequest`] may name.

@@ -2,8 +2,9 @@
 
 use crate::{
     error::{ErrorCode, Rejection},
-    message::{check_body, parse_peer_id},
+    message::check_body,
     peer_id::PeerId,
+    peer_id::parse_peer_id,
 };
 
 /// The separator between recipient and text.

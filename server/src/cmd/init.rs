@@ -1,7 +1,7 @@
 //! `init(uuid)`, seed protocol: speak for an id nobody owns, and receive what is sent to
 //! it while connected.
 
-use relay_shared::{PeerId, RegisterReply, Rejection, message::parse_peer_id};
+use relay_shared::{PeerId, RegisterReply, Rejection, peer_id::parse_peer_id};
 use socketioxide::ParserError;
 
 use crate::{

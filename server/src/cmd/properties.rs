@@ -9,7 +9,8 @@ use proptest::prelude::*;
 use relay_shared::{
     ErrorCode, PeerId, Rejection, SendRequest,
     error::MAX_QUOTED_CHARS,
-    message::{DEFAULT_MAX_BODY_BYTES, MAX_RECEIVED_IDS, parse_peer_id},
+    message::{DEFAULT_MAX_BODY_BYTES, MAX_RECEIVED_IDS},
+    peer_id::parse_peer_id,
     seed::SeedMessage,
     strategies::{
         self, body, json_value, message_id, mutated, peer_id, received_payload, register_payload,
