@@ -369,34 +369,32 @@ pub fn encrypting_peer(url: &str, id: PeerId) -> Peer {
 
 /// Drives `peer` until its keys are published (it registered first).
 pub async fn published(peer: &mut Peer) -> anyhow::Result<()> {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match peer.next_update().await {
-                Some(Update::KeysPublished) => return Ok(()),
-                Some(Update::Refused(r)) => anyhow::bail!("registration refused: {}", r.message),
-                Some(_) => {}
-                None => anyhow::bail!("the connection closed"),
-            }
-        }
-    })
-    .await
-    .context("publishing keys")?
+    until(peer, |u| matches!(u, Update::KeysPublished))
+        .await
+        .context("publishing keys")
 }
 
 /// Drives `peer` until it is registered.
 pub async fn registered(peer: &mut Peer) -> anyhow::Result<()> {
+    until(peer, |u| matches!(u, Update::Registered))
+        .await
+        .context("registering")
+}
+
+/// Drives `peer` until an update is `wanted`, within 10 s; a refused registration or a
+/// closed connection ends it.
+async fn until(peer: &mut Peer, wanted: impl Fn(&Update) -> bool) -> anyhow::Result<()> {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match peer.next_update().await {
-                Some(Update::Registered) => return Ok(()),
+                Some(update) if wanted(&update) => return Ok(()),
                 Some(Update::Refused(r)) => anyhow::bail!("registration refused: {}", r.message),
                 Some(_) => {}
                 None => anyhow::bail!("the connection closed"),
             }
         }
     })
-    .await
-    .context("registering")?
+    .await?
 }
 
 /// A fresh random peer id.

@@ -7,9 +7,7 @@
 
 mod fixture;
 
-use std::path::Path;
-
-use fixture::{Peer, TestServer, new_peer};
+use fixture::{Peer, TestServer, files_contain, new_peer};
 use relay_shared::{
     Envelope, MessageId, PeerId, SendReply,
     crypto::{Crypto, Plaintext},
@@ -104,21 +102,6 @@ async fn delivered(socket: &mut Peer) -> Envelope {
     assert_eq!(envelope.body, "", "{data}");
     assert!(envelope.encrypted.is_some(), "{data}");
     envelope
-}
-
-/// Whether any file under `dir` (the database, its WAL, whatever else) holds `needle`.
-fn files_contain(dir: &Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir)
-        .expect("a readable directory")
-        .any(|entry| {
-            let path = entry.expect("an entry").path();
-            if path.is_dir() {
-                files_contain(&path, needle)
-            } else {
-                let bytes = std::fs::read(&path).unwrap_or_default();
-                bytes.windows(needle.len()).any(|window| window == needle)
-            }
-        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,9 +8,7 @@
 
 mod fixture;
 
-use std::path::Path;
-
-use fixture::{TestServer, native_peer, new_peer, until};
+use fixture::{TestServer, files_contain, native_peer, new_peer, until};
 use relay_native_client::Peer;
 use relay_shared::{
     PeerId,
@@ -142,21 +140,6 @@ impl Device {
         self.peer.flush().await;
         &self.read
     }
-}
-
-/// Whether any file under `dir` holds `needle`.
-fn files_contain(dir: &Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir)
-        .expect("a readable directory")
-        .any(|entry| {
-            let path = entry.expect("an entry").path();
-            if path.is_dir() {
-                files_contain(&path, needle)
-            } else {
-                let bytes = std::fs::read(&path).unwrap_or_default();
-                bytes.windows(needle.len()).any(|window| window == needle)
-            }
-        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
