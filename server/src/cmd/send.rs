@@ -12,7 +12,7 @@
 //! events are already being handled: [`Send::store`] queues the append at once, in
 //! arrival order, and [`Storing::finish`] waits for it in a second ordered queue.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use futures_util::{FutureExt, future::BoxFuture};
 use relay_shared::{
@@ -23,7 +23,7 @@ use relay_shared::{
     message::RawSend,
 };
 use socketioxide::ParserError;
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::{
@@ -117,26 +117,18 @@ impl Send {
             Err(oneshot::error::TryRecvError::Empty) => Some(before),
             _ => None,
         });
-        let Some(encrypted) = message.encrypted.clone() else {
-            if before.is_none() {
-                // Nothing ahead waits: queued now.
-                let commit = relay.store().append(message);
-                return Storing {
-                    id,
-                    to,
-                    commit: async move { commit.await.map_err(NotStored::Append) }.boxed(),
-                };
-            }
-            let (queued, next) = oneshot::channel();
-            *gate = Some(next);
-            return Storing::behind(id, to, relay, message, before, None, queued);
-        };
+        if before.is_none() && message.encrypted.is_none() {
+            // Nothing ahead waits, nothing to check: queued now.
+            let commit = relay.store().append(message);
+            return Storing {
+                id,
+                to,
+                commit: async move { commit.await.map_err(NotStored::Append) }.boxed(),
+            };
+        }
         let (queued, next) = oneshot::channel();
         *gate = Some(next);
-        drop(gate);
-        // Checked at once, beside the checks and appends before it.
-        let check = tokio::spawn(check_devices(relay.shared_store(), from, to, encrypted));
-        Storing::behind(id, to, relay, message, before, Some(check), queued)
+        Storing::behind(id, relay, message, from, before, queued)
     }
 }
 
@@ -152,10 +144,10 @@ pub struct SendOrder {
 
 /// Checks `encrypted`, from `from` to `to`, against the key directory: see [`covers`].
 async fn check_devices(
-    store: Arc<dyn Store>,
+    store: &dyn Store,
     from: Speaker,
     to: PeerId,
-    encrypted: Encrypted,
+    encrypted: &Encrypted,
 ) -> Result<(), Rejection> {
     let (theirs, mine) = if to == from.id {
         (None, store.keys(from.id).await)
@@ -165,7 +157,7 @@ async fn check_devices(
     };
     let mine = mine.map_err(|error| unavailable(&error))?;
     let theirs = theirs.transpose().map_err(|error| unavailable(&error))?;
-    covers(&encrypted, from, to, theirs.as_deref(), &mine)
+    covers(encrypted, from, to, theirs.as_deref(), &mine)
 }
 
 /// The devices among `listed` that published keys.
@@ -233,8 +225,7 @@ fn covers(
         }
         wanted.push((to, devices));
     }
-    for (peer, devices) in &wanted {
-        let (peer, devices) = (*peer, *devices);
+    for (peer, devices) in wanted {
         let given = encrypted.devices(peer);
         if given != devices {
             let list = |set: DeviceSet| {
@@ -281,38 +272,34 @@ fn covers(
 }
 
 impl Storing {
-    /// `message`, queued by a task once `before` is queued (and `check` passed); the
+    /// `message` from `from`, queued by a task once `before` is queued and, if it is
+    /// encrypted, its check (which starts at once, beside what is ahead) passed; the
     /// task says so on `queued`.
     fn behind(
         id: MessageId,
-        to: PeerId,
         relay: &Relay,
         message: NewMessage,
+        from: Speaker,
         before: Option<oneshot::Receiver<()>>,
-        check: Option<JoinHandle<Result<(), Rejection>>>,
         queued: oneshot::Sender<()>,
     ) -> Self {
+        let to = message.to;
         let store = relay.shared_store();
         let task = tokio::spawn(async move {
+            let checked = match &message.encrypted {
+                Some(encrypted) => check_devices(&*store, from, to, encrypted).await,
+                None => Ok(()),
+            };
             if let Some(before) = before {
                 // Resolved or dropped, either way it is queued (or never will be).
                 let _ = before.await;
             }
-            if let Some(check) = check {
-                let checked = check.await.unwrap_or_else(|_| {
-                    Err(Rejection::new(
-                        ErrorCode::Unavailable,
-                        "the message could not be checked; send it again",
-                    ))
-                });
-                if let Err(rejection) = checked {
-                    let _ = queued.send(());
-                    return Err(NotStored::Refused(rejection));
-                }
-            }
-            let commit = store.append(message);
+            let commit = checked.map(|()| store.append(message));
             let _ = queued.send(());
-            commit.await.map_err(NotStored::Append)
+            match commit {
+                Ok(commit) => commit.await.map_err(NotStored::Append),
+                Err(rejection) => Err(NotStored::Refused(rejection)),
+            }
         });
         Self {
             id,
