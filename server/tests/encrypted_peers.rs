@@ -11,7 +11,7 @@ mod fixture;
 use fixture::{TestServer, files_contain, native_peer, new_peer, until};
 use relay_native_client::Peer;
 use relay_shared::{
-    PeerId,
+    MessageId, PeerId,
     crypto::Crypto,
     device::DeviceId,
     messenger::{Status, Update},
@@ -103,8 +103,9 @@ impl Device {
         }
     }
 
-    /// Sends `text` to `to`, driving the device until the server stored it.
-    async fn send(&mut self, to: PeerId, text: &str) {
+    /// Sends `text` to `to`, driving the device until the server stored it; returns
+    /// the message's id.
+    async fn send(&mut self, to: PeerId, text: &str) -> MessageId {
         let id = self.peer.send(to, text.into());
         let read = &mut self.read;
         until(&mut self.peer, &format!("{text:?} stored"), |update| {
@@ -125,6 +126,24 @@ impl Device {
         })
         .await;
         self.peer.flush().await;
+        id
+    }
+
+    /// Drives the device until the recipient's client confirmed the message `id`.
+    async fn delivered(&mut self, id: MessageId) {
+        until(
+            &mut self.peer,
+            "the delivery receipt",
+            |update| match update {
+                Update::Status {
+                    id: confirmed,
+                    status: Status::Delivered { .. } | Status::Read { .. },
+                    ..
+                } if confirmed == id => Some(()),
+                _ => None,
+            },
+        )
+        .await;
     }
 
     /// Drives the device until it has read `count` messages in all; returns them.
@@ -269,8 +288,11 @@ async fn nothing_goes_to_a_replaced_identity_key_until_it_is_accepted() {
     let mut a0 =
         Device::new(first_device(&server, alice, &vodozemac::Ed25519SecretKey::new()).await);
     let mut b0 = Device::new(first_device(&server, bob, &vodozemac::Ed25519SecretKey::new()).await);
-    a0.send(bob, "before").await;
+    let before = a0.send(bob, "before").await;
     assert_eq!(b0.read(1).await, ["before"]);
+    // Bob's phone confirmed it before it goes: else the server hands it again to his
+    // new install, which cannot read what was encrypted for the old one.
+    a0.delivered(before).await;
 
     // Bob starts over on his device with a new identity key (a reinstall, or someone
     // else holding his secret): Alice's next message waits for her to accept it.
