@@ -71,10 +71,12 @@ impl Peer {
         self.messenger.encryption(peer)
     }
 
-    /// Trusts `peer`'s changed identity key: what waits for them goes.
+    /// Trusts `peer`'s changed identity key: what waits for them goes, and what they
+    /// sent with it is read (it comes from [`next_update`](Self::next_update)).
     pub fn accept_identity(&mut self, peer: PeerId) {
         let (client, now) = self.connection.core();
-        self.messenger.accept_identity(client, peer, now);
+        let read = self.messenger.accept_identity(client, peer, now);
+        self.updates.extend(read);
     }
 
     /// Asks the server for a one-time code to link another device of this id: it comes

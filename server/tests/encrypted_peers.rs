@@ -14,7 +14,7 @@ use relay_shared::{
     MessageId, PeerId,
     crypto::Crypto,
     device::DeviceId,
-    messenger::{Status, Update},
+    messenger::{Messenger, Status, Update},
 };
 
 /// A device's crypto core, sharing the person's identity key `identity`.
@@ -49,6 +49,20 @@ async fn second_device(
     id: PeerId,
     identity: &vodozemac::Ed25519SecretKey,
 ) -> Peer {
+    let mut second = linked_device(server, first, id, |m| m).await;
+    second.encrypt_with(crypto(id, 1, identity));
+    published(&mut second).await;
+    second
+}
+
+/// A second device of `id`, linked with a code `first` asks for, its messenger
+/// configured with `configure`.
+async fn linked_device(
+    server: &TestServer,
+    first: &mut Peer,
+    id: PeerId,
+    configure: impl FnOnce(Messenger) -> Messenger,
+) -> Peer {
     assert!(first.request_link_code());
     let code = until(first, "a link code", |update| match update {
         Update::LinkCode(code) => Some(code.expect("a code").code),
@@ -62,13 +76,11 @@ async fn second_device(
         id,
         secret.parse().expect("a secret"),
     )
-    .configured(|m| m.linking(code.parse().expect("a code"), Some("Laptop".into())));
+    .configured(|m| configure(m.linking(code.parse().expect("a code"), Some("Laptop".into()))));
     until(&mut second, "linked", |update| {
         matches!(update, Update::Linked).then_some(())
     })
     .await;
-    second.encrypt_with(crypto(id, 1, identity));
-    published(&mut second).await;
     second
 }
 
@@ -296,27 +308,81 @@ async fn nothing_goes_to_a_replaced_identity_key_until_it_is_accepted() {
 
     // Bob starts over on his device with a new identity key (a reinstall, or someone
     // else holding his secret): Alice's next message waits for her to accept it.
+    // What he writes with his new key waits, unread, until she accepts it too.
     drop(b0);
     let mut b0 = Device::new(first_device(&server, bob, &vodozemac::Ed25519SecretKey::new()).await);
+    b0.send(alice, "from my new key").await;
     let id = a0.peer.send(bob, "after".into());
     until(&mut a0.peer, "the key change", |update| match update {
         Update::KeyChanged(peer) if peer == bob => Some(()),
         Update::Status { id: sent, .. } if sent == id => panic!("sent before accepting"),
+        Update::Received(_) | Update::Undecryptable { .. } => {
+            panic!("read before accepting: {update:?}")
+        }
         _ => None,
     })
     .await;
     assert_eq!(a0.peer.unsent(), 1);
     a0.peer.accept_identity(bob);
-    until(&mut a0.peer, "sent once accepted", |update| match update {
-        Update::Status {
-            id: sent,
-            status: Status::Sent { .. },
-            ..
-        } if sent == id => Some(()),
+    let (mut sent, mut read) = (false, Vec::new());
+    until(&mut a0.peer, "sent and read once accepted", |update| {
+        Device::note(&mut read, &update);
+        if matches!(update, Update::Status { id: s, status: Status::Sent { .. }, .. } if s == id) {
+            sent = true;
+        }
+        (sent && !read.is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(read, ["from my new key"]);
+    a0.peer.flush().await;
+    assert_eq!(b0.read(1).await, ["after"]);
+    server.stop().await;
+}
+
+/// A device with no crypto state starts its person's identity key if it is the first of
+/// their devices to encrypt; one linked after it, not given that key, makes none of its
+/// own (the person's devices would disagree, and nobody could write to them
+/// encrypted). An instance of a device that leaves its crypto to another (a second tab
+/// of the browser) neither reads nor confirms what comes encrypted: the other does.
+#[tokio::test]
+async fn only_a_first_device_makes_an_identity_and_a_second_tab_leaves_encrypted_ones_alone() {
+    let server = TestServer::start().await;
+    let (alice, bob, carol) = (new_peer(), new_peer(), new_peer());
+    let mut a0 = native_peer(&server, alice).configured(Messenger::encrypt_if_first);
+    published(&mut a0).await;
+    assert_eq!(a0.crypto().expect("encrypting").id(), alice);
+    let mut tab = native_peer(&server, alice).configured(Messenger::decrypted_elsewhere);
+    until(&mut tab, "the tab registered", |update| {
+        matches!(update, Update::Registered).then_some(())
+    })
+    .await;
+    let mut laptop = linked_device(&server, &mut a0, alice, Messenger::encrypt_if_first).await;
+    until(
+        &mut laptop,
+        "told another device has the identity",
+        |update| match update {
+            Update::IdentityElsewhere => Some(()),
+            Update::KeysPublished => panic!("a second identity key was published"),
+            _ => None,
+        },
+    )
+    .await;
+    assert!(laptop.crypto().is_none());
+
+    let mut b0 = Device::new(first_device(&server, bob, &vodozemac::Ed25519SecretKey::new()).await);
+    b0.send(alice, "for the device's crypto only").await;
+    let mut a0 = Device::new(a0);
+    assert_eq!(a0.read(1).await, ["for the device's crypto only"]);
+    Device::new(native_peer(&server, carol))
+        .send(alice, "plain, after it")
+        .await;
+    until(&mut tab, "carol's plain message", |update| match update {
+        Update::Received(envelope) if envelope.from == carol => Some(()),
+        Update::Received(_) | Update::Undecryptable { .. } => {
+            panic!("the tab read what its device's crypto is for: {update:?}")
+        }
         _ => None,
     })
     .await;
-    a0.peer.flush().await;
-    assert_eq!(b0.read(1).await, ["after"]);
     server.stop().await;
 }

@@ -1158,3 +1158,115 @@ fn a_registration_the_server_cannot_take_now_is_asked_again_not_refused() {
     ));
     assert_eq!(h.updates(), [Update::Registered]);
 }
+
+/// A receipt of one's own message, written on another device and not read here yet (the
+/// other device is new here: its keys are being learned), is told after the message,
+/// and confirmed with it, never before: else the status would be lost, its message not
+/// shown yet.
+#[test]
+fn a_receipt_of_ones_own_message_waiting_for_keys_comes_right_after_it() {
+    use relay_shared::{
+        crypto::{Crypto, Plaintext},
+        keys::{ClaimedKey, DeviceKeysEntry},
+    };
+
+    let me: PeerId = ME.parse().expect("a valid peer id");
+    let mut phone = Crypto::new(me, device(0));
+    let mut laptop = Crypto::linked(me, device(1), phone.identity_secret());
+    let laptop_keys = laptop
+        .publish_request(None)
+        .expect("a fresh device publishes");
+    laptop.published();
+    let entry = |crypto: &Crypto| DeviceKeysEntry {
+        device: crypto.device(),
+        keys: Some(crypto.device_keys()),
+    };
+    phone
+        .learn(me, &[entry(&laptop)])
+        .expect("the laptop's keys");
+    phone
+        .add_claimed(
+            me,
+            &[ClaimedKey {
+                device: device(1),
+                device_keys: laptop.device_keys(),
+                one_time_key: laptop_keys.one_time_keys.first().cloned(),
+                fallback: false,
+            }],
+        )
+        .expect("a session with the laptop");
+    let written = Plaintext {
+        from: me,
+        to: bob(),
+        id: id(7),
+        text: "from my phone".into(),
+    };
+    let encrypted = phone
+        .encrypt(&written, &[(me, vec![device(1)])])
+        .expect("encrypted for the laptop");
+    let phone_entry = entry(&phone);
+    let laptop_entry = entry(&laptop);
+
+    let mut h = Harness::around(
+        messenger(Vec::new())
+            .with_device(Some(device(1)))
+            .with_crypto(laptop),
+    );
+    h.connect();
+    h.emitted();
+    let deliver = json!({
+        "id": id(7), "from": ME, "to": BOB, "body": "", "encrypted": encrypted,
+        "sent_at": 1, "seq": 5,
+    });
+    h.frame(&format!(r#"42["deliver",{deliver}]"#));
+    let asked = h.emitted();
+    let keys_ack = asked
+        .iter()
+        .find(|(event, ..)| event == "keys")
+        .and_then(|(_, ack, _)| *ack)
+        .expect("the phone's keys asked for");
+    // Its receipt comes meanwhile: held.
+    h.frame(&format!(
+        r#"42["receipt",{{"id":"{}","to":"{BOB}","delivered_at":55,"seq":3}}]"#,
+        id(7)
+    ));
+    assert_eq!(h.updates(), []);
+    h.messenger.confirm(&mut h.client);
+    h.pump();
+    assert_eq!(h.emitted(), [], "nothing confirmed yet");
+
+    let keys = json!({"status": "ok", "id": ME, "devices": [phone_entry, laptop_entry]});
+    h.frame(&format!("43{keys_ack}[{keys}]"));
+    // A key is claimed for a session of the laptop's own with the phone: none given.
+    if let Some(claim_ack) = h
+        .emitted()
+        .iter()
+        .find(|(event, ..)| event == "claim_keys")
+        .and_then(|(_, ack, _)| *ack)
+    {
+        let none = json!({"status": "ok", "id": ME, "keys": []});
+        h.frame(&format!("43{claim_ack}[{none}]"));
+    }
+    let updates = h.updates();
+    let read = updates
+        .iter()
+        .position(
+            |u| matches!(u, Update::Outgoing(e) if e.id == id(7) && e.body == "from my phone"),
+        )
+        .expect("the message read");
+    let status = updates
+        .iter()
+        .position(|u| matches!(u, Update::Status { id: i, status: Status::Delivered { at: 55 }, .. } if *i == id(7)))
+        .expect("its receipt told");
+    assert!(read < status, "{updates:?}");
+    h.messenger.confirm(&mut h.client);
+    h.pump();
+    let confirmed = h.emitted();
+    assert_eq!(
+        confirmed
+            .iter()
+            .find(|(event, ..)| event == "received")
+            .map(|(.., payload)| payload.clone()),
+        Some(json!({"messages": [5], "receipts": [3]}))
+    );
+}

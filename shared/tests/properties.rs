@@ -511,7 +511,8 @@ impl Peer {
                             | Update::LinkCode(_)
                             | Update::Devices(_)
                             | Update::Unlink(..)
-                            | Update::Unlinked => {}
+                            | Update::Unlinked
+                            | Update::IdentityElsewhere => {}
                         }
                     }
                     for gone in before.difference(&after) {

@@ -21,8 +21,10 @@
 //! longer decrypt after a restart. The pickle holds every secret key of the device and
 //! its person; keep it where only this device's user can read it.
 
+mod cost;
 mod directory;
 mod error;
+mod identity_secret;
 mod pickle;
 mod pins;
 mod plaintext;
@@ -37,9 +39,10 @@ use vodozemac::{
     olm::{Account, AccountPickle, OlmMessage, SessionConfig},
 };
 
-use self::{directory::Directory, pins::PinState, publishing::Publishing, sessions::Sessions};
 pub use self::{
+    cost::{COST_TEXT, CryptoCost, measure_cost},
     error::CryptoError,
+    identity_secret::IdentitySecret,
     pickle::CryptoPickle,
     pins::Trust,
     plaintext::Plaintext,
@@ -49,6 +52,7 @@ pub use self::{
     },
     sessions::MAX_SESSIONS_PER_DEVICE,
 };
+use self::{directory::Directory, pins::PinState, publishing::Publishing, sessions::Sessions};
 use crate::{
     device::DeviceId,
     encrypted::{Ciphertext, Encrypted, MAX_CIPHERTEXTS, NORMAL, PRE_KEY},
@@ -124,6 +128,17 @@ impl Crypto {
         };
         crypto.pins.pin(id, crypto.identity_key());
         crypto
+    }
+
+    /// A new device of a person, linked by a device that gave it their `identity` key.
+    pub fn linked(id: PeerId, device: DeviceId, identity: IdentitySecret) -> Self {
+        Self::with_identity(id, device, identity.0)
+    }
+
+    /// The person's identity key, secret half: to give a device being linked, and
+    /// nothing else.
+    pub fn identity_secret(&self) -> IdentitySecret {
+        IdentitySecret(Ed25519SecretKey::from_slice(&self.identity.to_bytes()))
     }
 
     /// How many sessions peers started with this device (each using up one of its
@@ -217,6 +232,18 @@ impl Crypto {
     pub fn safety_number_with(&self, id: PeerId) -> Option<String> {
         let theirs = self.peer_identity(id)?;
         Some(safety_number(self.id, &self.identity_key(), id, &theirs))
+    }
+
+    /// What this person's QR code carries for `id` to scan (see [`safety_qr_payload`]),
+    /// from the identity key their devices carry.
+    pub fn safety_qr_with(&self, id: PeerId) -> Option<String> {
+        let theirs = self.peer_identity(id)?;
+        Some(safety_qr_payload(
+            self.id,
+            &self.identity_key(),
+            id,
+            &theirs,
+        ))
     }
 
     /// The key trusted for `id`, as an error if there is none.

@@ -64,6 +64,13 @@ pub(super) struct E2ee {
     /// sender's keys, the others behind it, so that messages are read in the order they
     /// came. Each says whether its sender's keys were learned since it came.
     waiting: VecDeque<(Envelope, bool)>,
+    /// Encrypted messages from people whose identity key changed, in arrival order: read
+    /// once the change is accepted (not confirmed until then, so they come again after a
+    /// restart). They hold up nobody else's.
+    held: Vec<Envelope>,
+    /// Receipts (their `seq`, and the status they tell) of this person's own messages
+    /// from other devices that wait to be read: told, and confirmed, right after them.
+    receipts: Vec<(u64, Update)>,
     /// Whether this device's keys are published as of this connection.
     published: bool,
     /// The one-time keys the directory keeps for this device, as last heard.
@@ -80,6 +87,8 @@ impl E2ee {
             crypto,
             keys: HashMap::new(),
             waiting: VecDeque::new(),
+            held: Vec::new(),
+            receipts: Vec::new(),
             published: false,
             kept: None,
             device_changes: HashMap::new(),
@@ -118,6 +127,24 @@ impl Messenger {
         }
     }
 
+    /// The same messenger, for an instance of this device that does not hold its crypto
+    /// (another tab of the browser does): encrypted messages are left to that one,
+    /// neither reported nor confirmed here. What this instance sends goes plain, so the
+    /// application hands its messages to the one that holds the crypto instead.
+    pub fn decrypted_elsewhere(mut self) -> Self {
+        self.elsewhere = true;
+        self
+    }
+
+    /// The same messenger, starting end-to-end encryption with a new identity key for
+    /// the person once registered, if none of their other devices publishes keys (it is
+    /// the first to encrypt); else [`Update::IdentityElsewhere`]. For a device that has
+    /// no crypto state yet and was not given the person's identity key.
+    pub fn encrypt_if_first(mut self) -> Self {
+        self.first_identity = true;
+        self
+    }
+
     /// This device's crypto state, if it encrypts: what to pickle and store.
     pub fn crypto(&self) -> Option<&Crypto> {
         self.e2ee.as_ref().map(|e2ee| &e2ee.crypto)
@@ -154,14 +181,29 @@ impl Messenger {
     }
 
     /// Trusts `peer`'s changed identity key (after the person compared safety numbers):
-    /// what waits for them goes, encrypted for their new keys.
-    pub fn accept_identity(&mut self, client: &mut Client, peer: PeerId, now: Duration) {
-        let Some(e2ee) = &mut self.e2ee else { return };
+    /// what waits for them goes, encrypted for their new keys, and what they sent with it
+    /// is read. Returns what was read.
+    pub fn accept_identity(
+        &mut self,
+        client: &mut Client,
+        peer: PeerId,
+        now: Duration,
+    ) -> Vec<Update> {
+        let Some(e2ee) = &mut self.e2ee else {
+            return Vec::new();
+        };
         if e2ee.crypto.accept_identity(peer).is_some() {
             e2ee.changed = true;
         }
         e2ee.keys.remove(&peer);
+        // Theirs, in the order they came, ahead of what came since.
+        let theirs: Vec<Envelope> = e2ee.held.extract_if(.., |e| e.from == peer).collect();
+        for envelope in theirs.into_iter().rev() {
+            e2ee.waiting.push_front((envelope, true));
+        }
+        let read = self.read_waiting(client, now);
         self.fill_window(client, now);
+        read
     }
 
     /// On a new connection: what was being asked will not be answered, and what waited
@@ -170,14 +212,30 @@ impl Messenger {
         if let Some(e2ee) = &mut self.e2ee {
             e2ee.published = false;
             e2ee.waiting.clear();
+            e2ee.held.clear();
+            // Not confirmed: the server hands them out again.
+            e2ee.receipts.clear();
             e2ee.keys
                 .retain(|_, keys| !matches!(keys, Keys::Asking | Keys::Claiming));
         }
     }
 
-    /// Right after registering: publishes this device's keys (or tops them up).
+    /// Right after registering: publishes this device's keys (or tops them up); or,
+    /// to start with a new identity key, asks whether another device has one.
     pub(super) fn publish_keys(&mut self, client: &mut Client, now: Duration) {
-        let Some(e2ee) = &mut self.e2ee else { return };
+        let Some(e2ee) = &mut self.e2ee else {
+            let asking = self
+                .awaiting
+                .values()
+                .any(|a| matches!(a, Awaiting::OwnKeys));
+            if self.first_identity && self.device.is_some() && !asking {
+                let request = serde_json::json!({ "id": self.me });
+                if let Ok(ack) = client.emit_with_ack(event::KEYS, &request, REPLY_TIMEOUT, now) {
+                    self.awaiting.insert(ack, Awaiting::OwnKeys);
+                }
+            }
+            return;
+        };
         let kept = e2ee.kept;
         match e2ee.crypto.publish_request(kept) {
             Some(request) => {
@@ -225,6 +283,34 @@ impl Messenger {
             }
             Ok(PublishKeysReply::Rejected(_)) | Err(_) => {}
         }
+        Vec::new()
+    }
+
+    /// The answer to whether another of this person's devices has keys: if none has,
+    /// this device starts encrypting with a new identity key and publishes it. Asked
+    /// again on the next registration if there is no answer.
+    pub(super) fn own_keys_heard(
+        &mut self,
+        client: &mut Client,
+        reply: Result<KeysReply, DecodeError>,
+        now: Duration,
+    ) -> Vec<Update> {
+        let (Ok(KeysReply::Ok { id, devices }), Some(device)) = (reply, self.device) else {
+            return Vec::new();
+        };
+        if id != self.me || self.e2ee.is_some() || !self.first_identity {
+            return Vec::new();
+        }
+        self.first_identity = false;
+        // This device's own old keys (its state was lost) are replaced, not followed.
+        if devices
+            .iter()
+            .any(|entry| entry.device != device && entry.keys.is_some())
+        {
+            return vec![Update::IdentityElsewhere];
+        }
+        self.e2ee = Some(E2ee::new(Crypto::new(self.me, device)));
+        self.publish_keys(client, now);
         Vec::new()
     }
 
@@ -464,6 +550,9 @@ impl Messenger {
         now: Duration,
     ) -> Vec<Update> {
         let Some(e2ee) = &mut self.e2ee else {
+            if self.elsewhere {
+                return Vec::new();
+            }
             let update = undecryptable(envelope, "this device does not decrypt messages");
             return vec![self.reported(update)];
         };
@@ -524,13 +613,18 @@ impl Messenger {
                         ask = Some(from);
                         break;
                     }
-                    Err(error) => {
+                    // Held until the person accepts the new key (told once).
+                    Err(CryptoError::IdentityChanged { .. }) => {
                         envelope.encrypted = Some(encrypted);
-                        let changed = matches!(error, CryptoError::IdentityChanged { .. });
-                        read.push(undecryptable(envelope, &error.to_string()));
-                        if changed {
+                        e2ee.held.push(envelope);
+                        if e2ee.keys.get(&from) != Some(&Keys::Changed) {
+                            e2ee.keys.insert(from, Keys::Changed);
                             read.push(Update::KeyChanged(from));
                         }
+                    }
+                    Err(error) => {
+                        envelope.encrypted = Some(encrypted);
+                        read.push(undecryptable(envelope, &error.to_string()));
                     }
                 }
             }
@@ -541,16 +635,55 @@ impl Messenger {
         if publish {
             self.publish_keys(client, now);
         }
-        read.into_iter()
-            .map(|update| self.reported(update))
-            .collect()
+        let mut reported = Vec::with_capacity(read.len());
+        for update in read {
+            let own = match &update {
+                Update::Outgoing(envelope) | Update::Undecryptable { envelope, .. }
+                    if envelope.from == me =>
+                {
+                    Some(envelope.id)
+                }
+                _ => None,
+            };
+            reported.push(self.reported(update));
+            if let Some(id) = own {
+                reported.extend(self.released_receipts(id));
+            }
+        }
+        reported
+    }
+
+    /// Holds a receipt of one's own message that waits to be read (see
+    /// [`Self::is_waiting`]) until it is.
+    pub(super) fn hold_receipt(&mut self, seq: u64, update: Update) {
+        if let Some(e2ee) = &mut self.e2ee {
+            e2ee.receipts.push((seq, update));
+        }
+    }
+
+    /// The receipts held for `id` (one's own message, just read): to confirm, and to tell
+    /// right after it.
+    fn released_receipts(&mut self, id: MessageId) -> Vec<Update> {
+        let Some(e2ee) = &mut self.e2ee else {
+            return Vec::new();
+        };
+        let mut released = Vec::new();
+        for (seq, update) in e2ee.receipts.extract_if(
+            ..,
+            |(_, u)| matches!(u, Update::Status { id: i, .. } if *i == id),
+        ) {
+            self.to_confirm.receipts.push(seq);
+            released.push(update);
+        }
+        released
     }
 
     /// Whether this incoming message (sender, id) waits for its sender's keys.
     pub(super) fn is_waiting(&self, (from, id): (PeerId, MessageId)) -> bool {
-        self.e2ee
-            .as_ref()
-            .is_some_and(|e| e.waiting.iter().any(|(w, _)| w.from == from && w.id == id))
+        self.e2ee.as_ref().is_some_and(|e| {
+            e.waiting.iter().any(|(w, _)| w.from == from && w.id == id)
+                || e.held.iter().any(|h| h.from == from && h.id == id)
+        })
     }
 
     /// A `keys` or `claim_keys` that was not answered: asked again now if messages

@@ -181,6 +181,11 @@ pub enum Update {
     /// This device was unlinked, here or from another device: its secret registers no
     /// more. The connection is closed for good, and nothing more is sent.
     Unlinked,
+    /// This device was to start end-to-end encryption with a new identity key if none of
+    /// the person's other devices had one ([`Messenger::encrypt_if_first`]), and another
+    /// has: it does not encrypt, and cannot read what is encrypted, until it is given the
+    /// person's identity key.
+    IdentityElsewhere,
 }
 
 /// A link to make on the next connection, instead of registering.
@@ -216,6 +221,8 @@ enum Awaiting {
     Keys(PeerId),
     /// Keys claimed for a person's devices.
     ClaimKeys(PeerId),
+    /// This person's own keys, to know whether another device has an identity key.
+    OwnKeys,
 }
 
 /// A peer's side of the typed protocol. See the [module documentation](self).
@@ -254,6 +261,12 @@ pub struct Messenger {
     unlinked: bool,
     /// End-to-end encryption, when this device does it.
     e2ee: Option<e2ee::E2ee>,
+    /// Another instance (another tab) holds this device's crypto: encrypted messages
+    /// are left to it, neither read nor confirmed here.
+    elsewhere: bool,
+    /// Starts encrypting with a new identity key once registered, if none of the
+    /// person's other devices has one.
+    first_identity: bool,
     /// Updates that came of something other than an event, handed out with the next.
     queued: Vec<Update>,
 }
@@ -286,6 +299,8 @@ impl Messenger {
             follow_devices: false,
             unlinked: false,
             e2ee: None,
+            elsewhere: false,
+            first_identity: false,
             queued: Vec::new(),
         }
     }
@@ -429,18 +444,25 @@ impl Messenger {
                 let Ok(receipt) = incoming.payload.decode::<Receipt>() else {
                     return Vec::new();
                 };
-                self.to_confirm.receipts.push(receipt.seq);
                 let status = match receipt.read_at {
                     Some(at) => Status::Read { at },
                     None => Status::Delivered {
                         at: receipt.delivered_at,
                     },
                 };
-                vec![Update::Status {
+                let update = Update::Status {
                     peer: receipt.to,
                     id: receipt.id,
                     status,
-                }]
+                };
+                // For a message of this person's from another device not read yet (its
+                // sender's keys are being learned): told, and confirmed, after it.
+                if self.is_waiting((self.me, receipt.id)) {
+                    self.hold_receipt(receipt.seq, update);
+                    return Vec::new();
+                }
+                self.to_confirm.receipts.push(receipt.seq);
+                vec![update]
             }
             Event::Message(incoming) if incoming.event == event::PRESENCE => {
                 match incoming.payload.decode::<PresenceNotice>() {
@@ -459,7 +481,15 @@ impl Messenger {
             }
             Event::Ack(id, payload) => match self.awaiting.remove(id) {
                 Some(Awaiting::Register) => match payload.decode::<RegisterReply>() {
-                    Ok(RegisterReply::Registered { device, .. }) => self.registered(device, false),
+                    Ok(RegisterReply::Registered { device, .. }) => {
+                        let updates = self.registered(device, false);
+                        // A first registration names the device: a new identity key may
+                        // be made for it now.
+                        if self.e2ee.is_none() {
+                            self.publish_keys(client, now);
+                        }
+                        updates
+                    }
                     // This device's secret registered before: it is no longer one of the id's.
                     Ok(RegisterReply::Rejected(rejection))
                         if rejection.code == ErrorCode::Forbidden && self.device.is_some() =>
@@ -555,6 +585,7 @@ impl Messenger {
                 Some(Awaiting::ClaimKeys(peer)) => {
                     self.keys_claimed(client, peer, payload.decode(), now)
                 }
+                Some(Awaiting::OwnKeys) => self.own_keys_heard(client, payload.decode(), now),
                 Some(Awaiting::Hide(hidden)) => {
                     let ok = payload
                         .decode::<serde_json::Value>()
@@ -972,7 +1003,8 @@ impl Messenger {
                 | Awaiting::Hide(_)
                 | Awaiting::PublishKeys
                 | Awaiting::Keys(_)
-                | Awaiting::ClaimKeys(_) => None,
+                | Awaiting::ClaimKeys(_)
+                | Awaiting::OwnKeys => None,
             })
             .collect();
         let room = WINDOW.saturating_sub(in_flight.len());
