@@ -59,9 +59,11 @@ test("a second device gets every message and the first one's, and nothing once u
     assert.equal(await p1.locator('[data-testid="device"][data-this="true"]').count(), 1);
     assert.equal(await p1.getByTestId("unlink-device").isVisible(), false, "the last device stays");
 
-    // A one-time link, in the fragment, with its QR code and the time it works.
+    // A one-time link, in the fragment, with its QR code and the time it works; and the
+    // person's identity key, so that the new device's keys are trusted as theirs (what
+    // Q sends below is encrypted for both devices, and both read it).
     const link = await askForLink(p1);
-    assert.match(link, new RegExp(`^${server.url}/#link=${pId}:[A-Za-z0-9_-]{43}$`));
+    assert.match(link, new RegExp(`^${server.url}/#link=${pId}:[A-Za-z0-9_-]{43}&key=[A-Za-z0-9+/]{43}$`));
     assert.equal(await p1.getByTestId("link-qr").locator("svg path").count(), 1, "a QR code");
     assert.match(await p1.getByTestId("link-expiry").innerText(), /^Works once, for [45]:\d\d more\.$/);
     await assertAccessible(p1, "the link panel");

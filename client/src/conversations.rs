@@ -10,6 +10,8 @@ use std::collections::{BTreeSet, HashSet};
 use relay_shared::{Envelope, MessageId, PeerId, messenger::Draft};
 use serde::{Deserialize, Serialize};
 
+use crate::encryption::{Encryption, Sealing};
+
 /// Where messages the server has not ordered yet go in a conversation's order: after
 /// every ordered one (a `seq` stays far below this), by when they were written.
 const UNORDERED: u64 = 1 << 52;
@@ -107,6 +109,10 @@ pub struct Message {
     /// The server's order, once it stored the message (0 until then).
     #[serde(default)]
     pub seq: u64,
+    /// How an incoming message came: plain, end-to-end encrypted, or encrypted and not
+    /// decrypted here (its `body` is then empty).
+    #[serde(default, skip_serializing_if = "Sealing::is_plain")]
+    pub sealing: Sealing,
 }
 
 impl Message {
@@ -191,6 +197,9 @@ pub struct Summary {
     /// Whether the server has yet to confirm the block or unblock `standing` asks for.
     #[serde(default)]
     pub unconfirmed: bool,
+    /// Its end-to-end encryption, as this device's crypto last learned it.
+    #[serde(default)]
+    pub encryption: Encryption,
 }
 
 /// A new status for an outgoing message that is not loaded where it was learned (older
@@ -248,6 +257,9 @@ pub struct Conversation {
     /// Whether the server has yet to confirm the block or unblock `standing` asks for.
     #[serde(default)]
     pub unconfirmed: bool,
+    /// Its end-to-end encryption, as this device's crypto last learned it.
+    #[serde(default)]
+    pub encryption: Encryption,
     /// Whether older messages are kept than those here.
     #[serde(skip)]
     pub more_kept: bool,
@@ -263,6 +275,7 @@ impl Conversation {
                 activity: 0,
                 standing: Standing::Accepted,
                 unconfirmed: false,
+                encryption: Encryption::default(),
             },
             Vec::new(),
             false,
@@ -279,6 +292,7 @@ impl Conversation {
             activity: summary.activity,
             standing: summary.standing,
             unconfirmed: summary.unconfirmed,
+            encryption: summary.encryption,
             more_kept,
         }
     }
@@ -291,6 +305,7 @@ impl Conversation {
             activity: self.activity,
             standing: self.standing,
             unconfirmed: self.unconfirmed,
+            encryption: self.encryption.clone(),
         }
     }
 
@@ -507,6 +522,7 @@ impl Conversations {
             at,
             status: Status::Sending,
             seq: 0,
+            sealing: Sealing::Plain,
         });
     }
 
@@ -514,6 +530,26 @@ impl Conversations {
     /// its sender is blocked. A stranger's first makes a message request. Returns
     /// whether it was new.
     pub fn receive(&mut self, envelope: &Envelope) -> bool {
+        let sealing = if envelope.encrypted.is_some() {
+            Sealing::Encrypted
+        } else {
+            Sealing::Plain
+        };
+        self.receive_as(envelope, sealing)
+    }
+
+    /// Adds a received message that came end-to-end encrypted and could not be
+    /// decrypted here: shown as such, without text, in its place. As
+    /// [`receive`](Self::receive) otherwise.
+    pub fn receive_undecryptable(&mut self, envelope: &Envelope) -> bool {
+        let without_text = Envelope {
+            body: String::new(),
+            ..envelope.clone()
+        };
+        self.receive_as(&without_text, Sealing::Undecryptable)
+    }
+
+    fn receive_as(&mut self, envelope: &Envelope, sealing: Sealing) -> bool {
         let known = self.get(envelope.from).map(|c| c.standing);
         if known == Some(Standing::Blocked) {
             return false;
@@ -541,6 +577,7 @@ impl Conversations {
             at: envelope.sent_at,
             status: Status::Delivered,
             seq: envelope.seq,
+            sealing,
         });
         conversation.unread += 1;
         true
@@ -570,6 +607,7 @@ impl Conversations {
                 at: envelope.sent_at,
                 status: Status::Sent,
                 seq: envelope.seq,
+                sealing: Sealing::Plain,
             },
         );
         self.changed_messages
@@ -602,6 +640,21 @@ impl Conversations {
         true
     }
 
+    /// Changes what `peer`'s conversation shows of its encryption with `change`, if
+    /// there is such a conversation. Returns whether it changed.
+    pub fn set_encryption(&mut self, peer: PeerId, change: impl FnOnce(&mut Encryption)) -> bool {
+        let Some(conversation) = self.list.iter_mut().find(|c| c.peer == peer) else {
+            return false;
+        };
+        let before = conversation.encryption.clone();
+        change(&mut conversation.encryption);
+        if conversation.encryption == before {
+            return false;
+        }
+        self.changed.insert(peer);
+        true
+    }
+
     /// Notes `change`, for a message not loaded, to hand out with the changes: one per
     /// message (a receipt the server hands out again adds nothing).
     fn status_not_loaded(&mut self, change: StatusChange) {
@@ -631,17 +684,12 @@ impl Conversations {
 
     /// Takes in what another tab kept: every message of either, each at its furthest
     /// status, except one older than those loaded here (it comes with its page). It is
-    /// kept already, so it is not a change to keep again.
-    pub fn merge(&mut self, theirs: Changes) {
-        for summary in theirs.conversations {
-            let mine = self.entry(summary.peer);
-            // Both tabs count what arrives; what one has seen is seen.
-            mine.unread = mine.unread.min(summary.unread);
-            mine.activity = mine.activity.max(summary.activity);
-            // A standing changes only by the person's hand: the latest word is theirs.
-            mine.standing = summary.standing;
-            mine.unconfirmed = summary.unconfirmed;
-        }
+    /// kept already, so it is not a change to keep again. An incoming message new here
+    /// counts as unread, as if it had arrived here (encrypted ones arrive only at the
+    /// tab holding the device's crypto). Returns the incoming messages the other tab
+    /// saw that were unread here, as (sender, id), for read receipts: only those of
+    /// conversations taken in.
+    pub fn merge(&mut self, theirs: Changes) -> Vec<(PeerId, MessageId)> {
         for (peer, message) in theirs.messages {
             let mine = self.entry(peer);
             if let Some(at) = mine
@@ -658,16 +706,52 @@ impl Conversations {
                     mine.messages[at] = merged;
                 }
             } else if !mine.before_loaded(&message) {
-                self.add_once(peer, message);
+                let incoming = message.direction == Direction::In;
+                if self.add_once(peer, message) && incoming {
+                    self.entry(peer).unread += 1;
+                }
             }
         }
+        let mut seen = Vec::new();
+        for summary in theirs.conversations {
+            let peer = summary.peer;
+            let mine = self.entry(peer);
+            // Both tabs count what arrives; what one has seen is seen.
+            if summary.unread < mine.unread && summary.standing == Standing::Accepted {
+                let read: Vec<_> = mine
+                    .messages
+                    .iter()
+                    .rev()
+                    .filter(|m| m.direction == Direction::In)
+                    .take(mine.unread)
+                    .skip(summary.unread)
+                    .map(|m| (peer, m.id))
+                    .collect();
+                seen.extend(read.into_iter().rev());
+            }
+            mine.unread = mine.unread.min(summary.unread);
+            mine.activity = mine.activity.max(summary.activity);
+            // A standing changes only by the person's hand: the latest word is theirs.
+            mine.standing = summary.standing;
+            mine.unconfirmed = summary.unconfirmed;
+            // Only the tab that holds the device's crypto learns it: its word stands.
+            mine.encryption = summary.encryption;
+        }
         self.list.sort_by_key(|c| std::cmp::Reverse(c.activity));
+        seen
+    }
+
+    /// Reports `seen` (incoming messages, as (sender, id)), which another tab saw, with
+    /// this tab's read receipts.
+    pub fn seen_elsewhere(&mut self, seen: Vec<(PeerId, MessageId)>) {
+        self.seen_now.extend(seen);
     }
 
     /// Adds `message` to `peer`'s conversation unless it is there already. A message to
     /// oneself has two copies, the writing tab's outgoing one and the others' incoming
     /// one: it is shown once, as outgoing (it is this person's own).
-    fn add_once(&mut self, peer: PeerId, message: Message) {
+    /// Returns whether it was added.
+    fn add_once(&mut self, peer: PeerId, message: Message) -> bool {
         let key = (message.direction, peer, message.id);
         let other = match message.direction {
             Direction::In => (Direction::Out, peer, message.id),
@@ -676,7 +760,7 @@ impl Conversations {
         if self.seen.contains(&key)
             || (message.direction == Direction::In && self.seen.contains(&other))
         {
-            return;
+            return false;
         }
         if message.direction == Direction::Out && self.seen.remove(&other) {
             let id = message.id;
@@ -686,6 +770,7 @@ impl Conversations {
         }
         self.seen.insert(key);
         self.entry(peer).place(message);
+        true
     }
 
     /// Adds older messages of `peer`'s conversation, loaded from what is kept (those
@@ -992,6 +1077,43 @@ mod tests {
     }
 
     #[test]
+    fn what_only_the_crypto_tab_received_is_unread_in_the_others_and_their_reading_is_reported() {
+        // The tab holding the device's crypto decrypts two messages; the other tab gets
+        // them from it alone.
+        let mut holder = Conversations::default();
+        holder.open(peer(1));
+        assert!(holder.receive(&envelope(peer(1), 1, "one", 1)));
+        assert!(holder.receive(&envelope(peer(1), 2, "two", 2)));
+        let mut other = Conversations::default();
+        assert!(
+            other.merge(holder.take_changes()).is_empty(),
+            "nothing read yet"
+        );
+        assert_eq!(other.unread(peer(1)), 2, "unread where they show");
+        assert!(other.merge(holder.all_records()).is_empty());
+        assert_eq!(other.unread(peer(1)), 2, "counted once");
+
+        // The person reads them in the other tab: the holder reports both, in order.
+        other.mark_read(peer(1));
+        assert!(other.take_seen().len() == 2);
+        assert_eq!(
+            holder.merge(other.take_changes()),
+            [(peer(1), id(1)), (peer(1), id(2))]
+        );
+        assert_eq!(holder.unread(peer(1)), 0);
+
+        // A request's sender learns nothing of it, from either tab.
+        let mut holder = Conversations::default();
+        holder.receive(&envelope(peer(2), 3, "a stranger", 3));
+        let mut other = Conversations::default();
+        other.merge(holder.take_changes());
+        other.mark_read(peer(2));
+        assert!(other.take_seen().is_empty());
+        assert!(holder.merge(other.take_changes()).is_empty());
+        assert_eq!(holder.unread(peer(2)), 0);
+    }
+
+    #[test]
     fn a_message_to_oneself_in_two_tabs_is_shown_once_as_ones_own() {
         let me = peer(9);
         let mut writer = Conversations::default();
@@ -1084,6 +1206,7 @@ mod tests {
             at: u64::from(n),
             status: Status::Read,
             seq,
+            sealing: Sealing::Plain,
         };
         let summary = Summary {
             peer: peer(1),
@@ -1091,6 +1214,7 @@ mod tests {
             activity: 1,
             standing: Standing::Accepted,
             unconfirmed: false,
+            encryption: Encryption::default(),
         };
         let moved_on = |message| Changes {
             messages: vec![(peer(1), message)],
@@ -1175,6 +1299,7 @@ mod tests {
             at: n,
             status: Status::Delivered,
             seq: n + 1,
+            sealing: Sealing::Plain,
         };
         let mut c = Conversations::default();
         for n in 3000..5000 {
@@ -1251,6 +1376,7 @@ mod tests {
             at: 5,
             status,
             seq,
+            sealing: Sealing::Plain,
         };
         let merged = out(Status::Delivered, 0).merged(&out(Status::Sent, 9));
         assert_eq!((merged.status.clone(), merged.seq), (Status::Delivered, 9));

@@ -2,6 +2,10 @@
 //! `<origin>/#link=<id>:<one-time code>`: the code is in the fragment, which browsers
 //! never send to a server (nor put in a `Referer`), and the app removes it from the
 //! address bar as soon as it has read it. Never a secret: the new browser makes its own.
+//! From a device that encrypts end to end, it also carries the person's identity key
+//! (`&key=<base64>`), so that the new device's keys are vouched for by the same key as
+//! the others' and its person's contacts trust it: whoever has the link can become a
+//! device of the id anyway, until the code is used or expires.
 //! Also the name a linked browser gives itself in the list of devices ("Chrome on
 //! Linux").
 
@@ -14,12 +18,21 @@ pub struct Invite {
     pub id: PeerId,
     /// The one-time code one of its devices asked for.
     pub code: Secret,
+    /// The person's identity key (unpadded base64), from a device that encrypts.
+    pub identity: Option<String>,
 }
 
-/// The link that makes the browser opening it a device of `id`, with `code`.
-pub fn link_url(origin: &str, id: PeerId, code: &str) -> String {
-    format!("{}/#link={id}:{code}", origin.trim_end_matches('/'))
+/// The link that makes the browser opening it a device of `id`, with `code` (and the
+/// person's `identity` key, unpadded base64, if this device has it).
+pub fn link_url(origin: &str, id: PeerId, code: &str, identity: Option<&str>) -> String {
+    let key = identity
+        .map(|key| format!("&key={key}"))
+        .unwrap_or_default();
+    format!("{}/#link={id}:{code}{key}", origin.trim_end_matches('/'))
 }
+
+/// How long an identity key is in unpadded base64 (32 bytes).
+const IDENTITY_CHARS: usize = 43;
 
 /// The invite a location hash (`#link=<id>:<code>`) carries, if any: a valid id and a
 /// code of URL-safe characters, of a secret's length.
@@ -29,6 +42,23 @@ pub fn invite_from_hash(hash: &str) -> Option<Invite> {
         .split('&')
         .find_map(|pair| pair.strip_prefix("link="))?;
     let (id, code) = value.split_once(':')?;
+    let identity = match hash
+        .trim_start_matches('#')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("key="))
+    {
+        None => None,
+        Some(key)
+            if key.len() == IDENTITY_CHARS
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/') =>
+        {
+            Some(key.to_owned())
+        }
+        // Damaged: the new device would make keys nobody trusts.
+        Some(_) => return None,
+    };
     let url_safe = code
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -38,6 +68,7 @@ pub fn invite_from_hash(hash: &str) -> Option<Invite> {
     Some(Invite {
         id: id.parse().ok()?,
         code: code.parse().ok()?,
+        identity,
     })
 }
 
@@ -102,7 +133,7 @@ mod tests {
     #[test]
     fn the_link_carries_the_id_and_the_code_in_its_fragment_and_reads_back() {
         let id: PeerId = ID.parse().unwrap();
-        let link = link_url("http://127.0.0.1:3000/", id, CODE);
+        let link = link_url("http://127.0.0.1:3000/", id, CODE, None);
         assert_eq!(link, format!("http://127.0.0.1:3000/#link={ID}:{CODE}"));
         let (before, hash) = link.split_once('#').unwrap();
         assert!(!before.contains(CODE), "never in the path or the query");

@@ -25,8 +25,9 @@ use crate::{
 
 /// The IndexedDB database.
 const DATABASE: &str = "relay";
-/// Its version: raise it, with an upgrade, when the stores below change.
-const VERSION: u32 = 1;
+/// Its version: raise it, with an upgrade, when the stores below change (2 added
+/// [`CRYPTO`]).
+pub const VERSION: u32 = 2;
 /// Messages, keyed by `[peer, direction, id]`.
 const MESSAGES: &str = "messages";
 /// Index of [`MESSAGES`] by `[peer, order]`: a conversation in order.
@@ -35,6 +36,11 @@ const BY_ORDER: &str = "order";
 const OUTBOX: &str = "unsent";
 /// Conversations' summaries, keyed by `peer`.
 const CONVERSATIONS: &str = "conversations";
+/// This device's end-to-end encryption state (since version 2): its pickle, as JSON
+/// text, under [`DEVICE_CRYPTO`]. It holds the device's secret keys.
+const CRYPTO: &str = "crypto";
+/// The key of the device's pickle in [`CRYPTO`].
+const DEVICE_CRYPTO: &str = "device";
 
 /// Where versions before IndexedDB kept every conversation, as one JSON document.
 pub const LEGACY_KEY: &str = "relay.conversations";
@@ -99,6 +105,7 @@ impl History {
             .version(VERSION)
             .add_object_store(messages)
             .add_object_store(conversations)
+            .add_object_store(ObjectStore::builder(CRYPTO))
             .build()
             .await
             .map_err(refused)?;
@@ -120,7 +127,7 @@ impl History {
         let Some(legacy) = kept::read::<Option<Conversations>>(LEGACY_KEY) else {
             return Ok(());
         };
-        self.write(&legacy.all_records()).await?;
+        self.write(&legacy.all_records(), None).await?;
         kept::remove(LEGACY_KEY);
         Ok(())
     }
@@ -187,18 +194,52 @@ impl History {
         newest(&index, peer, Some(order)).await
     }
 
-    /// Keeps `changes` in one transaction. A message already kept is merged with it
+    /// This device's end-to-end encryption state as last kept (its pickle's JSON), if
+    /// there is one.
+    pub async fn device_crypto(&self) -> Result<Option<String>, Refused> {
+        let tx = self
+            .db
+            .transaction(&[CRYPTO], TransactionMode::ReadOnly)
+            .map_err(refused)?;
+        let value = tx
+            .object_store(CRYPTO)
+            .map_err(refused)?
+            .get(Query::Key(DEVICE_CRYPTO.into()))
+            .map_err(refused)?
+            .await
+            .map_err(refused)?;
+        Ok(value.and_then(|v| v.as_string()))
+    }
+
+    /// Keeps `changes` in one transaction, with this device's end-to-end encryption
+    /// state (`crypto`, its pickle's JSON) if given: a message decrypted is kept with the
+    /// ratchet state that decrypted it, or neither is. A message already kept is merged with it
     /// (another tab may have moved it further on), never set back; a status of a message
     /// not loaded moves its kept record on (never back), and is dropped if there is no
     /// such record (no message is made from a status). Returns the records the statuses
     /// moved on, as kept now. Transactions finish in the order they were started, so
     /// once this one is done every earlier write is kept too (even with nothing to
     /// write).
-    pub async fn write(&self, changes: &Changes) -> Result<Vec<(PeerId, Message)>, Refused> {
+    pub async fn write(
+        &self,
+        changes: &Changes,
+        crypto: Option<&str>,
+    ) -> Result<Vec<(PeerId, Message)>, Refused> {
         let tx = self
             .db
-            .transaction(&[MESSAGES, CONVERSATIONS], TransactionMode::ReadWrite)
+            .transaction(
+                &[MESSAGES, CONVERSATIONS, CRYPTO],
+                TransactionMode::ReadWrite,
+            )
             .map_err(refused)?;
+        if let Some(pickle) = crypto {
+            tx.object_store(CRYPTO)
+                .map_err(refused)?
+                .put(&pickle.into(), Some(&DEVICE_CRYPTO.into()))
+                .map_err(refused)?
+                .await
+                .map_err(refused)?;
+        }
         let conversations = tx.object_store(CONVERSATIONS).map_err(refused)?;
         for summary in &changes.conversations {
             conversations

@@ -13,8 +13,10 @@ pub mod components;
 pub mod contacts;
 pub mod conversations;
 pub mod device_link;
+pub mod device_lock;
 pub mod devices;
 pub mod drafts;
+pub mod encryption;
 pub mod history;
 pub mod identity;
 pub mod kept;
@@ -37,7 +39,6 @@ use components::{
     IdentityCard, LinkQuestion, Notifications,
 };
 use leptos::{either::Either, prelude::*};
-use relay_shared::Secret;
 
 use crate::{
     components::composer::PeerField,
@@ -52,8 +53,9 @@ use crate::{
 
 /// How the app starts.
 enum Start {
-    /// As `identity`; linking it with the code, if one is given; with a note to tell.
-    Ready(Identity, Option<Secret>, Option<&'static str>),
+    /// As `identity`; linking it with the invite's code (and its identity key), if one is
+    /// given; with a note to tell.
+    Ready(Identity, Option<Invite>, Option<&'static str>),
     /// A link to another id was opened in a browser that has an identity of its own: the
     /// person chooses (the page then starts again).
     Ask(Invite, Identity),
@@ -89,8 +91,8 @@ pub fn App(
                     let _ = window().location().reload();
                 }/>
         }),
-        Start::Ready(identity, link_code, note) => {
-            Either::Right(view! { <Main server identity link_code note/> })
+        Start::Ready(identity, invite, note) => {
+            Either::Right(view! { <Main server identity invite note/> })
         }
     }
 }
@@ -132,7 +134,7 @@ fn how_to_start() -> Start {
         Some(kept) if replace != Some(invite.id.to_string()) => Start::Ask(invite, kept),
         _ => {
             forget_hash();
-            Start::Ready(Identity::linking(invite.id), Some(invite.code), None)
+            Start::Ready(Identity::linking(invite.id), Some(invite), None)
         }
     }
 }
@@ -151,15 +153,19 @@ fn forget_hash() {
     }
 }
 
-/// The app as `identity` (linking it with `link_code`), with `note` to tell first.
+/// The app as `identity` (linking it with `invite`), with `note` to tell first.
 #[component]
 fn Main(
     server: String,
     identity: Identity,
-    link_code: Option<Secret>,
+    invite: Option<Invite>,
     note: Option<&'static str>,
 ) -> impl IntoView {
-    let relay = Relay::start(&server, identity, link_code);
+    let (link_code, link_identity) = match invite {
+        Some(invite) => (Some(invite.code), invite.identity),
+        None => (None, None),
+    };
+    let relay = Relay::start(&server, identity, link_code, link_identity);
     let open = OpenPeer::new(relay);
     provide_context(relay);
     provide_context(open);
@@ -248,6 +254,14 @@ fn Main(
                         browser."</p>
                     <button type="button" on:click=start_over>"Start over with a new id"</button>
                 </div>
+            </Show>
+            <Show when=move || relay.identity_elsewhere().get()>
+                <p class="note" role="status" data-testid="identity-elsewhere">
+                    "Your other devices encrypt with a key this browser was not given, so \
+                     messages encrypted for you cannot be read here. To read them here, \
+                     unlink this browser from one of your other devices and link it again \
+                     with a new link from there."
+                </p>
             </Show>
             <IdentityCard/>
             {move || relay.problem().get().map(|problem| view! {

@@ -105,6 +105,9 @@ impl OpenPeer {
         }
         self.relay.read(after);
         self.relay.watch_presence(after);
+        if let Some(peer) = after {
+            self.relay.learn_encryption(peer);
+        }
     }
 
     fn keep(self) {

@@ -14,15 +14,18 @@ use std::{rc::Rc, time::Duration};
 use leptos::prelude::*;
 use relay_shared::{
     MessageId, PeerId, Secret,
-    device::DeviceId,
+    crypto::{Crypto, CryptoPickle, IdentitySecret},
+    device::{DeviceId, LinkCode},
     messenger::{self, Messenger},
     socketio::{Client, ClientConfig, Event},
 };
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
     conversations::{Changes, Conversations, Standing, Status},
     device_link::{device_name, link_url},
+    device_lock::{self, DeviceLock},
     devices::{Code, Devices},
     history::History,
     identity::{self, Identity, LEGACY_DATABASE},
@@ -37,6 +40,32 @@ use crate::{
 /// The channel on which tabs of this browser tell each other what they kept (of the
 /// legacy database; another database's is named after it).
 const TABS_CHANNEL: &str = "relay.history";
+
+/// The Web Lock held by the tab that holds this device's end-to-end encryption (of
+/// the legacy database; another database's is named after it).
+const CRYPTO_LOCK: &str = "relay.crypto";
+
+/// What a tab asks of the one holding the device's crypto, over the tabs' channel.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TabRequest {
+    /// Learn whether messages to this peer are encrypted (its conversation opened).
+    LearnKeys(PeerId),
+    /// The person accepted this peer's new identity key.
+    AcceptIdentity(PeerId),
+}
+
+/// How the device's crypto starts in the tab that holds it.
+enum CryptoStart {
+    /// As kept.
+    Restored(Box<Crypto>),
+    /// Kept, but it does not read (a newer version's): not encrypting, and never
+    /// overwritten.
+    Unreadable,
+    /// Nothing kept: with the identity key a link gave, once the device is known, or
+    /// with a new one if no other device of the person has one.
+    Fresh,
+}
 
 /// How often messages the server turned away for a passing reason are tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
@@ -151,6 +180,17 @@ pub struct Relay {
     /// The followed peers' presence, as the server last said.
     presences: RwSignal<Presences>,
     keeping: StoredValue<Keeping, LocalStorage>,
+    /// Whether this tab holds the device's end-to-end encryption (and so sends what
+    /// every tab writes), another does, or the browser cannot tell.
+    lock: StoredValue<DeviceLock>,
+    /// The crypto state changed since it was last kept.
+    crypto_unkept: StoredValue<bool>,
+    /// The person's identity key, given by the link that adds this browser, until the
+    /// device is known and its crypto made with it.
+    link_identity: StoredValue<Option<String>>,
+    /// Another device of the person has an identity key this one was not given: what is
+    /// encrypted for the person cannot be read here.
+    identity_elsewhere: RwSignal<bool>,
     /// The other tabs of this browser.
     tabs: StoredValue<Option<web_sys::BroadcastChannel>, LocalStorage>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
@@ -163,7 +203,16 @@ impl Relay {
     /// conversations and sending again what the server had not stored. With `link_code`,
     /// `identity` is a new device of its id, linked with that one-time code (and kept
     /// only once linked).
-    pub fn start(server: &str, identity: Identity, link_code: Option<Secret>) -> Self {
+    ///
+    /// One tab of the browser holds the device's end-to-end encryption (its Web Lock);
+    /// it sends what every tab writes and decrypts what comes, and the others show what
+    /// it keeps. `link_identity` is the person's identity key the link gave, if any.
+    pub fn start(
+        server: &str,
+        identity: Identity,
+        link_code: Option<Secret>,
+        link_identity: Option<String>,
+    ) -> Self {
         let relay = Self {
             me: identity.id,
             identity: StoredValue::new(identity.clone()),
@@ -192,6 +241,10 @@ impl Relay {
             watching: StoredValue::new(None),
             presences: RwSignal::new(Presences::default()),
             keeping: StoredValue::new_local(Keeping::Opening),
+            lock: StoredValue::new(DeviceLock::Unsupported),
+            crypto_unkept: StoredValue::new(false),
+            link_identity: StoredValue::new(link_identity),
+            identity_elsewhere: RwSignal::new(false),
             tabs: StoredValue::new_local(None),
             socket: StoredValue::new_local(None),
             messenger: StoredValue::new_local(None),
@@ -238,15 +291,32 @@ impl Relay {
                 if let Some(legacy) = copy {
                     relay
                         .conversations
-                        .update(|c| c.merge(legacy.all_records()));
+                        .update(|c| _ = c.merge(legacy.all_records()));
                 }
                 relay.storage_refused.set(true);
             }
-            relay.keeping.set_value(keeping);
+            relay.keeping.set_value(keeping.clone());
             relay.active();
             relay.listen_to_other_tabs(&identity.database);
-            relay.connect(&server, identity, link_code);
+            // Without IndexedDB the crypto state could not outlive the page: no tab
+            // encrypts (every one sends plain, as before encryption).
+            let lock_name = tabs_name(CRYPTO_LOCK, &identity.database);
+            let lock = match keeping {
+                Keeping::Kept(_) => device_lock::try_hold(&lock_name).await,
+                Keeping::Opening | Keeping::Unavailable => DeviceLock::Unsupported,
+            };
+            relay.lock.set_value(lock);
+            let crypto = match &keeping {
+                Keeping::Kept(history) if lock == DeviceLock::Held => {
+                    Some(relay.kept_crypto(history, &identity).await)
+                }
+                _ => None,
+            };
+            relay.connect(&server, identity, link_code, crypto);
             relay.keep();
+            if lock == DeviceLock::Elsewhere {
+                device_lock::hold_when_free(&lock_name, move || relay.take_over());
+            }
         });
 
         // Back to the page: what is on screen is seen.
@@ -449,24 +519,20 @@ impl Relay {
     }
 
     /// Makes the messenger, with the outbox as kept, and connects (linking with
-    /// `link_code`, if given).
-    fn connect(self, server: &str, identity: Identity, link_code: Option<Secret>) {
-        let messenger = self.conversations.with_untracked(|c| {
-            let messenger = Messenger::new(
-                identity.id,
-                identity.secret,
-                c.drafts(),
-                c.received().collect::<Vec<_>>(),
-            )
-            .with_device(identity.device);
-            match link_code {
-                Some(code) => {
-                    let agent = window().navigator().user_agent().unwrap_or_default();
-                    messenger.linking(code, Some(device_name(&agent)))
-                }
-                None => messenger,
-            }
-        });
+    /// `link_code`, if given). With `crypto` this tab holds the device's end-to-end
+    /// encryption; without, another tab does (or none can).
+    fn connect(
+        self,
+        server: &str,
+        identity: Identity,
+        link_code: Option<Secret>,
+        crypto: Option<CryptoStart>,
+    ) {
+        let mut messenger = self.messenger_for(&identity, crypto);
+        if let Some(code) = link_code {
+            let agent = window().navigator().user_agent().unwrap_or_default();
+            messenger = messenger.linking(code, Some(device_name(&agent)));
+        }
         self.messenger.set_value(Some(messenger));
         // Blocks and unblocks the server had not confirmed when the page last closed.
         let unconfirmed = self
@@ -495,29 +561,290 @@ impl Relay {
         }
     }
 
-    /// Takes in what other tabs of this browser keep, as they keep it.
-    fn listen_to_other_tabs(self, database: &str) {
-        let name = if database == LEGACY_DATABASE {
-            TABS_CHANNEL.to_owned()
-        } else {
-            format!("{TABS_CHANNEL}.{database}")
+    /// The messenger of `identity` (the outbox as kept, if this tab sends), with the
+    /// device's crypto if this tab holds it (`crypto`).
+    fn messenger_for(self, identity: &Identity, crypto: Option<CryptoStart>) -> Messenger {
+        let sends = self.lock.get_value() != DeviceLock::Elsewhere;
+        let messenger = self.conversations.with_untracked(|c| {
+            Messenger::new(
+                identity.id,
+                identity.secret.clone(),
+                if sends { c.drafts() } else { Vec::new() },
+                c.received().collect::<Vec<_>>(),
+            )
+            .with_device(identity.device)
+        });
+        match crypto {
+            Some(CryptoStart::Restored(crypto)) => messenger.with_crypto(*crypto),
+            Some(CryptoStart::Fresh) if self.link_identity.with_value(Option::is_none) => {
+                messenger.encrypt_if_first()
+            }
+            // Made once the device is known.
+            Some(CryptoStart::Fresh | CryptoStart::Unreadable) => messenger,
+            None if sends => messenger,
+            None => messenger.decrypted_elsewhere(),
+        }
+    }
+
+    /// The device's crypto as kept in `history`, for `identity`'s device.
+    async fn kept_crypto(self, history: &History, identity: &Identity) -> CryptoStart {
+        let Ok(Some(json)) = history.device_crypto().await else {
+            return CryptoStart::Fresh;
         };
+        let restored = serde_json::from_str::<CryptoPickle>(&json)
+            .map_err(|e| e.to_string())
+            .and_then(|pickle| Crypto::from_pickle(pickle).map_err(|e| e.to_string()));
+        match restored {
+            // Another device's (this browser was linked anew): this one starts afresh.
+            Ok(crypto)
+                if crypto.id() != identity.id || Some(crypto.device()) != identity.device =>
+            {
+                CryptoStart::Fresh
+            }
+            Ok(crypto) => CryptoStart::Restored(Box::new(crypto)),
+            Err(why) => {
+                web_sys::console::warn_1(
+                    &format!("this device's encryption keys did not read: {why}").into(),
+                );
+                CryptoStart::Unreadable
+            }
+        }
+    }
+
+    /// The tab that held the device's crypto closed: this one holds it now. It sends
+    /// what every tab writes, and connects again so that what waited comes to it.
+    fn take_over(self) {
+        self.lock.set_value(DeviceLock::Held);
+        let Keeping::Kept(history) = self.keeping.with_value(Clone::clone) else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let identity = self.identity.get_value();
+            let crypto = self.kept_crypto(&history, &identity).await;
+            let messenger = self.messenger_for(&identity, Some(crypto));
+            self.messenger.set_value(Some(messenger));
+            let hidden = self.privacy.with_untracked(|p| p.hide_presence);
+            let peers: Vec<PeerId> = self.watching.get_value().into_iter().collect();
+            self.with_core(|messenger, client, now| {
+                messenger.hide_presence(client, hidden, now);
+                messenger.watch_presence(client, peers, now);
+                messenger.follow_devices(client, now);
+            });
+            if let Some(socket) = self.socket.with_value(Clone::clone) {
+                socket.network_lost();
+                socket.network_back();
+            }
+        });
+    }
+
+    /// Whether this tab sends what the person writes: it holds the device's crypto, or
+    /// the browser cannot tell (then every tab does, plain).
+    fn sends(self) -> bool {
+        self.lock.get_value() != DeviceLock::Elsewhere
+    }
+
+    /// Takes in what other tabs of this browser keep, as they keep it; the tab holding
+    /// the device's crypto sends what they wrote, and does what they ask of it.
+    fn listen_to_other_tabs(self, database: &str) {
+        let name = tabs_name(TABS_CHANNEL, database);
         let Ok(channel) = web_sys::BroadcastChannel::new(&name) else {
             return;
         };
         let on_message =
             Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-                if let Some(json) = event.data().as_string()
-                    && let Ok(theirs) = serde_json::from_str::<Changes>(&json)
-                {
-                    self.conversations.update(|c| c.merge(theirs));
+                let Some(json) = event.data().as_string() else {
+                    return;
+                };
+                if let Ok(request) = serde_json::from_str::<TabRequest>(&json) {
+                    if self.lock.get_value() == DeviceLock::Held {
+                        self.do_for_tab(request);
+                    }
+                } else if let Ok(theirs) = serde_json::from_str::<Changes>(&json) {
+                    let written: Vec<_> = theirs
+                        .messages
+                        .iter()
+                        .filter(|(_, m)| m.is_unsent())
+                        .cloned()
+                        .collect();
+                    let held = self.lock.get_value() == DeviceLock::Held;
+                    self.conversations.update(|c| {
+                        let seen = c.merge(theirs);
+                        // The tab holding the device's crypto reports what the others
+                        // saw: it confirmed what they show.
+                        if held {
+                            c.seen_elsewhere(seen);
+                        }
+                    });
                     self.active();
+                    // Arrived on screen while the person looks: seen.
+                    self.mark_read();
+                    if held {
+                        self.send_for_tab(written);
+                        self.keep();
+                    }
                 }
             });
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         // Lives as long as the page.
         on_message.forget();
         self.tabs.set_value(Some(channel));
+    }
+
+    /// The device is known: if this browser was given its person's identity key by the
+    /// link that added it, and holds the device's crypto, it starts encrypting with it.
+    fn start_linked_crypto(self, device: DeviceId) {
+        if self.lock.get_value() != DeviceLock::Held {
+            return;
+        }
+        let Some(text) = self.link_identity.try_update_value(Option::take).flatten() else {
+            return;
+        };
+        match IdentitySecret::from_base64(&text) {
+            Ok(secret) => {
+                let crypto = Crypto::linked(self.me, device, secret);
+                self.with_core(|messenger, client, now| {
+                    messenger.encrypt_with(client, crypto, now);
+                });
+            }
+            Err(why) => web_sys::console::warn_1(
+                &format!("the link's identity key did not read: {why}").into(),
+            ),
+        }
+    }
+
+    /// Shows the link (and its QR code) that adds a device with `code`, carrying the
+    /// person's identity key if this device has one; not if the person closed it
+    /// meanwhile.
+    fn link_code_given(self, code: LinkCode) {
+        leptos::task::spawn_local(async move {
+            let identity = self.identity_for_link().await;
+            if self.devices.with_untracked(|d| d.code != Code::Asking) {
+                return;
+            }
+            let origin = window().location().origin().unwrap_or_default();
+            let link = link_url(&origin, self.me, &code.code, identity.as_deref());
+            let picture = qr::svg(&link).unwrap_or_default();
+            self.devices
+                .update(|d| d.code_given(&code, link, picture, now_millis(), socket::now()));
+        });
+    }
+
+    /// The person's identity key (unpadded base64), for a link that adds a device: from
+    /// this tab's crypto, or as another tab keeps it.
+    async fn identity_for_link(self) -> Option<String> {
+        let here = self
+            .messenger
+            .with_value(|m| Some(m.as_ref()?.crypto()?.identity_secret().to_base64()));
+        if here.is_some() {
+            return here;
+        }
+        let Keeping::Kept(history) = self.keeping.with_value(Clone::clone) else {
+            return None;
+        };
+        let json = history.device_crypto().await.ok()??;
+        let crypto = Crypto::from_pickle(serde_json::from_str(&json).ok()?).ok()?;
+        (crypto.id() == self.me).then(|| crypto.identity_secret().to_base64())
+    }
+
+    /// Sends, from the tab holding the device's crypto, the messages another tab
+    /// `written` (its outbox, as kept): those not being sent already.
+    fn send_for_tab(self, written: Vec<(PeerId, crate::conversations::Message)>) {
+        self.with_core(|messenger, client, now| {
+            for (to, message) in written {
+                if !messenger.unsent().iter().any(|d| d.id == message.id) {
+                    messenger.send(client, to, message.body, message.id, now);
+                }
+            }
+        });
+    }
+
+    /// Does what another tab asked of the one holding the device's crypto.
+    fn do_for_tab(self, request: TabRequest) {
+        match request {
+            TabRequest::LearnKeys(peer) => {
+                self.with_core(|messenger, client, now| messenger.learn_keys(client, peer, now));
+            }
+            TabRequest::AcceptIdentity(peer) => self.accept_identity(peer),
+        }
+    }
+
+    /// Asks the tab holding the device's crypto to do `request`, or does it here if this
+    /// is that tab.
+    fn ask_crypto_tab(self, request: TabRequest) {
+        match self.lock.get_value() {
+            DeviceLock::Held => self.do_for_tab(request),
+            DeviceLock::Elsewhere => {
+                if let Some(tabs) = self.tabs.with_value(Clone::clone)
+                    && let Ok(json) = serde_json::to_string(&request)
+                {
+                    let _ = tabs.post_message(&json.into());
+                }
+            }
+            DeviceLock::Unsupported => {}
+        }
+    }
+
+    /// Learns whether the conversation with `peer` is end-to-end encrypted, if not
+    /// known yet (it was opened).
+    pub fn learn_encryption(self, peer: PeerId) {
+        if self
+            .conversations
+            .with_untracked(|c| c.get(peer).is_some_and(|c| c.encryption.on.is_none()))
+        {
+            self.ask_crypto_tab(TabRequest::LearnKeys(peer));
+        }
+    }
+
+    /// The person compared safety numbers and accepts `peer`'s new identity key: what
+    /// waited for them goes, encrypted for it, and what they send is read again.
+    pub fn accept_identity(self, peer: PeerId) {
+        if self.lock.get_value() != DeviceLock::Held {
+            self.ask_crypto_tab(TabRequest::AcceptIdentity(peer));
+            return;
+        }
+        let read = self
+            .with_core(|messenger, client, now| messenger.accept_identity(client, peer, now))
+            .unwrap_or_default();
+        self.conversations
+            .update(|c| _ = c.set_encryption(peer, |e| e.key_changed = false));
+        self.apply(read);
+        self.keep();
+    }
+
+    /// Whether another device of the person has an identity key this one was not
+    /// given: what is encrypted for the person cannot be read here.
+    pub fn identity_elsewhere(self) -> ReadSignal<bool> {
+        self.identity_elsewhere.read_only()
+    }
+
+    /// Shows what this device's crypto learned of `peer`'s conversation: whether it is
+    /// encrypted, its safety number (worked out once, or again when the key changed),
+    /// and whether a key change waits.
+    fn learned_encryption(self, peer: PeerId, on: bool, key_changed: bool) -> bool {
+        let numbers = self.messenger.with_value(|m| {
+            let crypto = m.as_ref()?.crypto()?;
+            Some((
+                crypto.safety_number_with(peer)?,
+                crypto.safety_qr_with(peer)?,
+            ))
+        });
+        self.conversations
+            .try_update(|c| {
+                c.set_encryption(peer, |e| {
+                    e.on = Some(on);
+                    if key_changed {
+                        e.key_changed = true;
+                    }
+                    if on
+                        && (key_changed || e.safety_number.is_none())
+                        && let Some((number, qr)) = numbers
+                    {
+                        e.safety_number = Some(number);
+                        e.safety_qr = Some(qr);
+                    }
+                })
+            })
+            .unwrap_or(false)
     }
 
     /// Loads the next older page of `peer`'s conversation, if there is one kept.
@@ -553,7 +880,10 @@ impl Relay {
             .update(|c| c.send(to, id, body.clone(), now_millis()));
         self.typing_told.update_value(|t| t.sent(to));
         self.keep();
-        self.with_core(|messenger, client, now| messenger.send(client, to, body, id, now));
+        // Another tab holds the device's crypto: it sends what this one kept.
+        if self.sends() {
+            self.with_core(|messenger, client, now| messenger.send(client, to, body, id, now));
+        }
     }
 
     /// The person is typing to `to`: `to` is told, at most every few seconds.
@@ -688,6 +1018,11 @@ impl Relay {
         let updates = self
             .with_core(|messenger, client, now| messenger.handle(client, &event, now))
             .unwrap_or_default();
+        self.apply(updates);
+    }
+
+    /// Shows what the messenger learned, and keeps it (then confirms what came).
+    fn apply(self, updates: Vec<messenger::Update>) {
         let mut changed = false;
         for update in updates {
             match update {
@@ -704,6 +1039,7 @@ impl Relay {
                     self.identity.update_value(|i| i.device = Some(device));
                     identity::keep_device(self.me, device);
                     self.devices.update(|d| d.this = Some(device));
+                    self.start_linked_crypto(device);
                 }
                 messenger::Update::LinkRefused(rejection) => {
                     self.link.set(Link::Offline);
@@ -724,18 +1060,11 @@ impl Relay {
                         d.heard(list);
                     });
                 }
-                messenger::Update::LinkCode(code) => {
-                    // Closed meanwhile: not shown.
+                messenger::Update::LinkCode(Ok(code)) => self.link_code_given(code),
+                messenger::Update::LinkCode(Err(why)) => {
                     if self.devices.with_untracked(|d| d.code == Code::Asking) {
-                        let origin = window().location().origin().unwrap_or_default();
-                        self.devices.update(|d| match code {
-                            Ok(code) => {
-                                let link = link_url(&origin, self.me, &code.code);
-                                let picture = qr::svg(&link).unwrap_or_default();
-                                d.code_given(&code, link, picture, now_millis(), socket::now());
-                            }
-                            Err(why) => d.code = Code::Failed(rejections::of_link_code(&why)),
-                        });
+                        self.devices
+                            .update(|d| d.code = Code::Failed(rejections::of_link_code(&why)));
                     }
                 }
                 messenger::Update::Unlink(device, answer) => {
@@ -816,20 +1145,38 @@ impl Relay {
                         });
                     }
                 }
-                // This app does not encrypt yet: a message encrypted for the person's
-                // other devices cannot be read here.
+                // Shown as such, in its place, never as text.
                 messenger::Update::Undecryptable { envelope, reason } => {
                     web_sys::console::warn_1(
                         &format!(
-                            "a message from {} could not be read: {reason}",
+                            "a message from {} could not be decrypted: {reason}",
                             envelope.from
                         )
                         .into(),
                     );
+                    if envelope.from != self.me {
+                        let mut new = false;
+                        self.conversations
+                            .update(|c| new = c.receive_undecryptable(&envelope));
+                        if new {
+                            changed = true;
+                            self.active();
+                        }
+                    }
                 }
-                messenger::Update::Encryption { .. }
-                | messenger::Update::KeyChanged(_)
-                | messenger::Update::KeysPublished => {}
+                messenger::Update::Encryption { peer, on } => {
+                    changed |= self.learned_encryption(peer, on, false);
+                }
+                messenger::Update::KeyChanged(peer) => {
+                    changed |= self.learned_encryption(peer, true, true);
+                }
+                // The open conversation's encryption can be learned now.
+                messenger::Update::KeysPublished => {
+                    if let Some(peer) = self.watching.get_value() {
+                        self.learn_encryption(peer);
+                    }
+                }
+                messenger::Update::IdentityElsewhere => self.identity_elsewhere.set(true),
                 messenger::Update::Status { peer, id, status } => {
                     let (status, seq) = match status {
                         messenger::Status::Sent { seq, .. } => (Status::Sent, Some(seq)),
@@ -851,7 +1198,14 @@ impl Relay {
         let unconfirmed = self
             .messenger
             .with_value(|m| m.as_ref().is_some_and(Messenger::has_unconfirmed));
-        if changed || unconfirmed {
+        let crypto_changed = self
+            .messenger
+            .try_update_value(|m| m.as_mut().is_some_and(Messenger::take_crypto_changed))
+            .unwrap_or(false);
+        if crypto_changed {
+            self.crypto_unkept.set_value(true);
+        }
+        if changed || unconfirmed || crypto_changed {
             self.keep();
         }
     }
@@ -897,7 +1251,8 @@ impl Relay {
             .try_update_untracked(Conversations::take_seen)
             .unwrap_or_default();
         seen.retain(|(from, _)| *from != self.me);
-        if !self.privacy.get_untracked().read_receipts {
+        // The tab holding the device's crypto reports what every tab saw.
+        if !self.privacy.get_untracked().read_receipts || !self.sends() {
             seen.clear();
         }
         let Some(history) = history else {
@@ -905,12 +1260,28 @@ impl Relay {
             self.with_core(|messenger, client, _| messenger.read(client, seen));
             return;
         };
+        // The crypto state as it is now, which decrypted what is confirmed below: kept
+        // in the same transaction as the messages, or neither is.
+        let crypto = if self.crypto_unkept.get_value() {
+            self.messenger.with_value(|m| {
+                let crypto = m.as_ref()?.crypto()?;
+                serde_json::to_string(&crypto.pickle()).ok()
+            })
+        } else {
+            None
+        };
+        if crypto.is_some() {
+            self.crypto_unkept.set_value(false);
+        }
         leptos::task::spawn_local(async move {
-            let kept = history.write(&changes).await;
+            let kept = history.write(&changes, crypto.as_deref()).await;
             if self.storage_refused.get_untracked() != kept.is_err() {
                 self.storage_refused.set(kept.is_err());
             }
             let Ok(moved) = kept else {
+                if crypto.is_some() {
+                    self.crypto_unkept.set_value(true);
+                }
                 // Tried again with the next change (the browser may have room by then).
                 self.conversations.update_untracked(|c| c.unkept(&changes));
                 // What was seen and confirmed before is reported; the rest the server
@@ -933,7 +1304,7 @@ impl Relay {
                     messages: moved,
                     ..Changes::default()
                 };
-                self.conversations.update(|c| c.merge(moved.clone()));
+                self.conversations.update(|c| _ = c.merge(moved.clone()));
                 changes.messages.extend(moved.messages);
             }
             if !changes.is_empty()
@@ -943,6 +1314,16 @@ impl Relay {
                 let _ = tabs.post_message(&json.into());
             }
         });
+    }
+}
+
+/// The name of the tabs' channel or lock `base` for the history `database`: the legacy
+/// database's is `base` itself.
+fn tabs_name(base: &str, database: &str) -> String {
+    if database == LEGACY_DATABASE {
+        base.to_owned()
+    } else {
+        format!("{base}.{database}")
     }
 }
 

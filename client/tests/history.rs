@@ -8,7 +8,7 @@
 
 use relay_client::{
     conversations::{Conversations, Direction, Message, Status},
-    history::{History, LEGACY_KEY, PAGE},
+    history::{History, LEGACY_KEY, PAGE, VERSION},
 };
 use relay_shared::{Envelope, MessageId, PeerId};
 use wasm_bindgen_test::*;
@@ -53,11 +53,11 @@ async fn every_message_is_kept_and_read_back_a_page_at_a_time() {
     for seq in 1..=total {
         c.receive(&envelope(alice, seq, &seq.to_string()));
         // One write per change, as the app does.
-        history.write(&c.take_changes()).await.unwrap();
+        history.write(&c.take_changes(), None).await.unwrap();
     }
     let unsent = new_id();
     c.send(alice, unsent, "not sent yet".into(), 5);
-    history.write(&c.take_changes()).await.unwrap();
+    history.write(&c.take_changes(), None).await.unwrap();
 
     let loaded = History::open(|| {}).await.unwrap().load().await.unwrap();
     let conversation = loaded.get(alice).unwrap();
@@ -92,13 +92,13 @@ async fn a_status_kept_further_on_is_never_set_back() {
     let id = new_id();
     let mut mine = Conversations::default();
     mine.send(bob, id, "hello".into(), 1);
-    history.write(&mine.take_changes()).await.unwrap();
+    history.write(&mine.take_changes(), None).await.unwrap();
     // Another tab saw it delivered; this one learns of `sent` later and writes that.
     let mut theirs = mine.clone();
     theirs.set_status(bob, id, Status::Delivered, Some(4));
-    history.write(&theirs.take_changes()).await.unwrap();
+    history.write(&theirs.take_changes(), None).await.unwrap();
     mine.set_status(bob, id, Status::Sent, Some(4));
-    history.write(&mine.take_changes()).await.unwrap();
+    history.write(&mine.take_changes(), None).await.unwrap();
 
     let loaded = history.load().await.unwrap();
     let message = &loaded.get(bob).unwrap().messages[0];
@@ -131,12 +131,12 @@ async fn a_receipt_for_a_message_not_loaded_moves_its_kept_status_on() {
     let mut c = Conversations::default();
     c.send(dave, oldest, "the oldest".into(), 1);
     c.set_status(dave, oldest, Status::Sent, Some(1));
-    history.write(&c.take_changes()).await.unwrap();
+    history.write(&c.take_changes(), None).await.unwrap();
     let total = u64::from(PAGE) + 20;
     for seq in 2..=total {
         c.receive(&envelope(dave, seq, &seq.to_string()));
     }
-    history.write(&c.take_changes()).await.unwrap();
+    history.write(&c.take_changes(), None).await.unwrap();
     let first_in = all_kept(&history, dave).await[1].id;
 
     // The page is loaded again: the oldest is not among the newest.
@@ -152,7 +152,7 @@ async fn a_receipt_for_a_message_not_loaded_moves_its_kept_status_on() {
     // Written, it is read back with the new status; the records moved on come back
     // (for other tabs), as (status, how many).
     let status_kept = async |loaded: &mut Conversations| {
-        let moved = history.write(&loaded.take_changes()).await.unwrap();
+        let moved = history.write(&loaded.take_changes(), None).await.unwrap();
         assert!(moved.iter().all(|(p, m)| (*p, m.id) == (dave, oldest)));
         let all = all_kept(&history, dave).await;
         assert_eq!(all.len(), total as usize, "no message made or lost");
@@ -243,7 +243,7 @@ async fn a_newer_version_upgrading_the_history_is_not_blocked_by_this_one() {
         .unwrap();
     // What a newer version does: open the same database at a higher version.
     let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
-    let request = factory.open_with_u32(NAME, 2).unwrap();
+    let request = factory.open_with_u32(NAME, VERSION + 1).unwrap();
     let outcome = js_sys::Promise::new(&mut |resolve, _| {
         let on = |what: &'static str| {
             let resolve = resolve.clone();
@@ -258,4 +258,105 @@ async fn a_newer_version_upgrading_the_history_is_not_blocked_by_this_one() {
     let outcome = wasm_bindgen_futures::JsFuture::from(outcome).await.unwrap();
     assert_eq!(outcome.as_string().as_deref(), Some("opened"));
     assert!(told.get(), "this version was told, to reload");
+}
+
+#[wasm_bindgen_test]
+async fn the_device_crypto_is_kept_with_the_changes_it_decrypted_and_read_back() {
+    let name = format!("relay-crypto-test-{}", uuid::Uuid::new_v4());
+    let history = History::open_named(&name, || {}).await.unwrap();
+    assert_eq!(history.device_crypto().await.unwrap(), None, "none yet");
+    let mut c = Conversations::default();
+    c.receive(&envelope(peer(), 1, "decrypted with the first state"));
+    history
+        .write(&c.take_changes(), Some(r#"{"state":1}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        history.device_crypto().await.unwrap().as_deref(),
+        Some(r#"{"state":1}"#)
+    );
+    // A write without a new state leaves the kept one; a new one replaces it.
+    c.receive(&envelope(peer(), 2, "plain"));
+    history.write(&c.take_changes(), None).await.unwrap();
+    assert_eq!(
+        history.device_crypto().await.unwrap().as_deref(),
+        Some(r#"{"state":1}"#)
+    );
+    history
+        .write(&Default::default(), Some(r#"{"state":2}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        history.device_crypto().await.unwrap().as_deref(),
+        Some(r#"{"state":2}"#)
+    );
+    let again = History::open_named(&name, || {}).await.unwrap();
+    assert_eq!(
+        again.device_crypto().await.unwrap().as_deref(),
+        Some(r#"{"state":2}"#)
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_history_kept_by_the_version_before_encryption_is_upgraded_whole() {
+    use idb::{Database, Index, KeyPath, ObjectStore, TransactionMode};
+
+    let name = format!("relay-v1-test-{}", uuid::Uuid::new_v4());
+    // What version 1 made, and one message it kept.
+    let v1 = Database::builder(&name)
+        .version(1)
+        .add_object_store(
+            ObjectStore::builder("messages")
+                .key_path(Some(KeyPath::new_array(["peer", "m.direction", "m.id"])))
+                .add_index(Index::builder(
+                    "order".into(),
+                    KeyPath::new_array(["peer", "order"]),
+                ))
+                .add_index(Index::builder(
+                    "unsent".into(),
+                    KeyPath::new_single("unsent"),
+                )),
+        )
+        .add_object_store(
+            ObjectStore::builder("conversations").key_path(Some(KeyPath::new_single("peer"))),
+        )
+        .build()
+        .await
+        .unwrap();
+    let alice = peer();
+    let mut c = Conversations::default();
+    c.receive(&envelope(alice, 1, "kept by version 1"));
+    let changes = c.take_changes();
+    let tx = v1
+        .transaction(&["messages", "conversations"], TransactionMode::ReadWrite)
+        .unwrap();
+    let (_, message) = &changes.messages[0];
+    let record = serde_json::json!({ "peer": alice, "m": message, "order": message.seq });
+    let summary = serde_json::to_value(&changes.conversations[0]).unwrap();
+    for (store, value) in [("messages", record), ("conversations", summary)] {
+        let value = js_sys::JSON::parse(&value.to_string()).unwrap();
+        tx.object_store(store)
+            .unwrap()
+            .put(&value, None)
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    tx.commit().unwrap().await.unwrap();
+    v1.close();
+
+    let history = History::open_named(&name, || {}).await.unwrap();
+    assert_eq!(
+        bodies(&history.load().await.unwrap(), alice),
+        ["kept by version 1"]
+    );
+    assert_eq!(history.device_crypto().await.unwrap(), None);
+    history
+        .write(&Default::default(), Some("{}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        history.device_crypto().await.unwrap().as_deref(),
+        Some("{}")
+    );
 }

@@ -4,13 +4,14 @@
 //! takes them down to it. Older messages are loaded as the reader nears the top (or asks
 //! with the button there), and what they were reading stays where it was on screen.
 
-use leptos::{html, prelude::*};
+use leptos::{either::Either, html, prelude::*};
 
 use relay_shared::{MessageId, PeerId};
 
 use crate::{
     contacts::Contacts,
     conversations::{Direction, Message, Status},
+    encryption::Sealing,
     local_time::LocalTime,
     open_peer::OpenPeer,
     relay::{Relay, now_millis},
@@ -133,7 +134,13 @@ pub fn ConversationView() -> impl IntoView {
         if switched || (grew && (own || was_at_bottom)) {
             to_bottom();
         } else if before.is_some_and(|(_, f, ..)| f != first) {
-            element.set_scroll_top(element.scroll_height() - from_bottom.get_value());
+            // Once the rows above are laid out (this may run before the list has them),
+            // before the next paint.
+            request_animation_frame(move || {
+                if let Some(element) = list.get_untracked() {
+                    element.set_scroll_top(element.scroll_height() - from_bottom.get_value());
+                }
+            });
         }
         (peer, first, last, element.scroll_height())
     });
@@ -199,10 +206,21 @@ fn MessageItem(message: Message, peer: Option<PeerId>) -> impl IntoView {
     let from = (!outgoing).then_some(peer).flatten();
     let status = outgoing.then(|| message.status.name());
     let label = outgoing.then(|| message.status.label());
+    let failed = message.sealing == Sealing::Undecryptable;
+    let body = if failed {
+        Either::Left(view! {
+            <p class="body undecryptable">
+                "This message could not be decrypted on this device. Ask them to send it again."
+            </p>
+        })
+    } else {
+        Either::Right(view! { <p class="body" dir="auto">{message.body}</p> })
+    };
     view! {
         <li class="message" class:out=outgoing data-testid="message"
-            data-direction=message.direction.name() data-status=status>
-            <p class="body" dir="auto">{message.body}</p>
+            data-direction=message.direction.name() data-status=status
+            data-decrypt=failed.then_some("failed")>
+            {body}
             <p class="meta">
                 {from.map(|f| view! { <span class="from" dir="auto">{move || contacts.label(f)}</span> })}
                 <time>{clock(message.at)}</time>
