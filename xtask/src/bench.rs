@@ -197,6 +197,8 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     step("scenario 11: end-to-end encryption, what one message costs a client (native, no server)");
     let crypto = bench.run_loadgen(&["crypto", "--messages", "2000"], Duration::from_secs(120))?;
     report.crypto = Some(CryptoCost::from_json(&crypto)?);
+    step("scenario 11: the same in the web app: release wasm in headless Chromium");
+    report.crypto_browser = Some(crypto_cost_in_browser(sh)?);
     step("scenario 5: the web app's release bundle");
     report.bundle = bundle_sizes(&sh.current_dir().join("dist"))?;
 
@@ -687,7 +689,37 @@ impl Backlog {
     }
 }
 
-/// What end-to-end encryption costs a client per message (`relay-loadgen crypto`).
+/// How many messages the browser's crypto cost is measured over.
+const BROWSER_CRYPTO_MESSAGES: &str = "2000";
+
+/// What encrypting and decrypting one message costs the web app: the shared measurement
+/// in headless Chromium (`client/tests/crypto_cost.rs`, built in release with
+/// [`BROWSER_CRYPTO_MESSAGES`]), read from the line it prints.
+fn crypto_cost_in_browser(sh: &Shell) -> anyhow::Result<CryptoCost> {
+    toolchain::ensure_debian_packages(
+        sh,
+        &[
+            ("chromium", "chromium"),
+            ("chromedriver", "chromium-driver"),
+        ],
+    )?;
+    let output = cmd!(
+        sh,
+        "cargo test --locked --release -p relay-client --target wasm32-unknown-unknown --test crypto_cost -- --nocapture"
+    )
+    .env("PATH", toolchain::path_with_tools(sh)?)
+    .env("RELAY_CRYPTO_COST_MESSAGES", BROWSER_CRYPTO_MESSAGES)
+    .ignore_stderr()
+    .read()?;
+    let json = output
+        .lines()
+        .find_map(|line| line.split_once("crypto-cost ").map(|(_, json)| json))
+        .context("the browser test printed no `crypto-cost` line")?;
+    CryptoCost::from_json(&serde_json::from_str(json).context("its figures")?)
+}
+
+/// What end-to-end encryption costs a client per message (`relay-loadgen crypto`, or the
+/// same in the browser).
 #[derive(Debug, Clone, Copy)]
 struct CryptoCost {
     encrypt_us: f64,
@@ -860,6 +892,8 @@ struct Report {
     cluster_durable: Option<Pairs>,
     fairness: SideBySide<Fairness>,
     crypto: Option<CryptoCost>,
+    /// The same, in the web app in Chromium.
+    crypto_browser: Option<CryptoCost>,
     bundle: Vec<BundleFile>,
     about: About,
 }
@@ -1257,7 +1291,14 @@ impl Report {
             String::new(),
             "",
         );
-        if let Some(cost) = &self.crypto {
+        for (scenario, cost) in [
+            ("11 end-to-end encryption, native client", &self.crypto),
+            (
+                "11 end-to-end encryption, web app in Chromium",
+                &self.crypto_browser,
+            ),
+        ] {
+            let Some(cost) = cost else { continue };
             for (metric, figure) in [
                 ("encrypt one message for one device", us(cost.encrypt_us)),
                 ("decrypt it", us(cost.decrypt_us)),
@@ -1270,14 +1311,7 @@ impl Report {
                     format!("{} bytes", count(cost.encrypted_bytes)),
                 ),
             ] {
-                row(
-                    "11 end-to-end encryption, native client",
-                    metric,
-                    String::new(),
-                    figure,
-                    String::new(),
-                    "",
-                );
+                row(scenario, metric, String::new(), figure, String::new(), "");
             }
         }
         for file in &self.bundle {
