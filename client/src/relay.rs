@@ -547,8 +547,16 @@ impl Relay {
             self.on_event(event);
         });
         self.socket.set_value(Some(socket));
-        // Sent once connected: the kept choice (the server may not have it yet, and
-        // takes it again without harm), and the conversation opened meanwhile.
+        self.hand_choices_to_messenger();
+        if !browser_online() {
+            self.network_lost();
+        }
+    }
+
+    /// Hands a new messenger what it sends on every connection: the kept choice to hide
+    /// presence (the server may not have it yet, and takes it again without harm), the
+    /// presence followed (the conversation opened meanwhile), and the devices followed.
+    fn hand_choices_to_messenger(self) {
         let hidden = self.privacy.with_untracked(|p| p.hide_presence);
         let peers: Vec<PeerId> = self.watching.get_value().into_iter().collect();
         self.with_core(|messenger, client, now| {
@@ -556,9 +564,6 @@ impl Relay {
             messenger.watch_presence(client, peers, now);
             messenger.follow_devices(client, now);
         });
-        if !browser_online() {
-            self.network_lost();
-        }
     }
 
     /// The messenger of `identity` (the outbox as kept, if this tab sends), with the
@@ -623,13 +628,7 @@ impl Relay {
             let crypto = self.kept_crypto(&history, &identity).await;
             let messenger = self.messenger_for(&identity, Some(crypto));
             self.messenger.set_value(Some(messenger));
-            let hidden = self.privacy.with_untracked(|p| p.hide_presence);
-            let peers: Vec<PeerId> = self.watching.get_value().into_iter().collect();
-            self.with_core(|messenger, client, now| {
-                messenger.hide_presence(client, hidden, now);
-                messenger.watch_presence(client, peers, now);
-                messenger.follow_devices(client, now);
-            });
+            self.hand_choices_to_messenger();
             if let Some(socket) = self.socket.with_value(Clone::clone) {
                 socket.network_lost();
                 socket.network_back();
