@@ -10,7 +10,11 @@
 // device lost them and made new ones) is warned about before anything more goes to it,
 // and what it wrote with the new key waits unread; the new key accepted, that is read and
 // messages flow again under a new safety number. A message whose ciphertext is altered
-// on the way shows as not decrypted, never as text.
+// on the way shows as not decrypted, never as text. Two people with two devices each
+// (linked through the app, so the second device gets the person's identity key), one
+// closed for part of it: every device reads every message once, in order, one's own from
+// the other device included, under one safety number, and no text is in a frame, the
+// store or the log.
 // Run by `cargo xtask test` (node --test).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -526,6 +530,84 @@ test("a message altered on the way shows as not decrypted, never as text, and th
     assert.equal(await failed.count(), 1, "only the altered one failed");
     await assertAccessible(bob, "a message that could not be decrypted");
     for (const page of [alice, bob]) page.assertNoErrors();
+  } finally {
+    await server.stop();
+  }
+});
+
+/** Links a new browser (`context`) to `first`'s id with the link from its devices panel. */
+async function linkDevice(first, context, url) {
+  const folded = first.locator("details.devices:not([open])");
+  if (await folded.count()) await first.getByTestId("devices-summary").click();
+  await first.getByTestId("link-device").click();
+  await first.getByTestId("link-panel").waitFor({ timeout: SHOWN_WITHIN });
+  const link = await first.getByTestId("device-link").inputValue();
+  const second = await openApp(context, url, link.slice(url.length));
+  assert.equal(await idOf(second), await idOf(first), "a device of the same id");
+  await first.getByTestId("link-panel").waitFor({ state: "hidden", timeout: SHOWN_WITHIN });
+  return second;
+}
+
+/** The message bodies `page` shows in the open conversation, in order. */
+function bodies(page) {
+  return page.locator('[data-testid="message"] .body').allInnerTexts();
+}
+
+test("two people with two devices each, one offline for a while: every device reads every message once, in order, and the server never holds a text", { timeout: 240_000 }, async () => {
+  const server = await startServerKeepingLog();
+  const frames = [];
+  try {
+    const contexts = await Promise.all([0, 1, 2, 3].map(() => browser.newContext()));
+    for (const context of contexts) keepFrames(context, frames);
+    const [aliceContext, aliceLaptopContext, bobContext, bobLaptopContext] = contexts;
+    const a1 = await openApp(aliceContext, server.url);
+    const b1 = await openApp(bobContext, server.url);
+    const a2 = await linkDevice(a1, aliceLaptopContext, server.url);
+    let b2 = await linkDevice(b1, bobLaptopContext, server.url);
+    const [aliceId, bobId] = [await idOf(a1), await idOf(b1)];
+
+    // Alice's phone writes: both of Bob's devices read it, her laptop shows it as hers.
+    const first = unique("first, from Alice's phone");
+    await sendFrom(a1, bobId, first);
+    for (const page of [b1, b2]) {
+      await openConversation(page, aliceId);
+      await message(page, "in", first).waitFor({ timeout: SHOWN_WITHIN });
+    }
+    await openConversation(a2, bobId);
+    await message(a2, "out", first).waitFor({ timeout: SHOWN_WITHIN });
+
+    // Bob's laptop is closed; Alice's laptop writes, Bob's phone answers.
+    await b2.close();
+    const second = unique("second, from Alice's laptop");
+    await sendFrom(a2, bobId, second);
+    await message(b1, "in", second).waitFor({ timeout: SHOWN_WITHIN });
+    const third = unique("third, Bob's answer from his phone");
+    await sendFrom(b1, aliceId, third);
+    for (const page of [a1, a2]) await message(page, "in", third).waitFor({ timeout: SHOWN_WITHIN });
+    await message(a1, "out", second).waitFor({ timeout: SHOWN_WITHIN });
+
+    // Bob's laptop, back, reads what it missed, its own phone's answer as Bob's.
+    b2 = await openApp(bobLaptopContext, server.url);
+    await openConversation(b2, aliceId);
+    await message(b2, "out", third).waitFor({ timeout: SHOWN_WITHIN });
+    await sleep(500);
+    const all = [first, second, third];
+    for (const page of [a1, a2, b1, b2]) {
+      assert.deepEqual(await bodies(page), all, "every message once, in order");
+      assert.equal(await decryptFailures(page), 0, "everything decrypted");
+      await encryption(page, "on").waitFor({ state: "attached", timeout: SHOWN_WITHIN });
+      page.assertNoErrors();
+    }
+    const number = await safetyNumber(a1);
+    for (const page of [a2, b1, b2]) assert.equal(await safetyNumber(page), number, "one safety number for the two people");
+
+    // No text in a frame, in the store (running, then stopped) or in the log.
+    console.log(`${frames.length} WebSocket frames of four devices searched`);
+    assert.deepEqual(frames.flatMap((frame) => heldIn(frame, all)), [], "no socket carried a text");
+    assert.deepEqual(filesHolding(server.dataDir, all), [], "the running server's files hold no text");
+    await server.stop();
+    assert.deepEqual(filesHolding(server.dataDir, all), [], "the stopped server's files hold no text");
+    assert.deepEqual(heldIn(server.log(), all), [], "the server's output holds no text");
   } finally {
     await server.stop();
   }
