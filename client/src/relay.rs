@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
-    conversations::{Changes, Conversations, Standing, Status},
+    conversations::{Changes, Conversations, Direction, Message, Standing, Status},
     device_link::{device_name, link_url},
     device_lock::{self, DeviceLock},
     devices::{Code, Devices},
@@ -747,7 +747,21 @@ impl Relay {
 
     /// Sends, from the tab holding the device's crypto, the messages another tab
     /// `written` (its outbox, as kept): those not being sent already.
-    fn send_for_tab(self, written: Vec<(PeerId, crate::conversations::Message)>) {
+    /// Those this tab knows were stored already are not sent again.
+    fn send_for_tab(self, written: Vec<(PeerId, Message)>) {
+        let still_unsent = |to: PeerId, id: MessageId| {
+            self.conversations.with_untracked(|c| {
+                c.get(to).is_none_or(|c| {
+                    !c.messages
+                        .iter()
+                        .any(|m| m.id == id && m.direction == Direction::Out && !m.is_unsent())
+                })
+            })
+        };
+        let written: Vec<_> = written
+            .into_iter()
+            .filter(|(to, m)| still_unsent(*to, m.id))
+            .collect();
         self.with_core(|messenger, client, now| {
             for (to, message) in written {
                 if !messenger.unsent().iter().any(|d| d.id == message.id) {
@@ -820,13 +834,22 @@ impl Relay {
     /// encrypted, its safety number (worked out once, or again when the key changed),
     /// and whether a key change waits.
     fn learned_encryption(self, peer: PeerId, on: bool, key_changed: bool) -> bool {
-        let numbers = self.messenger.with_value(|m| {
-            let crypto = m.as_ref()?.crypto()?;
-            Some((
-                crypto.safety_number_with(peer)?,
-                crypto.safety_qr_with(peer)?,
-            ))
+        // Worked out only when needed: thousands of SHA-512 rounds.
+        let known = self.conversations.with_untracked(|c| {
+            c.get(peer)
+                .is_none_or(|c| c.encryption.safety_number.is_some())
         });
+        let numbers = (on && (key_changed || !known))
+            .then(|| {
+                self.messenger.with_value(|m| {
+                    let crypto = m.as_ref()?.crypto()?;
+                    Some((
+                        crypto.safety_number_with(peer)?,
+                        crypto.safety_qr_with(peer)?,
+                    ))
+                })
+            })
+            .flatten();
         self.conversations
             .try_update(|c| {
                 c.set_encryption(peer, |e| {
