@@ -18,15 +18,14 @@
 // Run by `cargo xtask test` (node --test).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { io } from "socket.io-client";
 import {
-  DIST, SERVER_BIN, assertAccessible, idOf, launchBrowser, message, openApp, reached, sendFrom, sleep, startServer,
+  DIST, SERVER_BIN, assertAccessible, idOf, launchBrowser, message, openApp, reached, seedClient, sendFrom, sleep, startServer,
 } from "./support.mjs";
 
 let browser;
@@ -202,18 +201,6 @@ async function startServerKeepingLog() {
       await Promise.race([exited, sleep(10_000).then(() => child.kill("SIGKILL"))]);
     },
   };
-}
-
-/** An official socket.io-client on the seed protocol, registered as a new id (as in writing_and_reading). */
-async function seedClient(url) {
-  const id = randomUUID();
-  const socket = io(url, { transports: ["websocket"], reconnection: false, forceNew: true });
-  socket.on("connect", () => socket.emit("init", id));
-  await new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    setTimeout(() => reject(new Error("seed client did not connect in 10 s")), 10_000);
-  });
-  return { id, socket };
 }
 
 /** The next text the seed `socket` receives, within `ms`. */

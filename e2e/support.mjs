@@ -2,12 +2,14 @@
 // 127.0.0.1; Debian's Chromium through playwright-core. Every wait is bounded.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
+import { io } from "socket.io-client";
 
 const root = new URL("..", import.meta.url).pathname;
 /** The server binary: `cargo xtask test` builds it and says where. */
@@ -169,6 +171,18 @@ export async function assertAccessible(page, state) {
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A free port on 127.0.0.1. */
+/** An official socket.io-client on the seed protocol (`init` with a new uuid), connected. */
+export async function seedClient(url) {
+  const id = randomUUID();
+  const socket = io(url, { transports: ["websocket"], reconnection: false, forceNew: true });
+  socket.on("connect", () => socket.emit("init", id));
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    setTimeout(() => reject(new Error("seed client did not connect in 10 s")), 10_000);
+  });
+  return { id, socket };
+}
+
 export async function freePort() {
   const { createServer } = await import("node:net");
   const server = createServer();

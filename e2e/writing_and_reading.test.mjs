@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";
-import { assertAccessible, idOf, launchBrowser, message, online, openApp, reached, startServer, submit } from "./support.mjs";
+import { assertAccessible, idOf, launchBrowser, message, online, openApp, reached, seedClient, startServer, submit } from "./support.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -15,18 +15,6 @@ after(async () => { await browser?.close(); });
 /** Opens the conversation with `peer` through the peer field. */
 async function openConversation(page, peer) {
   await page.getByTestId("peer-id").fill(peer);
-}
-
-/** An official socket.io-client on the seed protocol, registered as a new id. */
-async function seedClient(url) {
-  const id = randomUUID();
-  const socket = io(url, { transports: ["websocket"], reconnection: false, forceNew: true });
-  socket.on("connect", () => socket.emit("init", id));
-  await new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    setTimeout(() => reject(new Error("seed client did not connect in 10 s")), 10_000);
-  });
-  return { id, socket };
 }
 
 test("a draft stays with its conversation, also through a reload", { timeout: 60_000 }, async () => {
