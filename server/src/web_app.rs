@@ -1,14 +1,19 @@
 //! The built web app, served at `/` from the static directory, compressed, with caching
-//! fit for what trunk builds: files whose names carry a content hash (`app-<16 hex>.js`)
-//! never change, so browsers keep them for a year without asking; everything else
-//! (`index.html`, the service worker, the manifest) is revalidated on every use, so a new
-//! version is seen at once.
+//! fit for what trunk builds. A file with a Brotli (`.br`) or gzip (`.gz`) copy beside it,
+//! as `cargo xtask` builds the app, is sent as that copy to a browser that accepts it;
+//! any other is compressed as it is sent. Files whose names carry a content hash
+//! (`app-<16 hex>.js`) never change, so browsers keep them for a year without asking;
+//! everything else (`index.html`, the service worker, the manifest) is revalidated on
+//! every use, so a new version is seen at once.
 
 use std::path::Path;
 
 use axum::{
     extract::Request,
-    http::{HeaderValue, header::CACHE_CONTROL},
+    http::{
+        HeaderValue,
+        header::{CACHE_CONTROL, VARY},
+    },
     middleware::{self, Next},
     response::Response,
 };
@@ -35,16 +40,24 @@ pub fn service(
     ServiceBuilder::new()
         .layer(middleware::from_fn(cache_control))
         .layer(CompressionLayer::new())
-        .service(ServeDir::new(static_dir))
+        .service(
+            ServeDir::new(static_dir)
+                .precompressed_br()
+                .precompressed_gzip(),
+        )
 }
 
 async fn cache_control(request: Request, next: Next) -> Response {
     let policy = policy(request.uri().path());
     let mut response = next.run(request).await;
     if response.status().is_success() || response.status().as_u16() == 304 {
-        response
-            .headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static(policy));
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static(policy));
+        // The same path is sent as different bytes to browsers that accept different
+        // encodings: a cache must keep them apart.
+        if !headers.contains_key(VARY) {
+            headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        }
     }
     response
 }

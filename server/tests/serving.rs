@@ -116,6 +116,79 @@ async fn hashed_files_are_kept_for_a_year_the_page_is_revalidated() {
     );
 }
 
+/// A file with compressed copies beside it (as `cargo xtask` builds the app) is sent as
+/// the copy the browser accepts, Brotli first; a file without one is compressed as it is
+/// sent; a client that accepts neither gets the file as it is.
+#[tokio::test]
+async fn compressed_copies_are_sent_to_browsers_that_accept_them() {
+    use std::io::{Read, Write};
+
+    let dir = StaticDir::new();
+    let wasm = "(module) ".repeat(500);
+    std::fs::write(dir.0.join("app-0123456789abcdef_bg.wasm"), &wasm).expect("wasm");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(wasm.as_bytes()).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    std::fs::write(dir.0.join("app-0123456789abcdef_bg.wasm.gz"), &gz).expect("gz copy");
+    // Not Brotli: it only has to be told apart from the file and the gzip copy.
+    std::fs::write(
+        dir.0.join("app-0123456789abcdef_bg.wasm.br"),
+        "the brotli copy",
+    )
+    .expect("br copy");
+    let script = "console.log('no copy of this one');\n".repeat(100);
+    std::fs::write(dir.0.join("assets/big.js"), &script).expect("script");
+    let server = TestServer::start_with(|c| c.static_dir = dir.0.clone()).await;
+    let client = reqwest::Client::new();
+    let fetch = |path: &str, accept: Option<&str>| {
+        let mut request = client.get(format!("{}{path}", server.url()));
+        if let Some(accept) = accept {
+            request = request.header("accept-encoding", accept);
+        }
+        async move {
+            let response = within("an HTTP response", request.send())
+                .await
+                .expect("HTTP request");
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let (encoding, vary) = (header("content-encoding"), header("vary"));
+            let body = response.bytes().await.expect("body").to_vec();
+            (encoding, vary, body)
+        }
+    };
+    let gunzip = |bytes: &[u8]| {
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_string(&mut out)
+            .expect("gunzip");
+        out
+    };
+    let path = "/app-0123456789abcdef_bg.wasm";
+
+    let (encoding, vary, body) = fetch(path, Some("gzip, deflate, br, zstd")).await;
+    assert_eq!(encoding.as_deref(), Some("br"));
+    assert!(vary.is_some_and(|v| v.contains("accept-encoding")));
+    assert_eq!(body, b"the brotli copy");
+
+    let (encoding, _, body) = fetch(path, Some("gzip")).await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    assert_eq!(body, gz, "the copy, not compressed again");
+    assert_eq!(gunzip(&body), wasm);
+
+    let (encoding, _, body) = fetch(path, None).await;
+    assert_eq!(encoding, None);
+    assert_eq!(body, wasm.as_bytes());
+
+    let (encoding, _, body) = fetch("/assets/big.js", Some("gzip")).await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    assert_eq!(gunzip(&body), script);
+}
+
 #[tokio::test]
 async fn without_a_built_app_the_relay_still_works() {
     let server = TestServer::start().await;

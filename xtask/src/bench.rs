@@ -23,6 +23,7 @@ use xshell::{Shell, cmd};
 use crate::{
     deployment,
     jobs::tempdir,
+    precompress,
     process::{BackgroundServer, ChildGuard, path_str},
     step, toolchain, web_app,
 };
@@ -789,10 +790,12 @@ struct BundleFile {
     name: String,
     raw: u64,
     gzip: u64,
+    /// The Brotli copy the server sends, if the build wrote one.
+    brotli: Option<u64>,
 }
 
-/// The wasm, js and css files of `dist`, raw and gzipped (the default level, as the
-/// server's compression layer sends them).
+/// The wasm, js and css files of `dist`, raw, gzipped (the default level, the measure the
+/// target is set in) and as the server sends them to a browser that takes Brotli.
 fn bundle_sizes(dist: &Path) -> anyhow::Result<Vec<BundleFile>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dist).with_context(|| format!("reading {}", dist.display()))? {
@@ -814,6 +817,7 @@ fn bundle_sizes(dist: &Path) -> anyhow::Result<Vec<BundleFile>> {
                 .unwrap_or_default(),
             raw: bytes.len() as u64,
             gzip: gz.finish()?.len() as u64,
+            brotli: precompress::brotli_size(&path),
         });
     }
     files.sort_by_key(|f| f.kind);
@@ -1319,7 +1323,14 @@ impl Report {
                 "5 web app bundle",
                 &format!("{} ({})", file.kind, file.name),
                 String::new(),
-                format!("{} raw, {} gzip", kb(file.raw), kb(file.gzip)),
+                format!(
+                    "{} raw, {} gzip{}",
+                    kb(file.raw),
+                    kb(file.gzip),
+                    file.brotli
+                        .map(|b| format!(", {} Brotli", kb(b)))
+                        .unwrap_or_default()
+                ),
                 String::new(),
                 "",
             );
@@ -1328,11 +1339,18 @@ impl Report {
             .bundle
             .iter()
             .fold((0, 0), |(r, g), f| (r + f.raw, g + f.gzip));
+        let brotli = self
+            .bundle
+            .iter()
+            .map(|f| f.brotli)
+            .sum::<Option<u64>>()
+            .map(|b| format!(", {} Brotli", kb(b)))
+            .unwrap_or_default();
         row(
             "5 web app bundle",
             "wasm + js + css",
             String::new(),
-            format!("{} raw, {} gzip", kb(raw), kb(gzip)),
+            format!("{} raw, {} gzip{brotli}", kb(raw), kb(gzip)),
             String::new(),
             &verdict(gzip <= 120_000, "≤ 120 KB gzip"),
         );

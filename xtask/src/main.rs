@@ -5,6 +5,7 @@
 mod bench;
 mod deployment;
 mod jobs;
+mod precompress;
 mod process;
 mod toolchain;
 mod web_app;

@@ -1,10 +1,11 @@
-//! Builds the web app (`client/`, through trunk) into `dist/`.
+//! Builds the web app (`client/`, through trunk) into `dist/`, compressed once for serving.
 
 use xshell::{Shell, cmd};
 
-use crate::{step, toolchain};
+use crate::{precompress, step, toolchain};
 
-/// Installs the build tools if missing, then `trunk build --release` into `dist/`.
+/// Installs the build tools if missing, then `trunk build --release` into `dist/`, with
+/// a Brotli and a gzip copy of each file for the server to send.
 pub fn build_release(sh: &Shell) -> anyhow::Result<()> {
     toolchain::ensure_web_build(sh)?;
     step("building the web app (trunk build --release)");
@@ -14,5 +15,7 @@ pub fn build_release(sh: &Shell) -> anyhow::Result<()> {
     cmd!(sh, "trunk build --release --offline")
         .env("PATH", toolchain::path_with_tools(sh)?)
         .run()?;
+    step("compressing the web app for serving (Brotli and gzip)");
+    precompress::precompress(&sh.current_dir().join("dist"))?;
     Ok(())
 }
