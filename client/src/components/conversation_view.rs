@@ -105,23 +105,22 @@ pub fn ConversationView() -> impl IntoView {
             list.set_scroll_top(list.scroll_height());
         }
     };
+    // The list's height when the view last moved: where its bottom was before a change.
+    let height = StoredValue::new(0);
     // Follow the conversation: on opening one, on one's own message, and on any message
     // while the reader was at the bottom before it came. Older messages added above keep
     // the reader's place instead. Moves the view only; the scroll events that follow
     // tell the rest.
-    type Seen = (Option<PeerId>, Option<MessageId>, Option<MessageId>, i32);
+    type Seen = (Option<PeerId>, Option<MessageId>, Option<MessageId>);
     Effect::new(move |before: Option<Seen>| {
         let peer = open.get();
         let (first, last) = first_and_last();
-        let Some(element) = list.get() else {
-            return (peer, first, last, 0);
-        };
+        if list.get().is_none() {
+            return (peer, first, last);
+        }
         let switched = before.is_none_or(|(p, ..)| p != peer);
-        let grew = before.is_some_and(|(.., l, _)| last.is_some() && last != l);
-        // Where the bottom was before this change, against the height then.
-        let was_at_bottom = before.is_none_or(|(.., height)| {
-            element.scroll_top() + element.client_height() >= height - BOTTOM_SLACK_PX
-        });
+        let grew = before.is_some_and(|(.., l)| last.is_some() && last != l);
+        let older = before.is_some_and(|(_, f, _)| f != first);
         let own = last.is_some_and(|id| {
             relay.conversations().with_untracked(|c| {
                 c.get(peer.unwrap_or(relay.me)).is_some_and(|c| {
@@ -131,18 +130,23 @@ pub fn ConversationView() -> impl IntoView {
                 })
             })
         });
-        if switched || (grew && (own || was_at_bottom)) {
-            to_bottom();
-        } else if before.is_some_and(|(_, f, ..)| f != first) {
-            // Once the rows above are laid out (this may run before the list has them),
-            // before the next paint.
-            request_animation_frame(move || {
-                if let Some(element) = list.get_untracked() {
-                    element.set_scroll_top(element.scroll_height() - from_bottom.get_value());
-                }
-            });
-        }
-        (peer, first, last, element.scroll_height())
+        // The list's layout is read once the change is laid out, before the next paint
+        // (this may run before the list has the new rows). Read here, it would cost a
+        // layout of its own, while the page is still being built on the first run.
+        request_animation_frame(move || {
+            let Some(element) = list.get_untracked() else {
+                return;
+            };
+            let was_at_bottom = element.scroll_top() + element.client_height()
+                >= height.get_value() - BOTTOM_SLACK_PX;
+            if switched || (grew && (own || was_at_bottom)) {
+                element.set_scroll_top(element.scroll_height());
+            } else if older {
+                element.set_scroll_top(element.scroll_height() - from_bottom.get_value());
+            }
+            height.set_value(element.scroll_height());
+        });
+        (peer, first, last)
     });
     let unseen = move || {
         reading_up
