@@ -1454,7 +1454,9 @@ const SCENARIOS: &str = "\
    is acknowledged and delivered, and the receivers confirm each one. At full load, then
    at 1,000 messages/s for the latency of an online recipient. Then one sender stores
    10,000 messages for a recipient who is away, and the recipient comes and drains them.
-5. **The web app's release bundle**, as `trunk build --release` writes it to `dist/`.
+5. **The web app's release bundle**, as `trunk build --release` writes it to `dist/`:
+   raw, gzip at the default level (the target's measure) and the Brotli copy the server
+   sends.
 6. **Two nodes, full load, seed protocol.** A fresh redis-server (AOF, `appendfsync
    always`) and two nodes on it: Relay's (`--redis-url`), or socket.io's with the
    official Redis adapter and a room per uuid. The 50 pairs of scenario 1 with every
