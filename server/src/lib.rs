@@ -11,6 +11,7 @@ mod compact_request;
 pub mod config;
 mod delivery;
 mod effects;
+mod encryption_check;
 pub mod identity;
 mod inbox;
 pub mod limits;

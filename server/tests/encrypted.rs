@@ -7,7 +7,7 @@
 
 mod fixture;
 
-use fixture::{Peer, TestServer, files_contain, new_peer};
+use fixture::{Peer, TestServer, files_contain, new_peer, redis::RedisServer};
 use relay_shared::{
     Envelope, MessageId, PeerId, SendReply,
     crypto::{Crypto, Plaintext},
@@ -366,9 +366,23 @@ fn device_crypto(id: PeerId, device: u64, identity: &vodozemac::Ed25519SecretKey
     Crypto::with_identity(id, device, identity)
 }
 
+/// The SQLite store checks an encrypted message in the step that appends it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_message_must_be_for_every_device_with_keys_now() {
-    let server = TestServer::start().await;
+    for_every_device_with_keys_now(TestServer::start().await).await;
+}
+
+/// On Redis, `send` checks it against the directory before the append.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_message_must_be_for_every_device_with_keys_now_on_redis() {
+    let redis = RedisServer::start();
+    for_every_device_with_keys_now(
+        TestServer::start_with(|c| c.redis_url = Some(redis.url())).await,
+    )
+    .await;
+}
+
+async fn for_every_device_with_keys_now(server: TestServer) {
     let (alice, bob) = (new_peer(), new_peer());
     let (alice_identity, bob_identity) = (
         vodozemac::Ed25519SecretKey::new(),

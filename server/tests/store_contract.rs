@@ -10,7 +10,7 @@ mod fixture;
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use fixture::{
-    keys::{KeyMaker, curve25519},
+    keys::KeyMaker,
     new_peer,
     redis::{RedisCluster, RedisServer},
     within,
@@ -24,7 +24,7 @@ use relay_server::{
     },
 };
 use relay_shared::{
-    MessageId, PeerId, Secret,
+    ErrorCode, MessageId, PeerId, Secret,
     device::{DeviceId, MAX_DEVICES},
     encrypted::{Ciphertext, Encrypted, NORMAL, PRE_KEY},
     keys::{ClaimedKey, DeviceKeysEntry, MAX_ONE_TIME_KEYS},
@@ -770,32 +770,28 @@ async fn a_senders_other_devices_get_what_it_sent_and_its_receipts(open: &Open) 
     assert!(waiting.iter().any(|e| e.id == blocked.id && e.to == carol));
 }
 
-/// An end-to-end encrypted message from `from`'s first device to `to`'s first device
-/// and `from`'s second: "" as its body.
-fn encrypted_message(from: PeerId, to: PeerId) -> NewMessage {
-    let key: relay_shared::keys::Curve25519Key =
-        vodozemac::Curve25519PublicKey::from_bytes([9; 32])
-            .to_base64()
-            .try_into()
-            .expect("a key");
-    let ciphertext = |peer, device, kind, body: &str| Ciphertext {
-        peer,
-        device,
-        key: key.clone(),
-        kind,
-        body: body.into(),
-    };
+/// An end-to-end encrypted message from `from`'s first device, for the devices `for`
+/// (each with its keys): "" as its body.
+fn encrypted_message(from: &KeyMaker, to: PeerId, r#for: &[&KeyMaker]) -> NewMessage {
+    let ciphertexts = r#for
+        .iter()
+        .enumerate()
+        .map(|(n, keys)| Ciphertext {
+            peer: keys.id,
+            device: keys.device,
+            key: keys.device_keys().curve25519,
+            kind: if n == 0 { PRE_KEY } else { NORMAL },
+            body: format!("AwogZm9yIGRldmljZS{n}"),
+        })
+        .collect();
     NewMessage {
         body: String::new(),
         encrypted: Some(Encrypted {
-            sender_device: D0,
-            sender_key: curve25519(),
-            ciphertexts: vec![
-                ciphertext(to, D0, PRE_KEY, "AwogZm9yIGJvYidzIHBob25l"),
-                ciphertext(from, device(1), NORMAL, "AwogZm9yIGFsaWNlJ3MgbGFwdG9w"),
-            ],
+            sender_device: from.device,
+            sender_key: from.device_keys().curve25519,
+            ciphertexts,
         }),
-        ..message(from, to, 0)
+        ..message(from.id, to, 0)
     }
 }
 
@@ -808,9 +804,36 @@ async fn an_encrypted_message_is_kept_and_handed_back_as_given(open: &Open) {
     let (alice, bob) = (new_peer(), new_peer());
     with_devices(&store, &clock, alice, 1).await;
     store.claim(bob, hash("bob's secret-000000")).await.unwrap();
+    let mut alice_phone = KeyMaker::new(alice, D0);
+    let mut alice_laptop = KeyMaker::new(alice, device(1));
+    let mut bob_phone = KeyMaker::new(bob, D0);
+    for keys in [&mut alice_phone, &mut alice_laptop, &mut bob_phone] {
+        store
+            .publish_keys(keys.id, keys.device, keys.publish(0, false))
+            .await
+            .unwrap();
+    }
     store.watch(alice).await.unwrap();
     store.watch(bob).await.unwrap();
-    let m = encrypted_message(alice, bob);
+    if store.checks_encrypted() {
+        // Not for alice's other device, which publishes keys: refused, nothing kept.
+        let partial = encrypted_message(&alice_phone, bob, &[&bob_phone]);
+        match store.append(partial).await {
+            Err(AppendError::Refused(rejection)) => {
+                assert_eq!(rejection.code, ErrorCode::DevicesChanged, "{rejection:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(store.waiting(bob, D0, 0, 10).await.unwrap().is_empty());
+        assert!(
+            store
+                .waiting(alice, device(1), 0, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let m = encrypted_message(&alice_phone, bob, &[&bob_phone, &alice_laptop]);
     let appended = store.append(m.clone()).await.unwrap();
     let check = |envelope: &relay_shared::Envelope, what: &str| {
         assert_eq!(

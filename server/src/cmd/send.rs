@@ -3,10 +3,11 @@
 //! (`crate::delivery`), on whichever node the recipient's sockets are.
 //!
 //! An end-to-end encrypted message must be encrypted for exactly the devices that
-//! publish keys now, the recipient's and the sender's others ([`Send::check_devices`]),
-//! or it is refused as `devices_changed` and the sender learns their keys again: no
-//! device misses a message because its sender had not heard of it yet, and none that was
-//! unlinked gets one.
+//! publish keys now, the recipient's and the sender's others
+//! ([`crate::encryption_check`]), or it is refused as `devices_changed` and the sender
+//! learns their keys again: no device misses a message because its sender had not heard
+//! of it yet, and none that was unlinked gets one. The SQLite store checks it in the
+//! step that appends it; on Redis it is checked here first ([`check_devices`]).
 //!
 //! Two steps, so that one socket's messages are stored in the order sent while its next
 //! events are already being handled: [`Send::store`] queues the append at once, in
@@ -16,11 +17,7 @@ use std::sync::{Mutex, PoisonError};
 
 use futures_util::{FutureExt, future::BoxFuture};
 use relay_shared::{
-    ErrorCode, MessageId, PeerId, Rejection, SendReply,
-    device::{DeviceId, DeviceSet},
-    encrypted::Encrypted,
-    keys::DeviceKeysEntry,
-    message::RawSend,
+    ErrorCode, MessageId, PeerId, Rejection, SendReply, encrypted::Encrypted, message::RawSend,
 };
 use socketioxide::ParserError;
 use tokio::sync::oneshot;
@@ -28,6 +25,7 @@ use uuid::Uuid;
 
 use crate::{
     effects::{Effect, Effects, Reply},
+    encryption_check,
     protocol::{Protocol, Registration, Speaker, typed_speaker},
     relay::{Relay, invalid_payload, not_registered, unavailable},
     store::{AppendError, Appended, NewMessage, Store},
@@ -97,8 +95,8 @@ impl Send {
     }
 
     /// Queues the message from `from` in the store, which takes it in call order; an
-    /// encrypted one once checked against the key directory ([`SendOrder`] keeps the
-    /// socket's order meanwhile).
+    /// encrypted one, where the store does not check it itself, once checked against the
+    /// key directory ([`SendOrder`] keeps the socket's order meanwhile).
     pub fn store(self, relay: &Relay, from: Speaker, order: &SendOrder) -> Storing {
         let id = self
             .id
@@ -117,8 +115,8 @@ impl Send {
             Err(oneshot::error::TryRecvError::Empty) => Some(before),
             _ => None,
         });
-        if before.is_none() && message.encrypted.is_none() {
-            // Nothing ahead waits, nothing to check: queued now.
+        if before.is_none() && (message.encrypted.is_none() || relay.store().checks_encrypted()) {
+            // Nothing ahead waits, nothing to check first: queued now.
             let commit = relay.store().append(message);
             return Storing {
                 id,
@@ -142,7 +140,8 @@ pub struct SendOrder {
     gate: Mutex<Option<oneshot::Receiver<()>>>,
 }
 
-/// Checks `encrypted`, from `from` to `to`, against the key directory: see [`covers`].
+/// Checks `encrypted`, from `from` to `to`, against the key directory as read now, for a
+/// store that does not check it itself.
 async fn check_devices(
     store: &dyn Store,
     from: Speaker,
@@ -155,120 +154,19 @@ async fn check_devices(
         let (theirs, mine) = futures_util::future::join(store.keys(to), store.keys(from.id)).await;
         (Some(theirs), mine)
     };
-    let mine = mine.map_err(|error| unavailable(&error))?;
-    let theirs = theirs.transpose().map_err(|error| unavailable(&error))?;
-    covers(encrypted, from, to, theirs.as_deref(), &mine)
-}
-
-/// The devices among `listed` that published keys.
-fn keyed(listed: &[DeviceKeysEntry]) -> DeviceSet {
-    listed
-        .iter()
-        .filter(|entry| entry.keys.is_some())
-        .map(|entry| entry.device)
-        .collect()
-}
-
-/// Whether `encrypted`, sent by `from` to `to`, comes from the sending device as the
-/// directory knows it and is encrypted for exactly the devices that publish keys:
-/// `theirs` (the recipient's; `None` for a note to oneself) and `mine` (the sender's,
-/// but the sending device).
-fn covers(
-    encrypted: &Encrypted,
-    from: Speaker,
-    to: PeerId,
-    theirs: Option<&[DeviceKeysEntry]>,
-    mine: &[DeviceKeysEntry],
-) -> Result<(), Rejection> {
-    let invalid = |message: String| Rejection::new(ErrorCode::InvalidPayload, message);
-    if encrypted.sender_device != from.device {
-        return Err(invalid(format!(
-            "encrypted as device {} but sent from device {}",
-            encrypted.sender_device, from.device
-        )));
-    }
-    let own_key = mine
-        .iter()
-        .find(|entry| entry.device == from.device)
-        .and_then(|entry| entry.keys.as_ref());
-    match own_key {
-        None => {
-            return Err(invalid(
-                "this device has published no keys: publish them before sending encrypted".into(),
-            ));
-        }
-        Some(keys) if keys.curve25519 != encrypted.sender_key => {
-            return Err(invalid(
-                "sender_key is not the key this device published".into(),
-            ));
-        }
-        Some(_) => {}
-    }
-    if let Some(c) = encrypted
-        .ciphertexts
-        .iter()
-        .find(|c| c.peer != to && c.peer != from.id)
-    {
-        return Err(invalid(format!(
-            "a ciphertext for {}, who is neither the sender nor the recipient",
-            c.peer
-        )));
-    }
-    let mut wanted = vec![(from.id, keyed(mine).without(from.device))];
-    if let Some(theirs) = theirs {
-        let devices = keyed(theirs);
-        if devices.is_empty() {
-            return Err(Rejection::new(
-                ErrorCode::DevicesChanged,
-                format!("{to} has no device that publishes keys: send it plain"),
-            ));
-        }
-        wanted.push((to, devices));
-    }
-    for (peer, devices) in wanted {
-        let given = encrypted.devices(peer);
-        if given != devices {
-            let list = |set: DeviceSet| {
-                set.iter()
-                    .map(|d: DeviceId| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let missing = DeviceSet::from_bits(devices.bits() & !given.bits());
-            let extra = DeviceSet::from_bits(given.bits() & !devices.bits());
-            return Err(Rejection::new(
-                ErrorCode::DevicesChanged,
-                format!(
-                    "not encrypted for the devices of {peer} that have keys now: missing [{}], not to be there [{}]; learn their keys again",
-                    list(missing),
-                    list(extra)
-                ),
-            ));
-        }
-    }
-    // Encrypted for the keys each device publishes now, not ones it replaced.
-    for c in &encrypted.ciphertexts {
-        let listed = if c.peer == from.id {
-            mine
-        } else {
-            theirs.unwrap_or(mine)
-        };
-        let current = listed
-            .iter()
-            .find(|entry| entry.device == c.device)
-            .and_then(|entry| entry.keys.as_ref())
-            .is_some_and(|keys| keys.curve25519 == c.key);
-        if !current {
-            return Err(Rejection::new(
-                ErrorCode::DevicesChanged,
-                format!(
-                    "device {} of {} has new keys; learn their keys again",
-                    c.device, c.peer
-                ),
-            ));
-        }
-    }
-    Ok(())
+    let mine = encryption_check::published(&mine.map_err(|error| unavailable(&error))?);
+    let theirs = theirs
+        .transpose()
+        .map_err(|error| unavailable(&error))?
+        .map(|listed| encryption_check::published(&listed));
+    encryption_check::covers(
+        encrypted,
+        from.id,
+        from.device,
+        to,
+        theirs.as_deref(),
+        &mine,
+    )
 }
 
 impl Storing {
@@ -287,8 +185,10 @@ impl Storing {
         let store = relay.shared_store();
         let task = tokio::spawn(async move {
             let checked = match &message.encrypted {
-                Some(encrypted) => check_devices(&*store, from, to, encrypted).await,
-                None => Ok(()),
+                Some(encrypted) if !store.checks_encrypted() => {
+                    check_devices(&*store, from, to, encrypted).await
+                }
+                _ => Ok(()),
             };
             if let Some(before) = before {
                 // Resolved or dropped, either way it is queued (or never will be).
@@ -325,7 +225,9 @@ impl Storing {
                 seq: appended.seq,
                 sent_at: appended.sent_at,
             },
-            Err(NotStored::Refused(rejection)) => SendReply::Rejected(rejection),
+            Err(
+                NotStored::Refused(rejection) | NotStored::Append(AppendError::Refused(rejection)),
+            ) => SendReply::Rejected(rejection),
             Err(NotStored::Append(AppendError::QueueFull { limit })) => {
                 SendReply::Rejected(Rejection::new(
                     ErrorCode::QueueFull,

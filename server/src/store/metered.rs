@@ -131,6 +131,10 @@ impl Store for Metered {
             .store_op("unlink", self.inner.unlink(id, device))
     }
 
+    fn checks_encrypted(&self) -> bool {
+        self.inner.checks_encrypted()
+    }
+
     fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>> {
         let metrics = self.metrics.clone();
         let appended = self.metrics.store_op("append", self.inner.append(message));

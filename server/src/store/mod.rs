@@ -61,7 +61,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use relay_shared::{
-    Envelope, MessageId, PeerId, Receipt,
+    Envelope, MessageId, PeerId, Receipt, Rejection,
     device::{DeviceId, DeviceInfo},
     encrypted::Encrypted,
     keys::{ClaimedKey, DeviceKeysEntry, PublishKeysRequest},
@@ -223,6 +223,10 @@ pub enum AppendError {
         /// The sender's share.
         limit: u32,
     },
+    /// The message is end-to-end encrypted for other devices or keys than the key
+    /// directory lists now (checked by stores that [`Store::checks_encrypted`]).
+    #[error("{}", .0.message)]
+    Refused(Rejection),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -300,6 +304,14 @@ pub trait Store: Send + Sync + 'static {
     /// The sender becomes a contact of the recipient's: the recipient's messages to it
     /// get the larger share.
     fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>>;
+
+    /// Whether [`Self::append`] checks an encrypted message against the key directory
+    /// itself ([`crate::encryption_check::covers`]), in the step that stores it, and
+    /// refuses it with [`AppendError::Refused`]. Where it does not, `send` checks it
+    /// first, and holds that socket's later sends until it has.
+    fn checks_encrypted(&self) -> bool {
+        false
+    }
 
     /// `device` of `recipient` holds the messages `seqs` (its own and those it sent from
     /// another device): they stop waiting for it. The first confirmation of a message

@@ -6,12 +6,14 @@ use relay_shared::{
     PeerId,
     device::DeviceId,
     keys::{
-        ClaimedKey, DeviceKeys, DeviceKeysEntry, MAX_ONE_TIME_KEYS, OneTimeKey, PublishKeysRequest,
+        ClaimedKey, Curve25519Key, DeviceKeys, DeviceKeysEntry, MAX_ONE_TIME_KEYS, OneTimeKey,
+        PublishKeysRequest,
     },
 };
 use rusqlite::{OptionalExtension, params};
 
 use super::Batch;
+use crate::encryption_check;
 use crate::store::{
     Published,
     kept_keys::{self, from_json},
@@ -108,6 +110,34 @@ impl Batch<'_> {
         Ok(row.and_then(|(keys, fallback)| {
             Some((from_json(&keys)?, fallback.as_deref().and_then(from_json)))
         }))
+    }
+
+    /// What the check of an encrypted message needs of `id`'s devices: each linked one
+    /// that publishes keys, with its Curve25519 key, read without parsing the rest of
+    /// the keys (one query for all the devices).
+    pub(super) fn published_keys(
+        &self,
+        id: PeerId,
+    ) -> rusqlite::Result<Vec<encryption_check::Published>> {
+        let linked = self.devices_set(id);
+        let mut statement = self.tx.prepare_cached(
+            "SELECT device, json_extract(keys, '$.curve25519') FROM device_keys WHERE peer = ?1",
+        )?;
+        let rows = statement.query_map([id.as_uuid().as_bytes()], |row| {
+            Ok((row.get::<_, u8>(0)?, row.get::<_, Option<String>>(1)?))
+        })?;
+        let mut published = Vec::new();
+        for row in rows {
+            let (device, key) = row?;
+            // Keys that do not read are no keys, as in `keys_of`.
+            let Some(device) = DeviceId::new(device).filter(|d| linked.contains(*d)) else {
+                continue;
+            };
+            if let Some(key) = key.and_then(|key| Curve25519Key::try_from(key).ok()) {
+                published.push(encryption_check::Published { device, key });
+            }
+        }
+        Ok(published)
     }
 
     pub(super) fn keys_of(&self, id: PeerId) -> rusqlite::Result<Vec<DeviceKeysEntry>> {

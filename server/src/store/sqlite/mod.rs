@@ -17,7 +17,7 @@ use std::{
 
 use futures_util::{FutureExt, future::BoxFuture};
 use relay_shared::{
-    Envelope, MessageId, PeerId, Receipt,
+    Envelope, MessageId, PeerId, Receipt, Rejection,
     device::{DeviceId, DeviceInfo, DeviceSet},
     encrypted::Encrypted,
     keys::{ClaimedKey, DeviceKeysEntry, PublishKeysRequest},
@@ -31,7 +31,7 @@ use super::{
     AppendError, Appended, Claim, Linked, NewMessage, Notice, Notices, Published, ReceiptFor,
     Settings, Store, StoreError, Unlinked,
 };
-use crate::{clock::Clock, identity::SecretHash};
+use crate::{clock::Clock, encryption_check, identity::SecretHash};
 
 mod devices;
 mod keys;
@@ -332,10 +332,11 @@ enum AppendOutcome {
 }
 
 /// Why an append was not stored, as its batch decided.
-#[derive(Clone, Copy)]
 enum AppendRefusal {
     QueueFull(u32),
     ShareFull(u32),
+    /// Encrypted for other devices or keys than the directory lists.
+    Keys(Rejection),
 }
 
 /// A reply held until its batch commits.
@@ -590,6 +591,9 @@ impl Batch<'_> {
                         (Ok(AppendOutcome::Refused(AppendRefusal::ShareFull(limit))), _) => {
                             Err(AppendError::ShareFull { limit })
                         }
+                        (Ok(AppendOutcome::Refused(AppendRefusal::Keys(rejection))), _) => {
+                            Err(AppendError::Refused(rejection))
+                        }
                         (Err(e), _) => Err(AppendError::Store(backend(e))),
                         (Ok(_), Some(e)) => Err(backend(format!("commit failed: {e}")).into()),
                     };
@@ -749,6 +753,25 @@ impl Batch<'_> {
     }
 
     fn append(&mut self, m: NewMessage) -> rusqlite::Result<AppendOutcome> {
+        // Against the directory as this batch has it: a key published just before counts.
+        if let Some(encrypted) = &m.encrypted {
+            let mine = self.published_keys(m.from)?;
+            let theirs = if m.to == m.from {
+                None
+            } else {
+                Some(self.published_keys(m.to)?)
+            };
+            if let Err(rejection) = encryption_check::covers(
+                encrypted,
+                m.from,
+                m.device,
+                m.to,
+                theirs.as_deref(),
+                &mine,
+            ) {
+                return Ok(AppendOutcome::Refused(AppendRefusal::Keys(rejection)));
+            }
+        }
         // The sender's other devices get a copy; one writing to oneself gets the message.
         let copies = if m.from == m.to {
             DeviceSet::EMPTY
@@ -1469,6 +1492,10 @@ impl Store for SqliteStore {
         devices: Vec<DeviceId>,
     ) -> BoxFuture<'static, Result<Vec<ClaimedKey>, StoreError>> {
         self.call(|reply| Op::ClaimKeys(id, devices, reply))
+    }
+
+    fn checks_encrypted(&self) -> bool {
+        true
     }
 
     fn append(&self, message: NewMessage) -> BoxFuture<'static, Result<Appended, AppendError>> {
