@@ -37,6 +37,39 @@ impl Drop for StaticDir {
     }
 }
 
+/// A response as the tests look at it.
+struct Fetched {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Fetched {
+    /// The header `name`, if it is there and is text.
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+/// `GET path` from `server` with the request header `with`, if any.
+async fn fetch(server: &TestServer, path: &str, with: Option<(&str, String)>) -> Fetched {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", server.url()));
+    if let Some((name, value)) = with {
+        request = request.header(name, value);
+    }
+    let response = within("an HTTP response", request.send())
+        .await
+        .expect("HTTP request");
+    Fetched {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.bytes().await.expect("body").to_vec(),
+    }
+}
+
 #[tokio::test]
 async fn healthz_answers_ok() {
     let server = TestServer::start().await;
@@ -64,27 +97,14 @@ async fn the_web_app_is_served_at_the_root() {
 async fn hashed_files_are_kept_for_a_year_the_page_is_revalidated() {
     let dir = StaticDir::new();
     let server = TestServer::start_with(|c| c.static_dir = dir.0.clone()).await;
-    let client = reqwest::Client::new();
-    let head = |path: &str, since: Option<String>| {
-        let mut request = client.get(format!("{}{path}", server.url()));
-        if let Some(since) = since {
-            request = request.header("if-modified-since", since);
-        }
+    let head = |path: &'static str, since: Option<String>| {
+        let fetched = fetch(&server, path, since.map(|s| ("if-modified-since", s)));
         async move {
-            let response = within("an HTTP response", request.send())
-                .await
-                .expect("HTTP request");
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
+            let fetched = fetched.await;
             (
-                response.status().as_u16(),
-                header("cache-control"),
-                header("last-modified"),
+                fetched.status,
+                fetched.header("cache-control"),
+                fetched.header("last-modified"),
             )
         }
     };
@@ -139,26 +159,19 @@ async fn compressed_copies_are_sent_to_browsers_that_accept_them() {
     let script = "console.log('no copy of this one');\n".repeat(100);
     std::fs::write(dir.0.join("assets/big.js"), &script).expect("script");
     let server = TestServer::start_with(|c| c.static_dir = dir.0.clone()).await;
-    let client = reqwest::Client::new();
-    let fetch = |path: &str, accept: Option<&str>| {
-        let mut request = client.get(format!("{}{path}", server.url()));
-        if let Some(accept) = accept {
-            request = request.header("accept-encoding", accept);
-        }
+    let fetch = |path: &'static str, accept: Option<&'static str>| {
+        let fetched = fetch(
+            &server,
+            path,
+            accept.map(|a| ("accept-encoding", a.to_owned())),
+        );
         async move {
-            let response = within("an HTTP response", request.send())
-                .await
-                .expect("HTTP request");
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            let (encoding, vary) = (header("content-encoding"), header("vary"));
-            let body = response.bytes().await.expect("body").to_vec();
-            (encoding, vary, body)
+            let fetched = fetched.await;
+            (
+                fetched.header("content-encoding"),
+                fetched.header("vary"),
+                fetched.body,
+            )
         }
     };
     let gunzip = |bytes: &[u8]| {
